@@ -1,0 +1,1 @@
+"""Persistence: models, repositories (every query lives there) and migrations."""

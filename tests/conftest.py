@@ -1,0 +1,54 @@
+"""Shared fixtures: a migrated database on SQLite and, when available, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from optibridge.store.db import make_engine
+from optibridge.store.migrate import upgrade_to_head
+
+POSTGRES_URL_VARIABLE = "OPTIBRIDGE_TEST_POSTGRES_URL"
+
+
+def postgres_server_url() -> str | None:
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url and os.environ.get("CI"):
+        raise RuntimeError(f"CI must set {POSTGRES_URL_VARIABLE} (.ci/run starts PostgreSQL)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind; PostgreSQL gets a fresh database per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'optibridge.db'}"
+        return
+    server_url = postgres_server_url()
+    if server_url is None:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set (CI always sets it)")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database."""
+    migrated = make_engine(database_url)
+    upgrade_to_head(migrated)
+    yield migrated
+    migrated.dispose()
