@@ -1,0 +1,3 @@
+from optibridge.cli import app
+
+app(prog_name="optibridge")
