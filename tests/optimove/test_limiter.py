@@ -1,0 +1,116 @@
+"""The shared limiter on a real database (SQLite and PostgreSQL), with real time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import Engine, select
+
+from optibridge.config import Config
+from optibridge.optimove import limiter as limiter_module
+from optibridge.optimove.limiter import Decision, RateLimiter, bucket_for_api_key
+from optibridge.store.models import RateLimitBucket
+
+from .windows import max_in_any_window
+
+BUCKET = bucket_for_api_key("test-key")
+
+
+def small_limiter(engine: Engine, limit: int = 3) -> RateLimiter:
+    """3 calls per 0.2 s (+ 0.05 s margin): fast enough for tests, slow enough to measure."""
+    return RateLimiter(engine, limit=limit, window_s=0.2, margin_s=0.05)
+
+
+def test_calls_within_the_limit_do_not_wait(engine: Engine) -> None:
+    limiter = small_limiter(engine)
+    waits = [limiter.acquire(BUCKET) for _ in range(3)]
+    assert max(waits) < 0.1
+
+
+def test_the_call_over_the_limit_waits_for_the_window_plus_margin(engine: Engine) -> None:
+    limiter = small_limiter(engine)
+    started = time.monotonic()
+    for _ in range(3):
+        limiter.acquire(BUCKET)
+    waited = limiter.acquire(BUCKET)
+    assert 0.2 <= time.monotonic() - started < 0.6
+    assert 0.15 <= waited < 0.6
+
+
+def test_each_api_key_has_its_own_window(engine: Engine) -> None:
+    limiter = small_limiter(engine, limit=1)
+    limiter.acquire(bucket_for_api_key("key-a"))
+    assert limiter.acquire(bucket_for_api_key("key-b")) < 0.1
+
+
+def test_processes_agree_through_the_database(engine: Engine) -> None:
+    """Two limiters (as in two processes) on one database share the window."""
+    first, second = small_limiter(engine, limit=2), small_limiter(engine, limit=2)
+    first.acquire(BUCKET)
+    first.acquire(BUCKET)
+    assert second.acquire(BUCKET) >= 0.15
+
+
+def test_a_429_is_counted_and_makes_everyone_wait_a_whole_window(engine: Engine) -> None:
+    limiter = small_limiter(engine)
+    limiter.acquire(BUCKET)
+    limiter.record_throttled(BUCKET)
+    assert limiter.throttled_total(BUCKET) == 1
+    other_process = small_limiter(engine)
+    assert other_process.acquire(BUCKET) >= 0.2
+
+
+def test_an_unused_key_was_never_throttled(engine: Engine) -> None:
+    assert small_limiter(engine).throttled_total(bucket_for_api_key("fresh")) == 0
+
+
+def test_the_database_holds_a_digest_of_the_key_never_the_key(engine: Engine) -> None:
+    small_limiter(engine).acquire(bucket_for_api_key("my-very-secret-key"))
+    with engine.connect() as connection:
+        buckets = connection.execute(select(RateLimitBucket.bucket)).scalars().all()
+    assert buckets == [bucket_for_api_key("my-very-secret-key")]
+    assert "my-very-secret-key" not in buckets[0]
+
+
+def test_the_limiter_is_built_from_the_configuration(engine: Engine) -> None:
+    config = Config(optimove_rate_limit=7, optimove_rate_window_s=2, optimove_rate_margin_s=0.25)
+    limiter = RateLimiter.from_config(engine, config)
+    assert (limiter.limit, limiter.window_us) == (7, 2_250_000)
+
+
+def test_many_threads_never_put_more_than_the_limit_in_a_window(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit, threads, calls_each = 4, 12, 4
+    limiter = RateLimiter(engine, limit=limit, window_s=0.25, margin_s=0.05)
+    admitted: list[int] = []
+    real_decide = limiter_module.decide
+
+    def recording_decide(stamps: Sequence[int], now_us: int, lim: int, window: int) -> Decision:
+        decision = real_decide(stamps, now_us, lim, window)
+        if decision.admitted:
+            admitted.append(decision.stamps[-1])
+        return decision
+
+    monkeypatch.setattr(limiter_module, "decide", recording_decide)
+    start = threading.Barrier(threads)
+
+    def worker(_: int) -> None:
+        start.wait()
+        for _ in range(calls_each):
+            limiter.acquire(BUCKET)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+    elapsed = time.monotonic() - started
+
+    total = threads * calls_each
+    assert len(admitted) == total
+    assert max_in_any_window(admitted, limiter.window_us) <= limit
+    # 48 calls at 4 per 0.3 s need 11 full windows after the first burst, and not much more.
+    assert (total // limit - 1) * 0.3 <= elapsed < (total // limit - 1) * 0.3 + 2.5
