@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from optibridge.config import Config
+from optibridge.errors import AppError
+
+if TYPE_CHECKING:
+    from optibridge.runtime import Runtime
 
 app = typer.Typer(
     name="optibridge",
@@ -13,9 +25,96 @@ app = typer.Typer(
     add_completion=False,
 )
 sandbox_app = typer.Typer(help="Run a vendor sandbox as its own process.", no_args_is_help=True)
+sites_app = typer.Typer(help="List, create and delete sites.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Issue, list and revoke bearer tokens.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(sites_app, name="sites")
+app.add_typer(tokens_app, name="tokens")
+
+out = Console()
+err = Console(stderr=True)
 
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL (PostgreSQL: postgresql://user@host/db). "
+        "Default: OPTIBRIDGE_DATABASE_URL, else SQLite in ./var.",
+    ),
+]
+SiteArgument = Annotated[int, typer.Argument(help="The Comm100 site id.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_config(**overrides: object) -> Config:
+    try:
+        return Config(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"OPTIBRIDGE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        fail(f"invalid configuration: {problems}")
+
+
+def not_yet(command: str, issue: str) -> NoReturn:
+    fail(f"'{command}' is not available yet: it arrives with {issue}.", code=2)
+
+
+@app.command()
+def migrate(database_url: DatabaseOption = None) -> None:
+    """Apply database migrations (the service also applies them at start)."""
+    from optibridge.store.db import make_engine
+    from optibridge.store.migrate import current_revision, upgrade_to_head
+
+    config = load_config(database_url=database_url)
+    engine = make_engine(config.effective_database_url)
+    upgrade_to_head(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@app.command()
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Run the service against real Optimove and Comm100 accounts."""
+    from optibridge.server import run_service
+
+    run_service(load_config(database_url=database_url), host=host, port=port)
+
+
+@app.command()
+def demo(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where SQLite lives.")] = Path(
+        "./var"
+    ),
+) -> None:
+    """The service with both sandboxes in one process and demo site 10000 ready to use."""
+    from optibridge.demo import run_demo
+
+    run_demo(host=host, port=port, data_dir=data_dir)
+
+
+@app.command()
+def worker(database_url: DatabaseOption = None) -> None:
+    """A background worker process for scale-out."""
+    not_yet("optibridge worker", "the sync engine (issue 3)")
+
+
+@app.command()
+def syncs() -> None:
+    """The sync log: list, show, retry."""
+    not_yet("optibridge syncs", "the sync engine (issue 3)")
 
 
 @sandbox_app.command("optimove")
@@ -29,3 +128,123 @@ def sandbox_optimove(
     from optibridge.sandbox.optimove import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+@sandbox_app.command("comm100")
+def sandbox_comm100(port: Annotated[int, typer.Option("--port")] = 8200) -> None:
+    """The Comm100 API emulator and simulator."""
+    not_yet("optibridge sandbox comm100", "the sync engine (issue 3)")
+
+
+@contextmanager
+def _cli_runtime(database_url: str | None) -> Iterator[Runtime]:
+    """A migrated runtime for one command; service errors become a message and exit code 1."""
+    from optibridge.runtime import Runtime
+    from optibridge.store.migrate import upgrade_to_head
+
+    runtime = Runtime.start(load_config(database_url=database_url))
+    try:
+        upgrade_to_head(runtime.engine)
+        yield runtime
+    except AppError as error:
+        details = "".join(f"\n  {p.pointer or '-'}: {p.message}" for p in error.details)
+        fail(f"{error.message}{details}")
+    finally:
+        runtime.close()
+
+
+@sites_app.command("list")
+def sites_list(database_url: DatabaseOption = None) -> None:
+    """Every site, with its name."""
+    from optibridge.services.sites import list_sites
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        table = Table("site id", "name", "created")
+        for site in list_sites(session):
+            table.add_row(str(site.site_id), site.name, site.created_at.isoformat())
+    out.print(table)
+
+
+@sites_app.command("create")
+def sites_create(
+    site_id: SiteArgument,
+    name: Annotated[str, typer.Option("--name", help="A name for people.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Register a Comm100 site."""
+    from optibridge.services.sites import create_site
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        site = create_site(session, runtime.box, site_id, name)
+        out.print(f"site {site.site_id} ({site.name}) created")
+
+
+@sites_app.command("delete")
+def sites_delete(
+    site_id: SiteArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Remove a site with its settings and tokens."""
+    from optibridge.services.sites import delete_site
+
+    if not yes:
+        typer.confirm(f"Delete site {site_id} with its settings and tokens?", abort=True)
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        delete_site(session, site_id)
+    out.print(f"site {site_id} deleted")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option("--role", help="admin or agent.")] = "admin",
+    site: Annotated[
+        int | None, typer.Option("--site", help="Limit the token to this site (agents need one).")
+    ] = None,
+    label: Annotated[str, typer.Option("--label")] = "",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Issue a token and print it once (only its hash is stored)."""
+    from optibridge.services.sites import get_site
+    from optibridge.services.tokens import Role, issue_token
+
+    if role not in {r.value for r in Role}:
+        fail(f"--role must be admin or agent, not {role!r}")
+    if role == Role.AGENT and site is None:
+        fail("an agent token needs --site SITE_ID")
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        if site is not None:
+            get_site(session, site)
+        issued = issue_token(session, Role(role), site, label)
+    out.print(issued.token, highlight=False, soft_wrap=True)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    site: Annotated[int | None, typer.Option("--site")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Tokens (never their values)."""
+    from optibridge.store.repositories import TokenRepository
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        table = Table("id", "role", "site", "label", "created")
+        for token in TokenRepository(session).list(site):
+            scope = "every site" if token.site_id is None else str(token.site_id)
+            table.add_row(
+                str(token.id), token.role, scope, token.label, token.created_at.isoformat()
+            )
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[int, typer.Argument(help="The id shown by 'tokens list'.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Revoke a token at once."""
+    from optibridge.services.tokens import revoke_token
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        revoke_token(session, token_id)
+    out.print(f"token {token_id} revoked")

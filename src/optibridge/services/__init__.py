@@ -1,0 +1,1 @@
+"""Use cases behind the administration API and CLI. Services flush but never commit."""

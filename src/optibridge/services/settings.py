@@ -1,0 +1,226 @@
+"""A site's settings document (SPEC 3): read with keys masked, validated and saved as a whole.
+
+The use cases here open their own transactions: checking field names may need a call to
+Optimove, and no outside call is made while a database transaction is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from optibridge.domain.settings import (
+    SettingsInvalid,
+    SiteSettings,
+    is_masked,
+    mask_secret,
+    settings_to_document,
+    validate_settings,
+)
+from optibridge.errors import BadRequest, Invalid, Problem
+from optibridge.optimove.errors import OptimoveError
+from optibridge.optimove.schemas import AttributeInfo
+from optibridge.runtime import Runtime
+from optibridge.services.secrets import SecretBox
+from optibridge.services.sites import get_site
+from optibridge.store.models import SiteSettings as SiteSettingsRow
+from optibridge.store.repositories import AttributeCacheRepository, SettingsRepository
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    settings: SiteSettings
+    optimove_api_key: str | None
+    comm100_api_key: str | None
+
+
+@dataclass(frozen=True)
+class OptimoveConnection:
+    base_url: str
+    api_key: str
+
+
+def load_settings(runtime: Runtime, site_id: int) -> StoredSettings:
+    with runtime.unit_of_work() as session:
+        get_site(session, site_id)
+        row = SettingsRepository(session).get(site_id)
+        return _decode(row, runtime.box)
+
+
+def read_document(runtime: Runtime, site_id: int) -> dict[str, Any]:
+    """The document GET returns: API keys masked (or null when none is stored)."""
+    stored = load_settings(runtime, site_id)
+    return _masked_document(stored)
+
+
+def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BadRequest("The settings must be a JSON object.")
+    current = load_settings(runtime, site_id)
+    candidate = _with_kept_keys(raw, current)
+    known = _attribute_names_for_check(runtime, site_id, candidate, current)
+    try:
+        settings = validate_settings(
+            candidate,
+            known_attributes=known,
+            allow_private_urls=runtime.config.allow_private_urls,
+        )
+    except SettingsInvalid as invalid:
+        raise Invalid("The settings are not valid.", invalid.problems) from None
+
+    new = StoredSettings(
+        settings=settings,
+        optimove_api_key=settings.optimove.api_key,
+        comm100_api_key=settings.comm100.api_key,
+    )
+    with runtime.unit_of_work() as session:
+        get_site(session, site_id)
+        SettingsRepository(session).save(
+            site_id,
+            settings_to_document(settings, optimove_key_mask=None, comm100_key_mask=None),
+            _seal(runtime.box, new.optimove_api_key),
+            _seal(runtime.box, new.comm100_api_key),
+        )
+        if _connection_of(current) != _connection_of(new):
+            AttributeCacheRepository(session).forget(site_id)
+    return _masked_document(new)
+
+
+def optimove_connection(
+    stored: StoredSettings, override: dict[str, Any] | None = None
+) -> OptimoveConnection:
+    """The connection to test or use; `override` lets an admin test before saving."""
+    base_url = (override or {}).get("base_url") or stored.settings.optimove.base_url
+    api_key = (override or {}).get("api_key")
+    if not api_key or is_masked(api_key):
+        api_key = stored.optimove_api_key
+    problems = []
+    if not base_url:
+        problems.append(Problem("/optimove/base_url", "the Optimove Base URL is not set"))
+    if not api_key:
+        problems.append(Problem("/optimove/api_key", "the Optimove API key is not set"))
+    if problems or base_url is None or api_key is None:
+        raise Invalid("Optimove is not connected yet.", problems)
+    return OptimoveConnection(base_url=base_url, api_key=api_key)
+
+
+def fetch_attributes(
+    runtime: Runtime,
+    site_id: int,
+    connection: OptimoveConnection,
+    *,
+    saved: bool,
+    refresh: bool = False,
+) -> tuple[list[AttributeInfo], bool]:
+    """The account's attribute list and whether it came from the cache.
+
+    One Optimove call unless a fresh cached copy exists (the list changes rarely). Only the
+    saved connection's list is cached: a connection tried before saving may be another account.
+    """
+    if saved and not refresh:
+        with runtime.unit_of_work() as session:
+            cached = AttributeCacheRepository(session).fresh(
+                site_id, runtime.config.attribute_cache_ttl_s
+            )
+        if cached is not None:
+            return [AttributeInfo(**item) for item in cached], True
+    client = runtime.optimove_client(connection.base_url, connection.api_key)
+    attributes = client.get_attribute_list()
+    if saved:
+        with runtime.unit_of_work() as session:
+            AttributeCacheRepository(session).store(
+                site_id, [asdict(attribute) for attribute in attributes]
+            )
+    return attributes, False
+
+
+def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:
+    """One real call now; returns the number of attributes or raises the classified error."""
+    stored = load_settings(runtime, site_id)
+    if override and override.get("base_url"):
+        try:
+            validate_settings(
+                {"optimove": {"base_url": override["base_url"]}},
+                known_attributes=None,
+                allow_private_urls=runtime.config.allow_private_urls,
+            )
+        except SettingsInvalid as invalid:
+            raise Invalid("The Base URL is not valid.", invalid.problems) from None
+    connection = optimove_connection(stored, override)
+    saved = _connection_of(stored) == (connection.base_url, connection.api_key)
+    attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=saved, refresh=True)
+    return len(attributes)
+
+
+def _attribute_names_for_check(
+    runtime: Runtime, site_id: int, candidate: dict[str, Any], current: StoredSettings
+) -> set[str] | None:
+    """The account's field names, or None when they can't be known (not connected, unreachable)."""
+    optimove = candidate.get("optimove")
+    if not isinstance(optimove, dict):
+        return None
+    connection_part = {key: optimove.get(key) for key in ("base_url", "api_key")}
+    try:
+        section = validate_settings(
+            {"optimove": connection_part},
+            known_attributes=None,
+            allow_private_urls=runtime.config.allow_private_urls,
+        ).optimove
+    except SettingsInvalid:
+        return None  # the connection itself is invalid: that problem is reported already
+    if not section.base_url or not section.api_key:
+        return None
+    connection = OptimoveConnection(base_url=section.base_url, api_key=section.api_key)
+    same_as_saved = _connection_of(current) == (connection.base_url, connection.api_key)
+    try:
+        attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=same_as_saved)
+    except OptimoveError:
+        return None  # can't check now; the connection test will say why
+    return {attribute.real_field_name for attribute in attributes}
+
+
+def _with_kept_keys(raw: dict[str, Any], current: StoredSettings) -> dict[str, Any]:
+    """Omitted, null or masked API keys mean "keep the stored key"; "" removes it."""
+    candidate = dict(raw)
+    for section, stored_key in (
+        ("optimove", current.optimove_api_key),
+        ("comm100", current.comm100_api_key),
+    ):
+        part = candidate.get(section)
+        if part is None and section not in candidate:
+            part = {}
+        if not isinstance(part, dict):
+            continue  # validation reports the wrong type
+        part = dict(part)
+        given = part.get("api_key")
+        if given is None or (isinstance(given, str) and is_masked(given)):
+            part["api_key"] = stored_key
+        elif given == "":
+            part["api_key"] = None
+        candidate[section] = part
+    return candidate
+
+
+def _decode(row: SiteSettingsRow | None, box: SecretBox) -> StoredSettings:
+    if row is None:
+        return StoredSettings(SiteSettings(), None, None)
+    settings = SiteSettings.model_validate(row.document)
+    optimove_key = box.open(row.optimove_api_key_enc) if row.optimove_api_key_enc else None
+    comm100_key = box.open(row.comm100_api_key_enc) if row.comm100_api_key_enc else None
+    return StoredSettings(settings, optimove_key, comm100_key)
+
+
+def _masked_document(stored: StoredSettings) -> dict[str, Any]:
+    return settings_to_document(
+        stored.settings,
+        optimove_key_mask=mask_secret(stored.optimove_api_key) if stored.optimove_api_key else None,
+        comm100_key_mask=mask_secret(stored.comm100_api_key) if stored.comm100_api_key else None,
+    )
+
+
+def _seal(box: SecretBox, secret: str | None) -> str | None:
+    return box.seal(secret) if secret else None
+
+
+def _connection_of(stored: StoredSettings) -> tuple[str | None, str | None]:
+    return stored.settings.optimove.base_url, stored.optimove_api_key

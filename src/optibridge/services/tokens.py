@@ -1,0 +1,77 @@
+"""Bearer tokens: deployment-wide admin tokens and site-scoped admin or agent tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from optibridge.config import new_token
+from optibridge.errors import Forbidden, NotFound, Unauthorized
+from optibridge.services.secrets import same_secret, token_digest
+from optibridge.store.models import ApiToken
+from optibridge.store.repositories import TokenRepository
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role, and the one site it is limited to (None: every site)."""
+
+    role: Role
+    site_id: int | None
+    token_id: int | None
+
+    @property
+    def is_deployment_admin(self) -> bool:
+        return self.role is Role.ADMIN and self.site_id is None
+
+    def require_admin(self) -> None:
+        if self.role is not Role.ADMIN:
+            raise Forbidden("An agent token cannot use the administration API.")
+
+    def require_admin_of(self, site_id: int) -> None:
+        self.require_admin()
+        if self.site_id is not None and self.site_id != site_id:
+            # Same answer as for a missing site: a token must not learn which sites exist.
+            raise NotFound(f"Site {site_id} does not exist.")
+
+    def require_deployment_admin(self) -> None:
+        if not self.is_deployment_admin:
+            raise Forbidden("Only a deployment-wide admin token can do that.")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    record: ApiToken
+
+
+def issue_token(session: Session, role: Role, site_id: int | None, label: str = "") -> IssuedToken:
+    prefix = "oba" if role is Role.ADMIN else "obg"
+    token = new_token(prefix)
+    record = ApiToken(token_hash=token_digest(token), role=role.value, site_id=site_id, label=label)
+    TokenRepository(session).add(record)
+    return IssuedToken(token=token, record=record)
+
+
+def authenticate(session: Session, token: str, bootstrap_admin_token: str | None) -> Principal:
+    if bootstrap_admin_token and same_secret(token, bootstrap_admin_token):
+        return Principal(role=Role.ADMIN, site_id=None, token_id=None)
+    record = TokenRepository(session).by_hash(token_digest(token))
+    if record is None:
+        raise Unauthorized("The bearer token is not valid.")
+    return Principal(role=Role(record.role), site_id=record.site_id, token_id=record.id)
+
+
+def revoke_token(session: Session, token_id: int) -> None:
+    repository = TokenRepository(session)
+    record = repository.get(token_id)
+    if record is None:
+        raise NotFound(f"Token {token_id} does not exist.")
+    repository.delete(record)

@@ -1,0 +1,47 @@
+"""Request dependencies: the process runtime and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from optibridge.errors import Unauthorized
+from optibridge.runtime import Runtime
+from optibridge.services.tokens import Principal, authenticate
+
+bearer = HTTPBearer(
+    auto_error=False, description="An admin token (deployment-wide or site-scoped)."
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Send an admin token as 'Authorization: Bearer <token>'.")
+    bootstrap = runtime.config.admin_token
+    with runtime.unit_of_work() as session:
+        return authenticate(
+            session,
+            credentials.credentials,
+            bootstrap.get_secret_value() if bootstrap else None,
+        )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def public_url(runtime: Runtime, request: Request) -> str:
+    """Where Comm100 and Optimove reach us: configured, or the address this request came to."""
+    return runtime.config.public_url or str(request.base_url).rstrip("/")
