@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 DEFAULT_API_KEY = "sandbox-optimove-key"
 # Bounded so a long-running demo cannot grow without limit (a logged update body may hold
 # 1,000 customers); the oldest entries go first.
-LOG_CAPACITY = 1_000
+LOG_CAPACITY = 100_000  # enough for a benchmark of 10,000 events
 _MAX_MS = 3_600_000  # an hour: longer sleeps are a typo, and huge ones overflow the loop's timer
 
 

@@ -1,0 +1,133 @@
+"""Comm100 sandbox: an in-memory emulator of the Comm100 v4 API (SPEC 5.5, reference/comm100.md).
+
+`create_app()` returns a FastAPI app with its own state; run it alone
+(`optibridge sandbox comm100 --port N`) or mount it (e.g. at `/sandbox/comm100`, making the API
+base `http://host/sandbox/comm100/v4`): every route is relative. It shares no code with
+`optibridge.comm100` (a bug must not hide in both). Webhook bodies are built by
+`optibridge.sandbox.comm100_payloads`.
+
+v4 API — fixed path segments (`v4` included) are case-insensitive, one trailing slash is
+accepted, ids are matched as values (a guid in any case):
+
+- `GET v4/contact/contacts/{id}` → a contact:
+  `{"id": guid, "name", "firstName", "lastName", "alias", "title", "company", "phone",
+  "address", "city", "state", "postalCode", "country", "timezone", "description" (strings or
+  null), "createdTime", "lastUpdatedTime" (ISO 8601, UTC), "customFields": [{"id": <contact
+  field guid>, "value"}], "contactIdentities": [{"id", "contactId", "contactIdentityType",
+  "value", "displayName"}], "mergeToContactId": guid | null}`. Custom fields are given by
+  field id only: their names come from `contact/fields`. The identity type key is
+  `contactIdentityType` (Comm100's sample) or, per `/_sandbox/behaviour`, `type` (their table).
+  Unknown (or not a guid) → 404.
+- `GET v4/contact/contacts/{id}/contactIdentities` → that contact's `contactIdentities`.
+- `POST v4/contact/contacts:query` — a JSON body (absent or `{}`: every contact), every
+  criterion given must hold, text compared trimmed and case-insensitively:
+  `identityValue` (an identity with this value; with `identityType`, of this type too),
+  `fieldId` or `fieldName` with `fieldValue` (a contact field from `contact/fields`: a system
+  field compares the contact's own key, an identity field its identities of that type, a
+  custom field its value), `keywords` (a substring of name, firstName, lastName, company or an
+  identity value), `pageIndex` (from 1), `pageSize` (1 to 100, default 50). Merged contacts
+  (`mergeToContactId` set) are never found. → a JSON array of contacts, or with
+  `query_result: "envelope"` `{"contacts": [...], "total": N}`. Unknown keys, wrong types or an
+  unknown field → 400.
+- `GET v4/contact/fields` → `[{"id", "name", "isSystem", "isIdentity", "identityType",
+  "isRequired", "type", "fieldOptions"}]`: the system fields (the contact keys above, then the
+  identity fields `email` → Email, `sms` → SMS, `ssoId` → SSOID, `externalId` → externalID),
+  then the custom ones (default: "Customer ID" text, "VIP Level" dropdownList of Bronze,
+  Silver, Gold). Default ids are stable guids derived from the names.
+- `GET v4/livechat/preChatFormFields` → `[{"id", "name", "type", "isSystem", "isRequired",
+  "options"}]` (default: system Name/name, Email/email, Phone/phone, Company/company,
+  Product/Service/product; custom "First Name", "Customer ID" of type text).
+- `GET v4/livechat/offlineMessageFormFields` → the same shape (default: system Name, Email,
+  Phone, Company, Subject/subject, Content/content; custom "First Name", "Customer ID").
+- `GET v4/livechat/customVariables` → `[{"name", "type", "value"}]` (default `customer_id`,
+  `vip`, both text).
+- `GET v4/ticketing/tickets/{id}` (an integer) → `{"id", "subject", "channelId", "status"
+  (new | pendingInternal | pendingExternal | onHold | closed), "priority" (urgent | high |
+  normal | low), "contactOrVisitorId": guid, "contactOrVisitorType": "contact" | "visitor",
+  "createdTime", "lastUpdatedTime"}`. Unknown → 404.
+- Unknown path → 404, wrong verb → 405 with `Allow`.
+Errors are `{"code": <status>, "message": "..."}` (the key is never echoed nor logged).
+
+Order of the checks, each decided at the call's arrival:
+1. Injected 429 (`rate_429`), then the rate limit: a sliding window per client IP (default 300
+   calls per 300 s) counting the calls it admitted; over it, 429 (no `Retry-After`).
+2. HTTP Basic: the user must look like an e-mail (any agent), the password must be an accepted
+   key (default `sandbox-comm100-key`); else 401 with `WWW-Authenticate: Basic`.
+3. `siteId` (query parameter, name case-insensitive): missing or not an integer → 400; not one
+   of the sandbox's sites (default `[10000]`) → 403. All sites share the same data.
+4. Then `latency_ms` delays every answer (refusals included); an admitted call may hang
+   `timeout_ms` (`timeout_rate`) and is then answered as usual; then `error_rate` answers 500
+   (JSON) or 503 (plain text). Faults are drawn from a generator seeded by `seed` (four draws
+   per call).
+
+Control surface under `/_sandbox/` (no credentials, never limited, faulted or logged; errors
+`{"error": {"code", "message", "details": [{"pointer", "message"}]}}`, 422 invalid, 400
+unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact has):
+
+- `GET /contacts` → `[contact]`; `GET|PUT|DELETE /contacts/{guid}`: the body is a contact in
+  the v4 shape (`id` optional, `name` required, at least one identity unless merged, identity
+  type spelled `contactIdentityType` or `type`, case-insensitive, canonicalised; identity `id`
+  and `displayName` optional). `customFields` entries are `{"id", "value"}` or, for convenience,
+  `{"name": "Customer ID", "value": "C1001"}`, stored by id; the field must be a custom contact
+  field. An identity (type, value) may belong to one contact only (409). Answers the stored
+  contact (always with `contactIdentityType`).
+- `GET /tickets`; `GET|PUT|DELETE /tickets/{int}`: `{"subject": "", "channelId": "email",
+  "status": "new", "priority": "normal", "contactOrVisitorId": guid, "contactOrVisitorType":
+  "contact" | "visitor"}` (the requester need not exist: test the 404 path with it).
+- `GET|PUT /forms` `{"prechat_fields": [{"id"?, "name", "type", "isSystem"?, "isRequired"?,
+  "options"?}], "offline_fields": [same], "custom_variables": [{"name", "type"?, "value"?}],
+  "contact_fields": [{"id"?, "name", "type"?, "isRequired"?, "fieldOptions"?}]}`: each list
+  given replaces its list, a list left out stays. `contact_fields` are the custom contact
+  fields (the system ones are fixed); a field without an id gets one derived from its name.
+- `GET|PUT /keys` `["sandbox-comm100-key"]`; `GET|PUT /sites` `[10000]`.
+- `GET|PUT /limits` `{"requests": 300, "window_seconds": 300}`.
+- `GET|PUT /faults` `{"latency_ms": 0, "error_rate": 0, "rate_429": 0, "timeout_rate": 0,
+  "timeout_ms": 30000, "seed": null}`.
+- `GET|PUT /behaviour` `{"identity_type_key": "contactIdentityType" | "type",
+  "query_result": "list" | "envelope"}`. PUTs of limits, faults and behaviour are partial.
+- `GET|DELETE /requests[?since=epoch]` → `[{"method", "path", "query", "status", "time",
+  "user", "body"}]` (`user` is the Basic user name, never the key; the last 1,000 calls).
+- `POST /reset` → all defaults.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from optibridge.sandbox.comm100_control import (
+    ControlError,
+    control_path_miss,
+    on_control_error,
+    on_request_validation_error,
+    router,
+)
+from optibridge.sandbox.comm100_state import SandboxState
+from optibridge.sandbox.comm100_vendor import VENDOR_METHODS, answer_vendor_call
+
+CONTROL_PREFIX = "_sandbox"
+
+
+def create_app() -> FastAPI:
+    """A new sandbox with fresh default state."""
+    app = FastAPI(
+        title="Comm100 sandbox",
+        summary="An in-memory emulator of the Comm100 v4 API, with a /_sandbox/ control surface.",
+        version="1",
+    )
+    app.state.comm100_sandbox = SandboxState()
+    app.add_exception_handler(ControlError, on_control_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation_error)
+    app.include_router(router)
+    app.add_route(
+        "/{vendor_path:path}", _vendor_api, methods=list(VENDOR_METHODS), include_in_schema=False
+    )
+    return app
+
+
+async def _vendor_api(request: Request) -> Response:
+    path: str = request.path_params["vendor_path"]
+    if path.split("/", 1)[0] == CONTROL_PREFIX:
+        return control_path_miss(request)
+    state: SandboxState = request.app.state.comm100_sandbox
+    return await answer_vendor_call(state, request, path)

@@ -1,0 +1,470 @@
+"""The Comm100 sandbox's control surface under `/_sandbox/`: seed data, set knobs, read the log.
+
+No credentials, never rate-limited, never faulted, never logged. Errors use SPEC 5's shape
+`{"error": {"code", "message", "details": [{"pointer", "message"}]}}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.routing import Match
+
+from optibridge.sandbox.comm100_state import (
+    CONTACT_SYSTEM_FIELDS,
+    Behaviour,
+    BehaviourPatch,
+    ContactField,
+    ContactIn,
+    CustomVariable,
+    Faults,
+    FaultsPatch,
+    FormField,
+    Limits,
+    LimitsPatch,
+    SandboxState,
+    TicketIn,
+    contact_field_out,
+    form_field_out,
+    now_iso,
+    stable_id,
+    system_contact_fields,
+)
+
+
+class ControlError(Exception):
+    """A refused control-surface call, rendered by `control_error_response`."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+
+def control_error_response(error: ControlError) -> JSONResponse:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return JSONResponse(body, status_code=error.status)
+
+
+def _pointer(location: tuple[int | str, ...]) -> str:
+    return "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in location)
+
+
+def _invalid(
+    details: list[dict[str, str]], status: int = 422, code: str = "invalid"
+) -> ControlError:
+    named = "; ".join(f"{d['pointer'] or '/'}: {d['message']}" for d in details)
+    return ControlError(status, code, f"Invalid input: {named}", details)
+
+
+def invalid_input(errors: list[Any], *, skip: int = 0) -> ControlError:
+    """A 422 (or 400 for unparseable JSON) naming every problem pydantic found."""
+    unparseable = [e for e in errors if e["type"] == "json_invalid"]
+    if unparseable:
+        reason = str((unparseable[0].get("ctx") or {}).get("error", unparseable[0]["msg"]))
+        details = [{"pointer": "", "message": reason}]
+        return ControlError(400, "malformed", "The body is not valid JSON.", details)
+    return _invalid(
+        [{"pointer": _pointer(tuple(e["loc"])[skip:]), "message": str(e["msg"])} for e in errors]
+    )
+
+
+async def on_control_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    return control_error_response(exc)
+
+
+async def on_request_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI locates body errors under "body"; the pointer is relative to the body.
+    errors = list(exc.errors())
+    skip = 1 if errors and all(tuple(e["loc"])[:1] == ("body",) for e in errors) else 0
+    return control_error_response(invalid_input(errors, skip=skip))
+
+
+def _sandbox(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.comm100_sandbox
+    return state
+
+
+StateDep = Annotated[SandboxState, Depends(_sandbox)]
+_Key = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+_SiteId = Annotated[int, Field(ge=1, strict=True)]
+_TicketId = Annotated[int, Path(ge=1)]
+_Since = Annotated[float | None, Query(description="Only entries strictly after this epoch.")]
+
+router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _merged(model: type[ModelT], current: ModelT, patch: BaseModel) -> ModelT:
+    try:
+        return model.model_validate(
+            {**current.model_dump(), **patch.model_dump(exclude_unset=True)}
+        )
+    except ValidationError as exc:
+        raise invalid_input(list(exc.errors())) from exc
+
+
+def _not_found(what: str) -> ControlError:
+    return ControlError(404, "not_found", f"No {what} in the sandbox.")
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def _custom_field_values(state: SandboxState, given: ContactIn) -> list[dict[str, Any]]:
+    by_id = {f["id"]: f for f in state.custom_contact_fields}
+    by_name = {f["name"].casefold(): f for f in state.custom_contact_fields}
+    problems: list[dict[str, str]] = []
+    values: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, custom in enumerate(given.custom_fields):
+        if custom.id is not None:
+            field = by_id.get(str(custom.id))
+            pointer, named = f"/customFields/{index}/id", f"id '{custom.id}'"
+        else:
+            field = by_name.get((custom.name or "").casefold())
+            pointer, named = f"/customFields/{index}/name", f"name '{custom.name}'"
+        if field is None:
+            problems.append(
+                {"pointer": pointer, "message": f"no custom contact field with the {named}"}
+            )
+        elif field["id"] in seen:
+            problems.append({"pointer": pointer, "message": "this field is given twice"})
+        else:
+            seen.add(field["id"])
+            values.append({"id": field["id"], "value": custom.value})
+    if problems:
+        raise _invalid(problems)
+    return values
+
+
+def _identities(state: SandboxState, contact_id: str, given: ContactIn) -> list[dict[str, Any]]:
+    problems: list[dict[str, str]] = []
+    conflicts: list[dict[str, str]] = []
+    taken = {
+        (i["contactIdentityType"], i["value"].casefold()): other_id
+        for other_id, other in state.contacts.items()
+        if other_id != contact_id and not other.get("mergeToContactId")
+        for i in other["contactIdentities"]
+    }
+    identities: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, identity in enumerate(given.contact_identities):
+        key = (identity.identity_type, identity.value.casefold())
+        if identity.contact_id is not None and str(identity.contact_id) != contact_id:
+            message = "must be the contact's own id (or be left out)"
+            problems.append(
+                {"pointer": f"/contactIdentities/{index}/contactId", "message": message}
+            )
+        if key in seen:
+            message = "the same identity is given twice"
+            problems.append({"pointer": f"/contactIdentities/{index}/value", "message": message})
+        seen.add(key)
+        if key in taken:
+            message = f"contact {taken[key]} already has this {identity.identity_type} identity"
+            conflicts.append({"pointer": f"/contactIdentities/{index}/value", "message": message})
+        identities.append(
+            {
+                "id": str(identity.id)
+                if identity.id
+                else stable_id(f"identity:{contact_id}", f"{key[0]}:{key[1]}"),
+                "contactId": contact_id,
+                "contactIdentityType": identity.identity_type,
+                "value": identity.value,
+                "displayName": identity.display_name
+                if identity.display_name is not None
+                else identity.value,
+            }
+        )
+    if problems:
+        raise _invalid(problems)
+    if conflicts:
+        raise _invalid(conflicts, status=409, code="conflict")
+    return identities
+
+
+def _stored_contact(state: SandboxState, contact_id: str, given: ContactIn) -> dict[str, Any]:
+    """The contact as the v4 API will show it; refuses what Comm100 would refuse."""
+    problems: list[dict[str, str]] = []
+    if given.id is not None and str(given.id) != contact_id:
+        problems.append({"pointer": "/id", "message": "must equal the id in the path"})
+    if not given.contact_identities and given.merge_to_contact_id is None:
+        problems.append(
+            {"pointer": "/contactIdentities", "message": "a contact needs at least one identity"}
+        )
+    if given.merge_to_contact_id is not None and str(given.merge_to_contact_id) == contact_id:
+        problems.append({"pointer": "/mergeToContactId", "message": "must be another contact"})
+    if problems:
+        raise _invalid(problems)
+    custom_fields = _custom_field_values(state, given)
+    identities = _identities(state, contact_id, given)
+    system = given.model_dump(by_alias=True)
+    previous = state.contacts.get(contact_id) or {}
+    now = now_iso()
+    return {
+        "id": contact_id,
+        **{name: system.get(name) for name in CONTACT_SYSTEM_FIELDS},
+        "createdTime": given.created_time or previous.get("createdTime") or now,
+        "lastUpdatedTime": given.last_updated_time or now,
+        "customFields": custom_fields,
+        "contactIdentities": identities,
+        "mergeToContactId": str(given.merge_to_contact_id) if given.merge_to_contact_id else None,
+    }
+
+
+@router.get("/contacts", summary="Every contact, in the v4 shape")
+async def list_contacts(state: StateDep) -> list[dict[str, Any]]:
+    return list(state.contacts.values())
+
+
+@router.get("/contacts/{contact_id}", summary="One contact, in the v4 shape")
+async def read_contact(contact_id: uuid.UUID, state: StateDep) -> dict[str, Any]:
+    contact = state.contacts.get(str(contact_id))
+    if contact is None:
+        raise _not_found(f"contact '{contact_id}'")
+    return contact
+
+
+@router.put("/contacts/{contact_id}", summary="Create or replace one contact")
+async def put_contact(contact_id: uuid.UUID, contact: ContactIn, state: StateDep) -> dict[str, Any]:
+    stored = _stored_contact(state, str(contact_id), contact)
+    state.contacts[str(contact_id)] = stored
+    return stored
+
+
+@router.delete("/contacts/{contact_id}", status_code=204, summary="Remove one contact")
+async def delete_contact(contact_id: uuid.UUID, state: StateDep) -> Response:
+    if state.contacts.pop(str(contact_id), None) is None:
+        raise _not_found(f"contact '{contact_id}'")
+    return Response(status_code=204)
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+
+@router.get("/tickets", summary="Every ticket")
+async def list_tickets(state: StateDep) -> list[dict[str, Any]]:
+    return list(state.tickets.values())
+
+
+@router.get("/tickets/{ticket_id}", summary="One ticket, in the v4 shape")
+async def read_ticket(ticket_id: _TicketId, state: StateDep) -> dict[str, Any]:
+    ticket = state.tickets.get(ticket_id)
+    if ticket is None:
+        raise _not_found(f"ticket {ticket_id}")
+    return ticket
+
+
+@router.put("/tickets/{ticket_id}", summary="Create or replace one ticket")
+async def put_ticket(ticket_id: _TicketId, ticket: TicketIn, state: StateDep) -> dict[str, Any]:
+    if ticket.id is not None and ticket.id != ticket_id:
+        raise _invalid([{"pointer": "/id", "message": "must equal the id in the path"}])
+    previous = state.tickets.get(ticket_id) or {}
+    now = now_iso()
+    stored = {
+        "id": ticket_id,
+        "subject": ticket.subject,
+        "channelId": ticket.channel_id,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "contactOrVisitorId": str(ticket.contact_or_visitor_id),
+        "contactOrVisitorType": ticket.contact_or_visitor_type,
+        "createdTime": previous.get("createdTime") or now,
+        "lastUpdatedTime": now,
+    }
+    state.tickets[ticket_id] = stored
+    return stored
+
+
+@router.delete("/tickets/{ticket_id}", status_code=204, summary="Remove one ticket")
+async def delete_ticket(ticket_id: _TicketId, state: StateDep) -> Response:
+    if state.tickets.pop(ticket_id, None) is None:
+        raise _not_found(f"ticket {ticket_id}")
+    return Response(status_code=204)
+
+
+# --- forms and fields -------------------------------------------------------------------------
+
+
+class FormsIn(BaseModel):
+    """The site's forms; a list left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prechat_fields: list[FormField] | None = None
+    offline_fields: list[FormField] | None = None
+    custom_variables: list[CustomVariable] | None = None
+    contact_fields: list[ContactField] | None = None
+
+
+def _forms_out(state: SandboxState) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "prechat_fields": state.prechat_fields,
+        "offline_fields": state.offline_fields,
+        "custom_variables": state.custom_variables,
+        "contact_fields": state.custom_contact_fields,
+    }
+
+
+def _unique(items: list[dict[str, Any]], key: str, where: str) -> list[dict[str, str]]:
+    seen: set[str] = set()
+    problems = []
+    for index, item in enumerate(items):
+        value = str(item[key]).casefold()
+        if value in seen:
+            problems.append({"pointer": f"/{where}/{index}/{key}", "message": f"duplicate {key}"})
+        seen.add(value)
+    return problems
+
+
+@router.get("/forms", summary="Form fields, custom variables and custom contact fields")
+async def read_forms(state: StateDep) -> dict[str, list[dict[str, Any]]]:
+    return _forms_out(state)
+
+
+@router.put("/forms", summary="Replace the lists given (pre-chat, offline, variables, contact)")
+async def put_forms(forms: FormsIn, state: StateDep) -> dict[str, list[dict[str, Any]]]:
+    prechat = offline = variables = contact = None
+    problems: list[dict[str, str]] = []
+    if forms.prechat_fields is not None:
+        prechat = [form_field_out("prechat", f) for f in forms.prechat_fields]
+        problems += _unique(prechat, "name", "prechat_fields")
+        problems += _unique(prechat, "id", "prechat_fields")
+    if forms.offline_fields is not None:
+        offline = [form_field_out("offline", f) for f in forms.offline_fields]
+        problems += _unique(offline, "name", "offline_fields")
+        problems += _unique(offline, "id", "offline_fields")
+    if forms.custom_variables is not None:
+        variables = [v.model_dump(by_alias=True) for v in forms.custom_variables]
+        problems += _unique(variables, "name", "custom_variables")
+    if forms.contact_fields is not None:
+        contact = [contact_field_out(f) for f in forms.contact_fields]
+        system = system_contact_fields()
+        system_names = {f["name"].casefold() for f in system}
+        system_ids = {f["id"] for f in system}
+        for index, (given, field) in enumerate(zip(forms.contact_fields, contact, strict=True)):
+            if field["name"].casefold() in system_names:
+                message = "a system contact field has this name"
+                problems.append({"pointer": f"/contact_fields/{index}/name", "message": message})
+            elif given.id is not None and field["id"] in system_ids:
+                message = "a system contact field has this id"
+                problems.append({"pointer": f"/contact_fields/{index}/id", "message": message})
+        problems += _unique(contact, "name", "contact_fields")
+        problems += _unique(contact, "id", "contact_fields")
+    if problems:
+        raise _invalid(problems)
+    if prechat is not None:
+        state.prechat_fields = prechat
+    if offline is not None:
+        state.offline_fields = offline
+    if variables is not None:
+        state.custom_variables = variables
+    if contact is not None:
+        state.custom_contact_fields = contact
+    return _forms_out(state)
+
+
+# --- credentials, sites, knobs ----------------------------------------------------------------
+
+
+@router.get("/keys", summary="The accepted API keys")
+async def read_keys(state: StateDep) -> list[str]:
+    return list(state.keys)
+
+
+@router.put("/keys", summary="Replace the accepted API keys (an empty list refuses every call)")
+async def put_keys(keys: list[_Key], state: StateDep) -> list[str]:
+    state.keys = list(dict.fromkeys(keys))
+    return list(state.keys)
+
+
+@router.get("/sites", summary="The site ids the API answers for")
+async def read_sites(state: StateDep) -> list[int]:
+    return list(state.sites)
+
+
+@router.put("/sites", summary="Replace the site ids the API answers for")
+async def put_sites(sites: list[_SiteId], state: StateDep) -> list[int]:
+    state.sites = list(dict.fromkeys(sites))
+    return list(state.sites)
+
+
+@router.get("/limits", summary="The rate limit per client IP")
+async def read_limits(state: StateDep) -> Limits:
+    return state.limits
+
+
+@router.put("/limits", summary="Change the rate limit (only the keys given)")
+async def put_limits(patch: LimitsPatch, state: StateDep) -> Limits:
+    state.limits = _merged(Limits, state.limits, patch)
+    return state.limits
+
+
+@router.get("/faults", summary="The injected faults")
+async def read_faults(state: StateDep) -> Faults:
+    return state.faults
+
+
+@router.put("/faults", summary="Change the injected faults (only the keys given)")
+async def put_faults(patch: FaultsPatch, state: StateDep) -> Faults:
+    state.set_faults(_merged(Faults, state.faults, patch))
+    return state.faults
+
+
+@router.get("/behaviour", summary="Choices where Comm100's documentation is ambiguous")
+async def read_behaviour(state: StateDep) -> Behaviour:
+    return state.behaviour
+
+
+@router.put("/behaviour", summary="Change those choices (only the keys given)")
+async def put_behaviour(patch: BehaviourPatch, state: StateDep) -> Behaviour:
+    state.behaviour = _merged(Behaviour, state.behaviour, patch)
+    return state.behaviour
+
+
+# --- what happened ----------------------------------------------------------------------------
+
+
+@router.get("/requests", summary="The v4 API calls received, oldest first")
+async def read_requests(state: StateDep, since: _Since = None) -> list[dict[str, Any]]:
+    return state.requests_since(since)
+
+
+@router.delete("/requests", status_code=204, summary="Forget the calls received")
+async def clear_requests(state: StateDep) -> Response:
+    state.requests.clear()
+    return Response(status_code=204)
+
+
+@router.post("/reset", summary="Everything back to the defaults")
+async def reset(state: StateDep) -> dict[str, bool]:
+    state.reset()
+    return {"reset": True}
+
+
+def control_path_miss(request: Request) -> Response:
+    """A `/_sandbox/...` call no control route takes: 405 if the path exists, else 404."""
+    allowed: set[str] = set()
+    for route in router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            allowed |= set(getattr(route, "methods", None) or ())
+    if allowed:
+        message = f"{request.method} is not allowed on {request.url.path}."
+        response = control_error_response(ControlError(405, "method_not_allowed", message))
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    message = f"No control-surface route {request.url.path}."
+    return control_error_response(ControlError(404, "not_found", message))

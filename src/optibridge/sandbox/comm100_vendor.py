@@ -1,0 +1,429 @@
+"""The Comm100 v4 API as the sandbox answers it: gate (limit, auth, site, faults), route, reads.
+
+Everything reachable here is the vendor's surface: its shapes and casing. Errors are
+`{"code": <status>, "message": "..."}` (a 503 fault is plain text, like a gateway's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import copy
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from optibridge.sandbox.comm100_state import Behaviour, Faults, LoggedRequest, SandboxState
+
+VENDOR_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+
+def error_body(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
+
+
+# --- the gate: rate limit, credentials, site, injected faults ---------------------------------
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    faults: Faults
+    hang: bool
+    error_status: int | None
+
+
+@dataclass(frozen=True)
+class _Refused:
+    faults: Faults
+    response: Response
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _admit(state: SandboxState, request: Request, entry: LoggedRequest) -> _Admitted | _Refused:
+    """Decide at arrival, before any await, so concurrent calls are judged in arrival order.
+
+    The limit is per client IP and comes first, as at a gateway: a call with bad credentials
+    still counts, a call refused with 429 does not.
+    """
+    faults = state.faults
+    draw = state.fault_random.random
+    # Always four draws per call, so a seeded run repeats whatever the rates are.
+    injected_429, hang, error, error_kind = draw(), draw(), draw(), draw()
+    if injected_429 < faults.rate_429 or not state.window.admit(
+        _client_address(request), time.monotonic(), state.limits
+    ):
+        return _Refused(faults, _too_many_requests(state))
+    refusal = _check_credentials(state, request, entry) or _check_site(state, request)
+    if refusal is not None:
+        return _Refused(faults, refusal)
+    error_status = (500 if error_kind < 0.5 else 503) if error < faults.error_rate else None
+    return _Admitted(faults, hang=hang < faults.timeout_rate, error_status=error_status)
+
+
+def _unauthorized(message: str) -> Response:
+    return error_body(401, message, {"WWW-Authenticate": 'Basic realm="Comm100 API"'})
+
+
+def _check_credentials(
+    state: SandboxState, request: Request, entry: LoggedRequest
+) -> Response | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return _unauthorized(
+            "Authorization has been denied for this request: use HTTP Basic with the agent's "
+            "e-mail and API key."
+        )
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "basic":
+        return _unauthorized("Authorization has been denied for this request: invalid token.")
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return _unauthorized("Authorization has been denied for this request: malformed header.")
+    user, separator, key = decoded.partition(":")
+    if not separator or "@" not in user:
+        return _unauthorized(
+            "Authorization has been denied for this request: the user must be an agent's e-mail."
+        )
+    entry.user = user
+    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in state.keys):
+        return _unauthorized("Authorization has been denied for this request: invalid API key.")
+    return None
+
+
+def _check_site(state: SandboxState, request: Request) -> Response | None:
+    # Query parameter names are case-insensitive on Comm100's (ASP.NET) side.
+    values = [v for k, v in request.query_params.multi_items() if k.lower() == "siteid"]
+    if not values or not values[0].strip():
+        return error_body(400, "The siteId query parameter is required.")
+    if not values[0].isascii() or not values[0].isdigit():
+        return error_body(400, f"The siteId '{values[0]}' is not valid.")
+    site_id = int(values[0])
+    if site_id not in state.sites:
+        return error_body(403, f"No access to site {site_id} with these credentials.")
+    return None
+
+
+def _too_many_requests(state: SandboxState) -> Response:
+    limits = state.limits
+    message = (
+        f"API calls quota exceeded: at most {limits.requests} calls per "
+        f"{limits.window_seconds:g} seconds from one IP address."
+    )
+    return error_body(429, message)
+
+
+def _server_error(status: int) -> Response:
+    if status == 503:
+        return PlainTextResponse("Service Unavailable", status_code=503)
+    return error_body(500, "An error has occurred.")
+
+
+# --- the entry point --------------------------------------------------------------------------
+
+_NOT_JSON = object()  # a body that does not parse
+_NO_BODY = object()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return _NO_BODY
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
+        return _NOT_JSON
+
+
+async def answer_vendor_call(state: SandboxState, request: Request, path: str) -> Response:
+    """Answer one call to the v4 API; `path` is relative to the sandbox's root."""
+    entry = state.log_request(request.method, "/" + path, request.url.query)
+    outcome = _admit(state, request, entry)
+    raw_body = await request.body() if request.method in _BODY_METHODS else b""
+    body = _parse_json(raw_body)
+    entry.body = None if body is _NOT_JSON or body is _NO_BODY else body
+    response = await _respond(state, request, path, outcome, body)
+    entry.status = response.status_code
+    return response
+
+
+async def _respond(
+    state: SandboxState, request: Request, path: str, outcome: _Admitted | _Refused, body: Any
+) -> Response:
+    if outcome.faults.latency_ms:
+        await asyncio.sleep(outcome.faults.latency_ms / 1000)
+    if isinstance(outcome, _Refused):
+        return outcome.response
+    if outcome.hang:
+        await asyncio.sleep(outcome.faults.timeout_ms / 1000)
+    if outcome.error_status is not None:
+        return _server_error(outcome.error_status)
+    return await _route(state, request, path, body)
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Call:
+    state: SandboxState
+    captured: list[str]
+    body: Any
+
+
+_Handler = Callable[[_Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    pattern: tuple[str | None, ...]  # lower-case fixed segments; None captures one segment
+    method: str
+    handler: _Handler
+
+    def matches(self, segments: list[str]) -> bool:
+        if len(segments) != len(self.pattern):
+            return False
+        return all(
+            bool(segment) if fixed is None else segment.lower() == fixed
+            for fixed, segment in zip(self.pattern, segments, strict=True)
+        )
+
+
+async def _route(state: SandboxState, request: Request, path: str, body: Any) -> Response:
+    segments = path.split("/")
+    if len(segments) > 1 and segments[-1] == "":
+        segments.pop()  # one trailing slash is tolerated
+    candidates = [endpoint for endpoint in _ENDPOINTS if endpoint.matches(segments)]
+    if not candidates:
+        return error_body(404, f"No HTTP resource was found that matches '/{path}'.")
+    for endpoint in candidates:
+        if endpoint.method == request.method:
+            captured = [s for s, fixed in zip(segments, endpoint.pattern, strict=True) if not fixed]
+            return await endpoint.handler(_Call(state, captured, body))
+    allowed = ", ".join(sorted({e.method for e in candidates}))
+    message = f"The requested resource does not support http method '{request.method}'."
+    return error_body(405, message, {"Allow": allowed})
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def render_contact(contact: dict[str, Any], behaviour: Behaviour) -> dict[str, Any]:
+    """A stored contact as the API writes it (the identity type key per `behaviour`)."""
+    shown = copy.deepcopy(contact)
+    if behaviour.identity_type_key == "type":
+        shown["contactIdentities"] = [
+            {("type" if k == "contactIdentityType" else k): v for k, v in identity.items()}
+            for identity in shown["contactIdentities"]
+        ]
+    return shown
+
+
+def _stored_contact(state: SandboxState, raw_id: str) -> dict[str, Any] | None:
+    try:
+        contact_id = str(uuid.UUID(raw_id))
+    except ValueError:
+        return None
+    return state.contacts.get(contact_id)
+
+
+def _contact_not_found(raw_id: str) -> Response:
+    return error_body(404, f"Contact '{raw_id}' not found.")
+
+
+async def _get_contact(call: _Call) -> Response:
+    contact = _stored_contact(call.state, call.captured[0])
+    if contact is None:
+        return _contact_not_found(call.captured[0])
+    return JSONResponse(render_contact(contact, call.state.behaviour))
+
+
+async def _get_contact_identities(call: _Call) -> Response:
+    contact = _stored_contact(call.state, call.captured[0])
+    if contact is None:
+        return _contact_not_found(call.captured[0])
+    return JSONResponse(render_contact(contact, call.state.behaviour)["contactIdentities"])
+
+
+class _ContactQuery(BaseModel):
+    """The body of `contact/contacts:query`; every criterion given must hold."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
+    )
+
+    identity_type: StrictStr | None = None
+    identity_value: StrictStr | None = None
+    field_id: StrictStr | None = None
+    field_name: StrictStr | None = None
+    field_value: StrictStr | None = None
+    keywords: StrictStr | None = None
+    page_index: Annotated[StrictInt, Field(ge=1)] = 1
+    page_size: Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+
+    @model_validator(mode="after")
+    def _coherent(self) -> _ContactQuery:
+        if self.field_id is not None and self.field_name is not None:
+            raise ValueError("give fieldId or fieldName, not both")
+        if (self.field_value is None) != (self.field_id is None and self.field_name is None):
+            raise ValueError("fieldValue goes with fieldId or fieldName")
+        if self.identity_type is not None and self.identity_value is None:
+            raise ValueError("identityType goes with identityValue")
+        return self
+
+
+def _normal(value: Any) -> str:
+    return str(value).strip().casefold()
+
+
+def _values_of(contact: dict[str, Any], field: dict[str, Any]) -> list[Any]:
+    if field["isIdentity"]:
+        return [
+            i["value"]
+            for i in contact["contactIdentities"]
+            if i["contactIdentityType"] == field["identityType"]
+        ]
+    if field["isSystem"]:
+        return [contact.get(field["name"])]
+    values: list[Any] = []
+    for custom in contact["customFields"]:
+        if custom["id"] == field["id"]:
+            value = custom["value"]
+            values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def _matches(contact: dict[str, Any], query: _ContactQuery, field: dict[str, Any] | None) -> bool:
+    if contact.get("mergeToContactId"):
+        return False  # a merged contact lives on in the one it was merged into
+    identities = contact["contactIdentities"]
+    if query.identity_value is not None:
+        wanted_type = _normal(query.identity_type) if query.identity_type else None
+        wanted = _normal(query.identity_value)
+        if not any(
+            _normal(i["value"]) == wanted
+            and (wanted_type is None or _normal(i["contactIdentityType"]) == wanted_type)
+            for i in identities
+        ):
+            return False
+    if field is not None and query.field_value is not None:
+        wanted = _normal(query.field_value)
+        if not any(v is not None and _normal(v) == wanted for v in _values_of(contact, field)):
+            return False
+    if query.keywords is not None:
+        words = _normal(query.keywords)
+        haystack = [contact.get(k) for k in ("name", "firstName", "lastName", "company")]
+        haystack += [i["value"] for i in identities]
+        if not any(v is not None and words in _normal(v) for v in haystack):
+            return False
+    return True
+
+
+def _query_field(state: SandboxState, query: _ContactQuery) -> dict[str, Any] | str | None:
+    """The contact field the query names, None if it names none, or a message if unknown."""
+    if query.field_id is None and query.field_name is None:
+        return None
+    for field in state.contact_fields():
+        if query.field_id is not None and _normal(field["id"]) == _normal(query.field_id):
+            return field
+        if query.field_name is not None and _normal(field["name"]) == _normal(query.field_name):
+            return field
+    named = query.field_id if query.field_id is not None else query.field_name
+    return f"Unknown contact field '{named}'."
+
+
+def _validation_message(error: ValidationError) -> str:
+    problems = []
+    for e in error.errors():
+        where = ".".join(str(part) for part in e["loc"])
+        problems.append(f"{where}: {e['msg']}" if where else str(e["msg"]))
+    return "The request is invalid: " + "; ".join(problems)
+
+
+async def _query_contacts(call: _Call) -> Response:
+    if call.body is _NOT_JSON:
+        return error_body(400, "The request body is not valid JSON.")
+    try:
+        query = _ContactQuery.model_validate({} if call.body is _NO_BODY else call.body)
+    except ValidationError as invalid:
+        return error_body(400, _validation_message(invalid))
+    field = _query_field(call.state, query)
+    if isinstance(field, str):
+        return error_body(400, field)
+    found = [c for c in call.state.contacts.values() if _matches(c, query, field)]
+    start = (query.page_index - 1) * query.page_size
+    page = [render_contact(c, call.state.behaviour) for c in found[start : start + query.page_size]]
+    if call.state.behaviour.query_result == "envelope":
+        return JSONResponse({"contacts": page, "total": len(found)})
+    return JSONResponse(page)
+
+
+async def _get_contact_fields(call: _Call) -> Response:
+    return JSONResponse(call.state.contact_fields())
+
+
+# --- Live Chat forms --------------------------------------------------------------------------
+
+
+async def _get_prechat_fields(call: _Call) -> Response:
+    return JSONResponse(copy.deepcopy(call.state.prechat_fields))
+
+
+async def _get_offline_fields(call: _Call) -> Response:
+    return JSONResponse(copy.deepcopy(call.state.offline_fields))
+
+
+async def _get_custom_variables(call: _Call) -> Response:
+    return JSONResponse(copy.deepcopy(call.state.custom_variables))
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+
+async def _get_ticket(call: _Call) -> Response:
+    raw_id = call.captured[0]
+    ticket = call.state.tickets.get(int(raw_id)) if raw_id.isascii() and raw_id.isdigit() else None
+    if ticket is None:
+        return error_body(404, f"Ticket '{raw_id}' not found.")
+    return JSONResponse(dict(ticket))
+
+
+_ENDPOINTS: tuple[_Endpoint, ...] = (
+    _Endpoint(("v4", "contact", "contacts", None), "GET", _get_contact),
+    _Endpoint(
+        ("v4", "contact", "contacts", None, "contactidentities"), "GET", _get_contact_identities
+    ),
+    _Endpoint(("v4", "contact", "contacts:query"), "POST", _query_contacts),
+    _Endpoint(("v4", "contact", "fields"), "GET", _get_contact_fields),
+    _Endpoint(("v4", "livechat", "prechatformfields"), "GET", _get_prechat_fields),
+    _Endpoint(("v4", "livechat", "offlinemessageformfields"), "GET", _get_offline_fields),
+    _Endpoint(("v4", "livechat", "customvariables"), "GET", _get_custom_variables),
+    _Endpoint(("v4", "ticketing", "tickets", None), "GET", _get_ticket),
+)
