@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from optibridge import __version__
 from optibridge.runtime import Runtime
-from optibridge.web import admin_api, ops
+from optibridge.web import admin_api, ops, syncs_api, webhooks
 from optibridge.web.access_log import AccessLogMiddleware
 from optibridge.web.errors import install_error_handlers
 
@@ -24,9 +24,13 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(admin_api.router)
+    app.include_router(syncs_api.router)
+    app.include_router(webhooks.router)
     if mount_sandboxes:
+        from optibridge.sandbox.comm100 import create_app as create_comm100_sandbox
         from optibridge.sandbox.optimove import create_app as create_optimove_sandbox
 
         app.mount("/sandbox/optimove", create_optimove_sandbox())
+        app.mount("/sandbox/comm100", create_comm100_sandbox())
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -16,6 +16,8 @@ from optibridge.config import Config
 from optibridge.errors import AppError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from optibridge.runtime import Runtime
 
 app = typer.Typer(
@@ -62,10 +64,6 @@ def load_config(**overrides: object) -> Config:
         fail(f"invalid configuration: {problems}")
 
 
-def not_yet(command: str, issue: str) -> NoReturn:
-    fail(f"'{command}' is not available yet: it arrives with {issue}.", code=2)
-
-
 @app.command()
 def migrate(database_url: DatabaseOption = None) -> None:
     """Apply database migrations (the service also applies them at start)."""
@@ -84,11 +82,15 @@ def serve(
     host: HostOption = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     database_url: DatabaseOption = None,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run a sync worker in this process.")
+    ] = True,
 ) -> None:
     """Run the service against real Optimove and Comm100 accounts."""
     from optibridge.server import run_service
 
-    run_service(load_config(database_url=database_url), host=host, port=port)
+    config = load_config(database_url=database_url)
+    run_service(config, host=host, port=port, with_worker=worker)
 
 
 @app.command()
@@ -106,15 +108,184 @@ def demo(
 
 
 @app.command()
-def worker(database_url: DatabaseOption = None) -> None:
-    """A background worker process for scale-out."""
-    not_yet("optibridge worker", "the sync engine (issue 3)")
+def worker(
+    database_url: DatabaseOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", help="Serve this process's Prometheus counters on 127.0.0.1:PORT."
+        ),
+    ] = None,
+) -> None:
+    """A sync worker process alone, for scale-out (any number may share one database)."""
+    from optibridge.server import run_worker
+
+    run_worker(load_config(database_url=database_url), metrics_port=metrics_port)
 
 
-@app.command()
-def syncs() -> None:
-    """The sync log: list, show, retry."""
-    not_yet("optibridge syncs", "the sync engine (issue 3)")
+# --- syncs: the sync log ----------------------------------------------------------------------
+
+syncs_app = typer.Typer(help="The sync log: list, show, retry.", no_args_is_help=True)
+app.add_typer(syncs_app, name="syncs")
+SyncSiteOption = Annotated[int, typer.Option("--site", help="The Comm100 site id.")]
+RecordArgument = Annotated[int, typer.Argument(help="The record id shown by 'syncs list'.")]
+
+
+@syncs_app.command("list")
+def syncs_list(
+    site: SyncSiteOption,
+    outcome: Annotated[str | None, typer.Option("--outcome", help="created, failed, …")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="livechat or ticketing.")] = None,
+    customer: Annotated[
+        str | None, typer.Option("--customer", help="An Optimove customer id.")
+    ] = None,
+    state: Annotated[str | None, typer.Option("--state", help="queued, failed, …")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many (1-200).")] = 50,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Continue where the previous list stopped.")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """The site's sync records, newest first."""
+    from rich.text import Text
+
+    from optibridge.services.syncs import CHANNELS, OUTCOMES, RECORD_STATES, list_syncs
+    from optibridge.store.sync_log import SyncFilter
+
+    _require_one_of("--outcome", outcome, OUTCOMES)
+    _require_one_of("--channel", channel, CHANNELS)
+    _require_one_of("--state", state, RECORD_STATES)
+    filters = SyncFilter(outcome=outcome, channel=channel, customer_id=customer, state=state)
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work(read_only=True) as session:
+        page = list_syncs(session, site, filters, limit=limit, cursor=cursor)
+    if not page.items:
+        out.print("no sync records")
+        return
+    table = Table()
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("received (UTC)", no_wrap=True)
+    table.add_column("channel", no_wrap=True)
+    table.add_column("event", overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("customer", overflow="fold")
+    table.add_column("changes", overflow="fold")
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for item in page.items:
+        table.add_row(
+            str(item.id),
+            _utc_text(item.received_at),
+            item.channel,
+            Text(item.event),
+            Text(item.outcome or f"({item.state})"),
+            Text(item.customer_id or "-"),
+            Text("\n".join(_change_text(c.field, c.old, c.new) for c in item.changes)),
+            str(item.attempts),
+            Text(item.error or ""),
+        )
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"more: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
+
+
+@syncs_app.command("show")
+def syncs_show(
+    record_id: RecordArgument, site: SyncSiteOption, database_url: DatabaseOption = None
+) -> None:
+    """One record: what was decided and why, the changes, the Optimove calls."""
+    from rich.text import Text
+
+    from optibridge.services.syncs import get_sync
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work(read_only=True) as session:
+        record = get_sync(session, site, record_id)
+    facts = Table.grid(padding=(0, 2))
+    for label, value in (
+        ("record", str(record.id)),
+        ("channel", record.channel),
+        ("event", record.event),
+        ("received", _utc_text(record.received_at)),
+        ("updated", _utc_text(record.updated_at)),
+        ("state", record.state),
+        ("outcome", record.outcome or "-"),
+        ("reason", record.reason or "-"),
+        ("customer", record.customer_id or "-"),
+        ("comm100", ", ".join(f"{k}={v}" for k, v in record.comm100_ids.items()) or "-"),
+        ("attempts", str(record.attempts)),
+        ("error", record.error or "-"),
+    ):
+        facts.add_row(label, Text(value))
+    out.print(facts)
+    if record.changes:
+        changes = Table("field", "old", "new", title="changes")
+        for change in record.changes:
+            changes.add_row(
+                Text(change.field), Text(_or_empty(change.old)), Text(_or_empty(change.new))
+            )
+        out.print(changes)
+    else:
+        out.print("no changes")
+    if record.calls:
+        calls = Table(
+            "at (UTC)",
+            "endpoint",
+            "status",
+            "request id",
+            "ms",
+            "confirmed",
+            "detail",
+            title="Optimove calls",
+        )
+        for call in record.calls:
+            calls.add_row(
+                _utc_text(call.at),
+                Text(call.endpoint),
+                "-" if call.status is None else str(call.status),
+                Text(call.request_id or "-"),
+                "-" if call.duration_ms is None else f"{call.duration_ms:.0f}",
+                {True: "yes", False: "no", None: "-"}[call.confirmed],
+                Text(call.detail or ""),
+            )
+        out.print(calls)
+    else:
+        out.print("no Optimove calls")
+    if record.write is not None:
+        write = record.write
+        out.print(
+            Text(
+                f"write {write.id}: {write.kind}, {write.state}, "
+                f"request id {write.request_id or '-'}"
+            )
+        )
+
+
+@syncs_app.command("retry")
+def syncs_retry(
+    record_id: RecordArgument, site: SyncSiteOption, database_url: DatabaseOption = None
+) -> None:
+    """Queue a failed record again (its attempts start over)."""
+    from optibridge.services.syncs import retry_sync
+
+    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
+        item = retry_sync(session, site, record_id)
+    out.print(f"record {item.id} queued for retry; its last error stays until the next attempt")
+
+
+def _require_one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        fail(f"{option} must be one of: {', '.join(allowed)}")
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _or_empty(value: str | None) -> str:
+    return "(empty)" if value is None or value == "" else value
+
+
+def _change_text(field: str, old: str | None, new: str | None) -> str:
+    return f"{field}: {_or_empty(old)} \N{RIGHTWARDS ARROW} {_or_empty(new)}"
 
 
 @sandbox_app.command("optimove")
@@ -131,9 +302,16 @@ def sandbox_optimove(
 
 
 @sandbox_app.command("comm100")
-def sandbox_comm100(port: Annotated[int, typer.Option("--port")] = 8200) -> None:
-    """The Comm100 API emulator and simulator."""
-    not_yet("optibridge sandbox comm100", "the sync engine (issue 3)")
+def sandbox_comm100(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8200,
+    host: HostOption = "127.0.0.1",
+) -> None:
+    """The Comm100 v4 API emulator (SPEC 5.5) with its /_sandbox/ control surface."""
+    import uvicorn
+
+    from optibridge.sandbox.comm100 import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
 @contextmanager

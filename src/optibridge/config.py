@@ -45,6 +45,21 @@ class Config(BaseSettings):
     optimove_timeout_s: float = Field(default=10.0, gt=0)
     optimove_max_attempts: int = Field(default=5, ge=1)
     attribute_cache_ttl_s: float = Field(default=300.0, ge=0)
+    customer_cache_ttl_s: float = Field(
+        default=120.0, ge=0, description="How long a read customer is reused by decisions."
+    )
+    comm100_rate_limit: int = Field(default=300, ge=1, description="Comm100 calls per window.")
+    comm100_rate_window_s: float = Field(default=300.0, gt=0)
+    comm100_timeout_s: float = Field(default=10.0, gt=0)
+    worker_batch_size: int = Field(default=200, ge=1, le=1000)
+    worker_lease_s: float = Field(default=120.0, gt=0)
+    worker_poll_s: float = Field(default=0.2, gt=0)
+    sync_max_attempts: int = Field(default=6, ge=1)
+    sync_retry_base_s: float = Field(default=2.0, gt=0)
+    sync_retry_max_s: float = Field(default=300.0, gt=0)
+    callback_timeout_s: float = Field(
+        default=180.0, gt=0, description="After this, a write with no callback is read back."
+    )
 
     @field_validator("log_format")
     @classmethod

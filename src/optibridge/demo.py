@@ -17,7 +17,8 @@ from optibridge.services.sites import create_site
 from optibridge.store.repositories import SiteRepository
 
 DEMO_SITE_ID = 10000
-SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandbox's documented default key
+SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandboxes' documented default keys
+SANDBOX_COMM100_KEY = "sandbox-comm100-key"
 ADMIN_TOKEN_FILE = "demo-admin-token"  # noqa: S105 (a file name)
 
 DEMO_CUSTOMERS: dict[str, dict[str, str | None]] = {
@@ -48,6 +49,25 @@ DEMO_CUSTOMERS: dict[str, dict[str, str | None]] = {
 }
 
 
+# Comm100 contacts (ticket requesters) in the sandbox's v4 shape; custom fields by name.
+DEMO_CONTACTS: dict[str, dict[str, Any]] = {
+    "6f1c2a9e-0000-4000-8000-000000001001": {
+        "name": "Ada Lovelace",
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "customFields": [{"name": "Customer ID", "value": "C1001"}],
+        "contactIdentities": [{"contactIdentityType": "Email", "value": "ada@example.com"}],
+    },
+    "6f1c2a9e-0000-4000-8000-000000001004": {
+        "name": "Katherine Johnson",
+        "firstName": "Katherine",
+        "lastName": "Johnson",
+        "customFields": [{"name": "Customer ID", "value": "C1004"}],
+        "contactIdentities": [{"contactIdentityType": "Email", "value": "katherine@example.com"}],
+    },
+}
+
+
 def demo_settings(public_url: str) -> dict[str, Any]:
     optimove_base = f"{public_url}/sandbox/optimove"
     return {
@@ -57,6 +77,11 @@ def demo_settings(public_url: str) -> dict[str, Any]:
             # The sandbox has no web app; its control surface shows the customer instead.
             "web_app_url": f"{optimove_base}/_sandbox",
             "customer_url_template": "{web_app_url}/customers/{customer_id}",
+        },
+        "comm100": {
+            "api_base_url": f"{public_url}/sandbox/comm100/v4",
+            "agent_email": "demo-agent@example.com",
+            "api_key": SANDBOX_COMM100_KEY,
         },
         "livechat": {
             "enabled": True,
@@ -104,10 +129,13 @@ def demo_admin_token(data_dir: Path) -> str:
 
 def seed_demo(runtime: Runtime, public_url: str) -> None:
     """Sandbox customers (the sandbox forgets them at every start) and site 10000's settings."""
-    sandbox = f"{public_url}/sandbox/optimove/_sandbox"
+    optimove = f"{public_url}/sandbox/optimove/_sandbox"
+    comm100 = f"{public_url}/sandbox/comm100/_sandbox"
     with httpx.Client(timeout=10) as http:
         for customer_id, attributes in DEMO_CUSTOMERS.items():
-            http.put(f"{sandbox}/customers/{customer_id}", json=attributes).raise_for_status()
+            http.put(f"{optimove}/customers/{customer_id}", json=attributes).raise_for_status()
+        for contact_id, contact in DEMO_CONTACTS.items():
+            http.put(f"{comm100}/contacts/{contact_id}", json=contact).raise_for_status()
     with runtime.unit_of_work() as session:
         if SiteRepository(session).get(DEMO_SITE_ID) is None:
             create_site(session, runtime.box, DEMO_SITE_ID, "Demo site")
@@ -138,6 +166,7 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
                     "optibridge demo is running.",
                     f"  API and its documentation: {public_url}/docs",
                     f"  Optimove sandbox:          {public_url}/sandbox/optimove",
+                    f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
                     f"  Demo site:                 {DEMO_SITE_ID} (connected to the sandbox)",
                     f"  Admin token:               {token.get_secret_value()}",
                     "",

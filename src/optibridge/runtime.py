@@ -10,7 +10,9 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from optibridge.comm100.client import Comm100Client
 from optibridge.config import Config
+from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.limiter import RateLimiter
 from optibridge.services.secrets import SecretBox
@@ -24,6 +26,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     box: SecretBox
     limiter: RateLimiter
+    comm100_limiter: RateLimiter
     http: httpx.Client
 
     @classmethod
@@ -35,6 +38,12 @@ class Runtime:
             sessions=session_factory(engine),
             box=SecretBox(config.fernet()),
             limiter=RateLimiter.from_config(engine, config),
+            comm100_limiter=RateLimiter(
+                engine,
+                limit=config.comm100_rate_limit,
+                window_s=config.comm100_rate_window_s,
+                margin_s=1.0,
+            ),
             # One pool for all outgoing calls; per-call timeouts are set by each client.
             http=httpx.Client(limits=httpx.Limits(max_connections=50), follow_redirects=False),
         )
@@ -44,10 +53,30 @@ class Runtime:
         self.engine.dispose()
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends normally, rolled back otherwise.
+
+        On SQLite a transaction that may write takes the write lock at its start (BEGIN
+        IMMEDIATE): one that read first and wrote later would fail at once with "database is
+        locked" when another process wrote in between. `read_only` ones share the database.
+        """
         with self.sessions() as session, session.begin():
+            if not read_only:
+                session.connection(execution_options={"sqlite_immediate": True})
             yield session
+
+    def comm100_client(
+        self, api_base_url: str, agent_email: str, api_key: str, site_id: int
+    ) -> Comm100Client:
+        return Comm100Client(
+            api_base_url,
+            agent_email,
+            api_key,
+            site_id,
+            limiter=self.comm100_limiter,
+            timeout_s=self.config.comm100_timeout_s,
+            http=self.http,
+        )
 
     def optimove_client(self, base_url: str, api_key: str) -> OptimoveClient:
         return OptimoveClient(
@@ -57,4 +86,5 @@ class Runtime:
             timeout_s=self.config.optimove_timeout_s,
             max_attempts=self.config.optimove_max_attempts,
             http=self.http,
+            on_call=observe_optimove_call,
         )

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from optibridge.app import create_app
 from optibridge.config import Config
 from optibridge.logs import configure_logging, get_logger
+from optibridge.metrics import PROCESS_REGISTRY
 from optibridge.runtime import Runtime
 from optibridge.services.tokens import Role, issue_token
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.repositories import TokenRepository
+from optibridge.sync.worker import Worker
 
 log = get_logger(__name__)
 
@@ -37,11 +41,17 @@ def run_service(
     *,
     host: str,
     port: int,
+    with_worker: bool = True,
     mount_sandboxes: bool = False,
     on_started: Callable[[Runtime], None] | None = None,
 ) -> None:
     configure_logging(config.log_format, config.log_level)
+    if config.public_url is None:
+        # Optimove's callbacks and the webhook URLs need an address; the one we serve is it.
+        self_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        config = config.model_copy(update={"public_url": f"http://{self_host}:{port}"})
     runtime = Runtime.start(config)
+    worker: Worker | None = None
     try:
         upgrade_to_head(runtime.engine)
         new_token = ensure_admin_token(runtime)
@@ -55,8 +65,36 @@ def run_service(
             threading.Thread(
                 target=_when_started, args=(server, runtime, on_started), daemon=True
             ).start()
-        log.info("listening", host=host, port=port)
+        if with_worker:
+            worker = Worker(runtime)
+            threading.Thread(target=worker.run_forever, name="worker", daemon=True).start()
+        log.info("listening", host=host, port=port, worker=with_worker)
         server.run()
+    finally:
+        if worker is not None:
+            worker.stop.set()
+        runtime.close()
+
+
+def run_worker(config: Config, *, metrics_port: int | None = None) -> None:
+    """A worker process alone (scale-out): it needs the database, not a port."""
+    configure_logging(config.log_format, config.log_level)
+    if metrics_port is not None:
+        # Its own counters (calls, 429s, limiter waits); the queue gauges come from any serve.
+        start_http_server(metrics_port, addr="127.0.0.1", registry=PROCESS_REGISTRY)
+    if config.public_url is None:
+        log.warning(
+            "no_public_url",
+            hint="set OPTIBRIDGE_PUBLIC_URL so Optimove can confirm writes by callback; "
+            "without it writes are confirmed by reading customers back after a timeout",
+        )
+    runtime = Runtime.start(config)
+    worker = Worker(runtime)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop.set())
+    try:
+        upgrade_to_head(runtime.engine)
+        worker.run_forever()
     finally:
         runtime.close()
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.support.processes import optibridge_command
 
 
@@ -26,13 +24,6 @@ def test_the_help_lists_every_command(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("serve", "worker", "demo", "sandbox", "migrate", "sites", "tokens", "syncs"):
         assert command in result.stdout
-
-
-@pytest.mark.parametrize("command", [["worker"], ["syncs"], ["sandbox", "comm100"]])
-def test_commands_of_later_issues_say_so_plainly(command: list[str], tmp_path: Path) -> None:
-    result = run(*command, data_dir=tmp_path)
-    assert result.returncode == 2
-    assert "not available yet" in result.stderr
 
 
 def test_migrate_reports_the_revision(tmp_path: Path) -> None:

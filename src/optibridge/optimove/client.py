@@ -374,6 +374,8 @@ class OptimoveClient:
         message = error_message(body)
         if self._api_key in message:
             message = message.replace(self._api_key, "[API key]")
+        # Callers end the sentence themselves.
+        message = message.rstrip(" .")
         return f": {message}" if message else ""
 
 

@@ -41,7 +41,7 @@ class OptimoveConnection:
 
 
 def load_settings(runtime: Runtime, site_id: int) -> StoredSettings:
-    with runtime.unit_of_work() as session:
+    with runtime.unit_of_work(read_only=True) as session:
         get_site(session, site_id)
         row = SettingsRepository(session).get(site_id)
         return _decode(row, runtime.box)
@@ -118,7 +118,7 @@ def fetch_attributes(
     saved connection's list is cached: a connection tried before saving may be another account.
     """
     if saved and not refresh:
-        with runtime.unit_of_work() as session:
+        with runtime.unit_of_work(read_only=True) as session:
             cached = AttributeCacheRepository(session).fresh(
                 site_id, runtime.config.attribute_cache_ttl_s
             )

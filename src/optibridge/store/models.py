@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -76,4 +88,116 @@ class AttributeCache(Base):
         ForeignKey("sites.site_id", ondelete="CASCADE"), primary_key=True
     )
     attributes: Mapped[list[Any]] = mapped_column(JSON)
+    fetched_at: Mapped[float] = mapped_column(Float)
+
+
+class SyncRecord(Base):
+    """One received Comm100 event and everything done about it: the job and its log entry.
+
+    `state` is the pipeline's (queued → working → awaiting_callback → done | failed);
+    `outcome` is what it meant for the customer (SPEC 4.3).
+    """
+
+    __tablename__ = "sync_records"
+    __table_args__ = (
+        UniqueConstraint("site_id", "dedupe_key", name="uq_sync_records_delivery"),
+        Index("ix_sync_records_claim", "state", "next_attempt_at"),
+        Index("ix_sync_records_order", "site_id", "order_key", "state"),
+        Index("ix_sync_records_site_received", "site_id", "id"),
+        Index("ix_sync_records_customer", "site_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.site_id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(64))
+    # The same delivery twice has the same key (Comm100 retries, network duplicates).
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+    # Records with the same key are processed one at a time, oldest first.
+    order_key: Mapped[str] = mapped_column(String(200))
+    comm100_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(24), default="queued")
+    outcome: Mapped[str | None] = mapped_column(String(24), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    customer_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    write_id: Mapped[str | None] = mapped_column(
+        ForeignKey("optimove_writes.id", ondelete="SET NULL"), default=None, index=True
+    )
+
+
+class OptimoveWrite(Base):
+    """One UpdateCustomerAttributes or UpsertCustomer call and its asynchronous confirmation.
+
+    The id travels in the CallbackURL, so a callback finds its write even if Optimove's answer
+    carried no requestId.
+    """
+
+    __tablename__ = "optimove_writes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.site_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # update | upsert
+    # sending (call under way or its fate unknown) → sent → confirmed | failed
+    state: Mapped[str] = mapped_column(String(16), default="sending")
+    request_id: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    # {customer_id: {field: value}} exactly as sent.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float, default=None)
+    settled_at: Mapped[float | None] = mapped_column(Float, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class OptimoveCallLog(Base):
+    """Every Optimove call made for a record (shown in the sync log's detail)."""
+
+    __tablename__ = "optimove_calls"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_records.id", ondelete="CASCADE"), index=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(100))
+    status: Mapped[int | None] = mapped_column(Integer, default=None)
+    request_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    write_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    duration_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class CustomerLink(Base):
+    """A Comm100 visitor or contact remembered as an Optimove customer (SPEC 4.1)."""
+
+    __tablename__ = "customer_links"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.site_id", ondelete="CASCADE"), primary_key=True
+    )
+    subject_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomerCache(Base):
+    """The last read of a customer's attributes; `found` False remembers a miss."""
+
+    __tablename__ = "customer_cache"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.site_id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    found: Mapped[bool] = mapped_column(Boolean, default=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     fetched_at: Mapped[float] = mapped_column(Float)

@@ -21,6 +21,8 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # Read before the call: mounted apps rewrite the shared scope in place.
+        method, path = scope["method"], scope.get("root_path", "") + scope["path"]
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -33,8 +35,8 @@ class AccessLogMiddleware:
         finally:
             log.info(
                 "request",
-                method=scope["method"],
-                path=scope.get("root_path", "") + scope["path"],
+                method=method,
+                path=path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )

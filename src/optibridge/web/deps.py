@@ -31,7 +31,7 @@ def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("Send an admin token as 'Authorization: Bearer <token>'.")
     bootstrap = runtime.config.admin_token
-    with runtime.unit_of_work() as session:
+    with runtime.unit_of_work(read_only=True) as session:
         return authenticate(
             session,
             credentials.credentials,

@@ -1,12 +1,15 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and Prometheus metrics."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from optibridge.metrics import CONTENT_TYPE, render_metrics
 from optibridge.store.migrate import is_current
 from optibridge.web.deps import RuntimeDep
 
@@ -30,3 +33,20 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     except SQLAlchemyError:
         return JSONResponse({"status": "database unreachable"}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+)
+def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus metrics: this process's Optimove calls, webhook answers and outcomes, and the
+    sync records' state read from the database now (by state and outcome, queue depth, age of
+    the oldest queued record).
+
+    No authentication, like /healthz: it exposes counts and durations only (no site, record or
+    customer ids, no secrets). Keep it off the public internet with the network if that matters.
+    """
+    reads = partial(runtime.unit_of_work, read_only=True)
+    return Response(render_metrics(reads), media_type=CONTENT_TYPE)

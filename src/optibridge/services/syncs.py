@@ -1,0 +1,375 @@
+"""The sync log (SPEC 4.3): list a site's records, show one with its Optimove calls, retry a
+failed one, count outcomes. Used by the administration API and the CLI; never commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from sqlalchemy.orm import Session
+
+from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
+from optibridge.services.sites import get_site
+from optibridge.store.models import OptimoveWrite, SyncRecord
+from optibridge.store.sync_log import (
+    CallWithConfirmation,
+    SyncFilter,
+    SyncLogRepository,
+    as_utc,
+)
+
+Channel = Literal["livechat", "ticketing"]
+RecordState = Literal["queued", "working", "awaiting_callback", "done", "failed"]
+Outcome = Literal[
+    "created",
+    "updated",
+    "unchanged",
+    "no_match",
+    "unidentified",
+    "needs_contact",
+    "skipped",
+    "failed",
+    "pending",
+]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+RECORD_STATES: tuple[str, ...] = get_args(RecordState)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_SUMMARY_HOURS = 24 * 31
+
+# A cursor is "v1.<last id>.<filters digest>.<checksum>", base64url-encoded. The checksum makes a
+# corrupted or hand-edited cursor fail loudly instead of silently skipping records. It is not a
+# secret: a forged cursor could only page through records the caller may read anyway.
+_CURSOR_VERSION = "v1"
+_CURSOR_SALT = b"optibridge sync log cursor"
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    """One record as the sync log shows it."""
+
+    id: int
+    channel: str
+    event: str
+    received_at: datetime
+    updated_at: datetime
+    state: str
+    outcome: str | None
+    reason: str | None
+    customer_id: str | None
+    comm100_ids: dict[str, Any]
+    changes: list[Change]
+    attempts: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CallItem:
+    endpoint: str
+    status: int | None
+    request_id: str | None
+    at: datetime
+    duration_ms: float | None
+    detail: str | None
+    # For a write: True once Optimove's callback confirmed it, False if it reported a failure,
+    # None while unsettled (and for reads).
+    confirmed: bool | None
+
+
+@dataclass(frozen=True)
+class WriteItem:
+    id: str
+    kind: str
+    state: str
+    request_id: str | None
+    sent_at: datetime | None
+    settled_at: datetime | None
+    result: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SyncDetail(SyncItem):
+    calls: list[CallItem]
+    write: WriteItem | None
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    items: list[SyncItem]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    hours: int
+    since: datetime
+    until: datetime
+    total: int
+    outcomes: dict[str, int]
+    in_progress: int
+
+
+def list_syncs(
+    session: Session,
+    site_id: int,
+    filters: SyncFilter,
+    *,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+) -> SyncPage:
+    """A page of the site's records, newest first; `next_cursor` continues after the last."""
+    filters = _checked(filters)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise Invalid(
+            "The request is not valid.",
+            [Problem("", f"limit must be between 1 and {MAX_PAGE_SIZE}")],
+        )
+    before_id = decode_cursor(cursor, filters) if cursor else None
+    get_site(session, site_id)
+    records = SyncLogRepository(session).newest_first(
+        site_id, filters, before_id=before_id, limit=limit + 1
+    )
+    page = records[:limit]
+    more = len(records) > limit
+    return SyncPage(
+        items=[_item(record) for record in page],
+        next_cursor=encode_cursor(page[-1].id, filters) if more else None,
+    )
+
+
+def get_sync(session: Session, site_id: int, record_id: int) -> SyncDetail:
+    """A record with the Optimove calls made for it and its write (if any)."""
+    get_site(session, site_id)
+    repository = SyncLogRepository(session)
+    record = repository.get(site_id, record_id)
+    if record is None:
+        raise NotFound(f"Sync record {record_id} does not exist for site {site_id}.")
+    write = repository.latest_write(site_id, record)
+    item = _item(record)
+    return SyncDetail(
+        **{field.name: getattr(item, field.name) for field in fields(SyncItem)},
+        calls=[_call(call) for call in repository.calls_of(record.id)],
+        write=_write(write) if write is not None else None,
+    )
+
+
+def retry_sync(
+    session: Session, site_id: int, record_id: int, *, now: float | None = None
+) -> SyncItem:
+    """Queue a failed record again, due now, attempts reset (409 when it is not failed)."""
+    get_site(session, site_id)
+    repository = SyncLogRepository(session)
+    requeued = repository.requeue_failed(
+        site_id, record_id, now=time.time() if now is None else now
+    )
+    record = repository.get(site_id, record_id)
+    if record is None:
+        raise NotFound(f"Sync record {record_id} does not exist for site {site_id}.")
+    if not requeued:
+        raise Conflict(
+            f"Sync record {record_id} is {record.state}, not failed: only failed records "
+            "can be retried."
+        )
+    return _item(record)
+
+
+def summarize(
+    session: Session, site_id: int, *, hours: int, now: datetime | None = None
+) -> SyncSummary:
+    """How many of the site's records received in the last `hours` have each outcome."""
+    if not 1 <= hours <= MAX_SUMMARY_HOURS:
+        raise Invalid(
+            "The request is not valid.",
+            [Problem("", f"hours must be between 1 and {MAX_SUMMARY_HOURS}")],
+        )
+    get_site(session, site_id)
+    until = now or datetime.now(UTC)
+    since = until - timedelta(hours=hours)
+    counts = SyncLogRepository(session).outcome_counts(site_id, since)
+    outcomes = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+    return SyncSummary(
+        hours=hours,
+        since=since,
+        until=until,
+        total=sum(counts.values()),
+        outcomes=outcomes,
+        in_progress=counts.get(None, 0),
+    )
+
+
+# --- cursors -----------------------------------------------------------------------------------
+
+
+def encode_cursor(last_id: int, filters: SyncFilter) -> str:
+    payload = f"{_CURSOR_VERSION}.{last_id}.{_filters_digest(filters)}"
+    token = f"{payload}.{_checksum(payload)}"
+    return base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, filters: SyncFilter) -> int:
+    """The id the next page starts below; BadRequest for anything this service did not issue
+    for these same filters."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        token = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+        version, last_id, digest, checksum = token.split(".")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise _bad_cursor() from None
+    payload = f"{version}.{last_id}.{digest}"
+    valid = (
+        hmac.compare_digest(checksum, _checksum(payload))
+        and version == _CURSOR_VERSION
+        and last_id.isdigit()
+    )
+    if not valid:
+        raise _bad_cursor()
+    if digest != _filters_digest(filters):
+        raise BadRequest(
+            "The cursor was issued for other filters; use the filters it came with, "
+            "or start again without a cursor.",
+            [Problem("", "query parameter 'cursor': issued for other filters")],
+        )
+    return int(last_id)
+
+
+def _bad_cursor() -> BadRequest:
+    return BadRequest(
+        "The cursor is not valid; use next_cursor exactly as it was returned.",
+        [Problem("", "query parameter 'cursor': not a cursor this service issued")],
+    )
+
+
+def _checksum(payload: str) -> str:
+    return hashlib.sha256(_CURSOR_SALT + payload.encode()).hexdigest()[:16]
+
+
+def _filters_digest(filters: SyncFilter) -> str:
+    canonical = json.dumps(
+        {
+            "outcome": filters.outcome,
+            "channel": filters.channel,
+            "customer_id": filters.customer_id,
+            "event": filters.event,
+            "state": filters.state,
+            "since": filters.since.isoformat() if filters.since else None,
+            "until": filters.until.isoformat() if filters.until else None,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+# --- conversions -------------------------------------------------------------------------------
+
+
+def _checked(filters: SyncFilter) -> SyncFilter:
+    """The filters with their period in UTC (naive times are taken as UTC), or 422."""
+    problems = []
+    for name, value, allowed in (
+        ("outcome", filters.outcome, OUTCOMES),
+        ("channel", filters.channel, CHANNELS),
+        ("state", filters.state, RECORD_STATES),
+    ):
+        if value is not None and value not in allowed:
+            problems.append(Problem("", f"{name} must be one of: {', '.join(allowed)}"))
+    since = _as_utc_input(filters.since)
+    until = _as_utc_input(filters.until)
+    if since is not None and until is not None and since >= until:
+        problems.append(Problem("", "since must be earlier than until"))
+    if problems:
+        raise Invalid("The filters are not valid.", problems)
+    return SyncFilter(
+        outcome=filters.outcome,
+        channel=filters.channel,
+        customer_id=filters.customer_id,
+        event=filters.event,
+        state=filters.state,
+        since=since,
+        until=until,
+    )
+
+
+def _as_utc_input(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _item(record: SyncRecord) -> SyncItem:
+    return SyncItem(
+        id=record.id,
+        channel=record.channel,
+        event=record.event,
+        received_at=as_utc(record.received_at),
+        updated_at=as_utc(record.updated_at),
+        state=record.state,
+        outcome=record.outcome,
+        reason=record.reason,
+        customer_id=record.customer_id,
+        comm100_ids=dict(record.comm100_ids),
+        changes=[_change(entry) for entry in record.changes if isinstance(entry, dict)],
+        attempts=record.attempts,
+        error=record.last_error,
+    )
+
+
+def _change(entry: dict[str, Any]) -> Change:
+    return Change(
+        field=str(entry.get("field", "")),
+        old=_text(entry.get("old")),
+        new=_text(entry.get("new")),
+    )
+
+
+def _text(value: object) -> str | None:
+    """Optimove values are strings; anything else stored by mistake is shown as its text."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _call(entry: CallWithConfirmation) -> CallItem:
+    call = entry.call
+    confirmed = {"confirmed": True, "failed": False}.get(entry.write_state or "")
+    return CallItem(
+        endpoint=call.endpoint,
+        status=call.status,
+        request_id=call.request_id,
+        at=as_utc(call.at),
+        duration_ms=call.duration_ms,
+        detail=call.detail,
+        confirmed=confirmed,
+    )
+
+
+def _write(write: OptimoveWrite) -> WriteItem:
+    return WriteItem(
+        id=write.id,
+        kind=write.kind,
+        state=write.state,
+        request_id=write.request_id,
+        sent_at=_from_epoch(write.sent_at),
+        settled_at=_from_epoch(write.settled_at),
+        result=write.result,
+    )
+
+
+def _from_epoch(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None

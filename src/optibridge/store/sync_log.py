@@ -1,0 +1,182 @@
+"""The sync log's queries: what the API, the CLI and /metrics read about sync records.
+
+Site-scoped reads always filter by `site_id` in SQL, so one site's records can never be read
+through another site's URL. Timestamps given to these queries must be timezone-aware UTC:
+SQLite stores `DateTime(timezone=True)` as naive UTC text and compares it as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord, utcnow
+
+
+@dataclass(frozen=True)
+class SyncFilter:
+    """Which records to list; None means any. `since` is inclusive, `until` exclusive."""
+
+    outcome: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    event: str | None = None
+    state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CallWithConfirmation:
+    """A logged Optimove call and, when it was a write, that write's state."""
+
+    call: OptimoveCallLog
+    write_state: str | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Every site's records at one instant, for /metrics."""
+
+    by_state_and_outcome: dict[tuple[str, str | None], int]
+    due: int
+    oldest_queued_received_at: datetime | None
+
+
+class SyncLogRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def newest_first(
+        self, site_id: int, filters: SyncFilter, *, before_id: int | None, limit: int
+    ) -> list[SyncRecord]:
+        """Up to `limit` of the site's records matching `filters`, with ids below `before_id`."""
+        query = select(SyncRecord).where(SyncRecord.site_id == site_id, *_conditions(filters))
+        if before_id is not None:
+            query = query.where(SyncRecord.id < before_id)
+        query = query.order_by(SyncRecord.id.desc()).limit(limit)
+        return list(self.session.scalars(query))
+
+    def get(self, site_id: int, record_id: int) -> SyncRecord | None:
+        query = select(SyncRecord).where(SyncRecord.id == record_id, SyncRecord.site_id == site_id)
+        return self.session.scalars(query).first()
+
+    def calls_of(self, record_id: int) -> list[CallWithConfirmation]:
+        """The record's Optimove calls in the order they were made."""
+        query = (
+            select(OptimoveCallLog, OptimoveWrite.state)
+            .outerjoin(OptimoveWrite, OptimoveWrite.id == OptimoveCallLog.write_id)
+            .where(OptimoveCallLog.record_id == record_id)
+            .order_by(OptimoveCallLog.at, OptimoveCallLog.id)
+        )
+        return [CallWithConfirmation(call, state) for call, state in self.session.execute(query)]
+
+    def latest_write(self, site_id: int, record: SyncRecord) -> OptimoveWrite | None:
+        """The last write that carried the record's changes: its `write_id`, or any write its
+        calls name (a batch names its write on each record's call; a split record has several).
+        """
+        named = select(OptimoveCallLog.write_id).where(
+            OptimoveCallLog.record_id == record.id, OptimoveCallLog.write_id.is_not(None)
+        )
+        carried: ColumnElement[bool] = OptimoveWrite.id.in_(named)
+        if record.write_id is not None:
+            carried = or_(OptimoveWrite.id == record.write_id, carried)
+        query = (
+            select(OptimoveWrite)
+            .where(OptimoveWrite.site_id == site_id, carried)
+            .order_by(OptimoveWrite.created_at.desc(), OptimoveWrite.id.desc())
+            .limit(1)
+        )
+        return self.session.scalars(query).first()
+
+    def outcome_counts(self, site_id: int, since: datetime) -> dict[str | None, int]:
+        """How many of the site's records received since `since` have each outcome (None:
+        not decided yet)."""
+        query = (
+            select(SyncRecord.outcome, func.count())
+            .where(SyncRecord.site_id == site_id, SyncRecord.received_at >= _utc(since))
+            .group_by(SyncRecord.outcome)
+        )
+        return {outcome: count for outcome, count in self.session.execute(query)}
+
+    def requeue_failed(self, site_id: int, record_id: int, *, now: float) -> bool:
+        """Put a failed record back in the queue, due now, with its attempts reset.
+
+        One conditional UPDATE, so a record that is not failed (or no longer is) is never
+        touched. `last_error`, `changes` and `write_id` stay as history until the next attempt
+        replaces them; `outcome` and `reason` are cleared because they are being re-decided.
+        Returns False when no failed record of that site has that id.
+        """
+        statement = (
+            update(SyncRecord)
+            .where(
+                SyncRecord.id == record_id,
+                SyncRecord.site_id == site_id,
+                SyncRecord.state == "failed",
+            )
+            .values(
+                state="queued",
+                outcome=None,
+                reason=None,
+                attempts=0,
+                next_attempt_at=now,
+                claimed_by=None,
+                lease_until=None,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+        result = cast("CursorResult[Any]", self.session.execute(statement))
+        return result.rowcount == 1
+
+    def queue_stats(self, now: float) -> QueueStats:
+        """Counts over every site: one grouped scan, the due count and the oldest queued."""
+        grouped = select(SyncRecord.state, SyncRecord.outcome, func.count()).group_by(
+            SyncRecord.state, SyncRecord.outcome
+        )
+        due = select(func.count()).where(
+            SyncRecord.state == "queued", SyncRecord.next_attempt_at <= now
+        )
+        oldest = select(func.min(SyncRecord.received_at)).where(SyncRecord.state == "queued")
+        oldest_at = self.session.scalar(oldest)
+        return QueueStats(
+            by_state_and_outcome={
+                (state, outcome): count for state, outcome, count in self.session.execute(grouped)
+            },
+            due=self.session.scalar(due) or 0,
+            oldest_queued_received_at=as_utc(oldest_at) if oldest_at is not None else None,
+        )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored timestamp as aware UTC (SQLite gives it back naive)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("sync log queries take timezone-aware datetimes")
+    return moment.astimezone(UTC)
+
+
+def _conditions(filters: SyncFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.outcome is not None:
+        conditions.append(SyncRecord.outcome == filters.outcome)
+    if filters.channel is not None:
+        conditions.append(SyncRecord.channel == filters.channel)
+    if filters.customer_id is not None:
+        conditions.append(SyncRecord.customer_id == filters.customer_id)
+    if filters.event is not None:
+        conditions.append(SyncRecord.event == filters.event)
+    if filters.state is not None:
+        conditions.append(SyncRecord.state == filters.state)
+    if filters.since is not None:
+        conditions.append(SyncRecord.received_at >= _utc(filters.since))
+    if filters.until is not None:
+        conditions.append(SyncRecord.received_at < _utc(filters.until))
+    return conditions

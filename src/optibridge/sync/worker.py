@@ -1,0 +1,362 @@
+"""The worker loop (ARCHITECTURE 2): claim → identify → read → decide → write.
+
+Any number of workers, in any number of processes, may run against one database: records are
+leased, one subject's records are taken one at a time, and Optimove's budget is shared through
+the database limiter. A worker that dies lets its leases expire; another takes the work over.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from optibridge.comm100.client import Comm100Client
+from optibridge.comm100.errors import Comm100Error
+from optibridge.domain.context import ConversationContext
+from optibridge.domain.decide import Plan, decide, mapped_values
+from optibridge.domain.identify import identify
+from optibridge.domain.settings import SiteSettings
+from optibridge.errors import AppError
+from optibridge.logs import get_logger
+from optibridge.metrics import count_record_outcome
+from optibridge.optimove.client import OptimoveClient
+from optibridge.optimove.errors import OptimoveError
+from optibridge.runtime import Runtime
+from optibridge.services.settings import (
+    StoredSettings,
+    fetch_attributes,
+    load_settings,
+    optimove_connection,
+)
+from optibridge.services.sites import get_site, webhook_token
+from optibridge.store.models import OptimoveCallLog
+from optibridge.store.sync_records import (
+    DONE,
+    FAILED,
+    ClaimedRecord,
+    cache_customer,
+    cached_customer,
+    claim,
+    claim_customer,
+    customer_busy,
+    extend_leases,
+    finish,
+    linked_customer,
+    log_call,
+    remember_link,
+    requeue,
+)
+from optibridge.sync.batcher import PendingUpdate, WriteBatcher
+from optibridge.sync.reconcile import reconcile_overdue_writes
+from optibridge.sync.retry import retry_delay
+
+log = get_logger(__name__)
+
+# A record waiting for another record of the same customer is looked at again after this.
+CUSTOMER_BUSY_DELAY_S = 1.0
+
+
+class RecordFailed(Exception):
+    """This record can't succeed as it is (bad settings, a refusal): fail it with the reason."""
+
+
+class TryLater(Exception):
+    """A transient problem: retry the record with backoff."""
+
+
+@dataclass
+class SiteSetup:
+    """What a round needs to know about a site, loaded once per round."""
+
+    stored: StoredSettings
+    field_types: dict[str, str | None]
+    callback_base: str | None
+    optimove: OptimoveClient | None = None
+    comm100: Comm100Client | None = None
+
+    @property
+    def settings(self) -> SiteSettings:
+        return self.stored.settings
+
+
+@dataclass
+class Worker:
+    runtime: Runtime
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+    stop: threading.Event = field(default_factory=threading.Event)
+    # Each round reloads the sites it meets (their settings may have changed).
+    _sites: dict[int, SiteSetup | Exception] = field(default_factory=dict, init=False)
+
+    def run_forever(self) -> None:
+        log.info("worker_started", worker=self.worker_id)
+        while not self.stop.is_set():
+            try:
+                processed = self.run_once()
+            except Exception:
+                log.exception("worker_round_failed", worker=self.worker_id)
+                processed = 0
+            if processed == 0:
+                self.stop.wait(self.runtime.config.worker_poll_s)
+        log.info("worker_stopped", worker=self.worker_id)
+
+    def run_once(self) -> int:
+        """One round: settle overdue writes, then claim and process what is due."""
+        config = self.runtime.config
+        self._sites = {}
+        reconcile_overdue_writes(self.runtime, self._site_setup)
+        claimed = claim(
+            self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
+        )
+        if not claimed:
+            return 0
+        batcher = WriteBatcher(self.runtime, self._site_setup)
+        lease_renewed = time.monotonic()
+        for position, record in enumerate(claimed):
+            if self.stop.is_set():
+                self._release(claimed[position:])
+                break
+            self._process_safely(record, batcher)
+            if batcher.full():
+                batcher.flush()
+            if time.monotonic() - lease_renewed > config.worker_lease_s / 3:
+                with self.runtime.unit_of_work() as session:
+                    extend_leases(
+                        session,
+                        self.worker_id,
+                        [r.id for r in claimed[position:]] + batcher.record_ids(),
+                        config.worker_lease_s,
+                    )
+                lease_renewed = time.monotonic()
+        batcher.flush()
+        return len(claimed)
+
+    # --- one record ----------------------------------------------------------------------
+
+    def _process_safely(self, record: ClaimedRecord, batcher: WriteBatcher) -> None:
+        try:
+            self._process(record, batcher)
+        except RecordFailed as failure:
+            self._fail(record, str(failure))
+        except (TryLater, OptimoveError, Comm100Error) as problem:
+            retryable = not isinstance(problem, AppError) or getattr(problem, "retryable", True)
+            if isinstance(problem, TryLater) or retryable:
+                self._retry(record, str(problem))
+            else:
+                self._fail(record, str(problem))
+        except Exception as error:  # a bug must not lose the event: retry, then fail visibly
+            log.exception("record_failed_unexpectedly", record=record.id)
+            self._retry(record, f"unexpected error: {type(error).__name__}")
+
+    def _process(self, record: ClaimedRecord, batcher: WriteBatcher) -> None:
+        setup = self._site_setup(record.site_id)
+        settings = setup.settings
+        channel = settings.channel(record.channel)  # type: ignore[arg-type]
+        policy = channel.policy(record.event)
+        context = ConversationContext.from_json(record.context)
+        if not channel.enabled or policy is None:
+            reason = (
+                f"{record.channel} integration is not enabled"
+                if not channel.enabled
+                else f"'{record.event}' events change nothing in Optimove"
+            )
+            self._finish(record, outcome="skipped", reason=reason)
+            return
+        if record.channel == "ticketing":
+            context = self._with_requester(setup, record, context)
+
+        with self.runtime.unit_of_work(read_only=True) as session:
+            linked = (
+                linked_customer(session, record.site_id, context.subject_kind, context.subject_id)
+                if context.subject_kind and context.subject_id
+                else None
+            )
+        identification = identify(channel.identification, context, linked)
+        values, rejected = mapped_values(channel.field_mapping, context, setup.field_types)
+        if identification.customer_id is None:
+            plan = decide(
+                policy=policy,
+                channel_enabled=True,
+                identification=identification,
+                current=None,
+                values=values,
+                rejected=rejected,
+                field_types=setup.field_types,
+                requester_is_visitor=context.requester_is_visitor,
+            )
+            self._finish(record, outcome=plan.outcome, reason=plan.reason)
+            return
+
+        customer_id = identification.customer_id
+        with self.runtime.unit_of_work() as session:
+            if customer_busy(session, record.site_id, customer_id, record.id):
+                requeue(
+                    session,
+                    record.id,
+                    delay_s=CUSTOMER_BUSY_DELAY_S * (1 + random.random()),
+                    error=None,
+                    count_attempt=False,
+                    customer_id=customer_id,
+                )
+                return
+            claim_customer(session, record.id, customer_id)
+
+        current = self._current_attributes(setup, record, customer_id)
+        plan = decide(
+            policy=policy,
+            channel_enabled=True,
+            identification=identification,
+            current=current,
+            values=values,
+            rejected=rejected,
+            field_types=setup.field_types,
+            requester_is_visitor=context.requester_is_visitor,
+        )
+        if current is not None and context.subject_kind and context.subject_id:
+            with self.runtime.unit_of_work() as session:
+                remember_link(
+                    session, record.site_id, context.subject_kind, context.subject_id, customer_id
+                )
+        if plan.action == "none":
+            self._finish(record, outcome=plan.outcome, reason=plan.reason, plan=plan)
+        elif plan.action == "update":
+            batcher.add(PendingUpdate(record=record, plan=plan))
+        else:
+            batcher.create(PendingUpdate(record=record, plan=plan))
+
+    def _with_requester(
+        self, setup: SiteSetup, record: ClaimedRecord, context: ConversationContext
+    ) -> ConversationContext:
+        """A ticket's requester read from Comm100: contact fields and identities."""
+        if context.subject_kind == "visitor":
+            return context  # a visitor has no contact to read
+        if setup.comm100 is None:
+            raise RecordFailed(
+                "The Comm100 connection is not set up (API base, agent e-mail, API key): "
+                "a ticket's contact can't be read."
+            )
+        ticket_id = record.comm100_ids.get("ticket_id")
+        return setup.comm100.complete_ticket_context(
+            context, str(ticket_id) if ticket_id is not None else None
+        )
+
+    def _current_attributes(
+        self, setup: SiteSetup, record: ClaimedRecord, customer_id: str
+    ) -> dict[str, str | None] | None:
+        """The customer as Optimove has it (None: not found), from the cache when fresh."""
+        ttl = self.runtime.config.customer_cache_ttl_s
+        with self.runtime.unit_of_work(read_only=True) as session:
+            cached = cached_customer(session, record.site_id, customer_id, ttl)
+        if cached is not None:
+            return cached.attributes if cached.found else None
+        client = self._optimove(setup)
+        started = time.perf_counter()
+        customer = client.get_customer_attributes(customer_id)
+        attributes = customer.values() if customer is not None else None
+        with self.runtime.unit_of_work() as session:
+            cache_customer(session, record.site_id, customer_id, attributes)
+            log_call(
+                session,
+                OptimoveCallLog(
+                    record_id=record.id,
+                    endpoint="GET Customers/{id}/Attributes",
+                    status=200 if customer is not None else 404,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                    detail="found" if customer is not None else "not found",
+                ),
+            )
+        return attributes
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _finish(
+        self, record: ClaimedRecord, *, outcome: str, reason: str, plan: Plan | None = None
+    ) -> None:
+        with self.runtime.unit_of_work() as session:
+            finish(
+                session,
+                record.id,
+                state=DONE,
+                outcome=outcome,
+                reason=reason,
+                customer_id=plan.customer_id if plan else None,
+                changes=[],
+            )
+        count_record_outcome(outcome)
+
+    def _fail(self, record: ClaimedRecord, error: str) -> None:
+        log.warning("record_failed", record=record.id, error=error)
+        with self.runtime.unit_of_work() as session:
+            finish(session, record.id, state=FAILED, outcome="failed", reason=None, error=error)
+        count_record_outcome("failed")
+
+    def _retry(self, record: ClaimedRecord, error: str) -> None:
+        config = self.runtime.config
+        attempts = record.attempts + 1
+        if attempts >= config.sync_max_attempts:
+            self._fail(record, f"gave up after {attempts} attempts: {error}")
+            return
+        delay = retry_delay(attempts, config.sync_retry_base_s, config.sync_retry_max_s)
+        with self.runtime.unit_of_work() as session:
+            requeue(session, record.id, delay_s=delay, error=error, count_attempt=True)
+
+    def _release(self, records: list[ClaimedRecord]) -> None:
+        """Stopping: hand unprocessed records back at once instead of waiting for the lease."""
+        with self.runtime.unit_of_work() as session:
+            for record in records:
+                requeue(session, record.id, delay_s=0, error=None, count_attempt=False)
+
+    # --- per-site setup ------------------------------------------------------------------
+
+    def _site_setup(self, site_id: int) -> SiteSetup:
+        sites = self._sites
+        known = sites.get(site_id)
+        if isinstance(known, Exception):
+            raise known
+        if known is not None:
+            return known
+        try:
+            setup = self._load_site(site_id)
+        except (RecordFailed, TryLater, AppError) as problem:
+            sites[site_id] = problem
+            raise
+        sites[site_id] = setup
+        return setup
+
+    def _load_site(self, site_id: int) -> SiteSetup:
+        stored = load_settings(self.runtime, site_id)
+        settings = stored.settings
+        optimove: OptimoveClient | None = None
+        field_types: dict[str, str | None] = {}
+        if settings.optimove.base_url and stored.optimove_api_key:
+            connection = optimove_connection(stored)
+            optimove = self.runtime.optimove_client(connection.base_url, connection.api_key)
+            attributes, _cached = fetch_attributes(self.runtime, site_id, connection, saved=True)
+            field_types = {a.real_field_name: a.field_type for a in attributes}
+        comm100: Comm100Client | None = None
+        section = settings.comm100
+        if section.api_base_url and section.agent_email and stored.comm100_api_key:
+            comm100 = self.runtime.comm100_client(
+                section.api_base_url, section.agent_email, stored.comm100_api_key, site_id
+            )
+        with self.runtime.unit_of_work() as session:
+            token = webhook_token(self.runtime.box, get_site(session, site_id))
+        public = self.runtime.config.public_url
+        callback_base = (
+            f"{public}/callbacks/optimove/{site_id}?{urlencode({'token': token})}"
+            if public
+            else None
+        )
+        return SiteSetup(stored, field_types, callback_base, optimove, comm100)
+
+    def _optimove(self, setup: SiteSetup) -> OptimoveClient:
+        if setup.optimove is None:
+            raise RecordFailed("Optimove is not connected for this site (Base URL and API key).")
+        return setup.optimove

@@ -1,0 +1,196 @@
+"""The sync log API (SPEC 5.2): a site's records, one record with its Optimove calls, retry,
+and the outcome counts the control panel shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from optibridge.services import syncs as sync_service
+from optibridge.services.syncs import Channel, Outcome, RecordState
+from optibridge.store.sync_log import SyncFilter
+from optibridge.web.deps import PrincipalDep, RuntimeDep
+from optibridge.web.schemas import ErrorResponse
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": description}
+    for code, description in {
+        401: "Missing or invalid token",
+        403: "The token may not do this",
+        404: "Unknown site (or record)",
+        422: "Invalid parameter: the details name it",
+    }.items()
+}
+
+router = APIRouter(prefix="/api/v1/sites", tags=["syncs"], responses=ERRORS)
+
+
+class ChangeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    field: str = Field(description="The Optimove field (RealFieldName).")
+    old: str | None = Field(description="The value in Optimove before (null: empty).")
+    new: str | None = Field(description="The value written.")
+
+
+class SyncItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    channel: str = Field(description="livechat or ticketing.")
+    event: str = Field(examples=["chat_ended"])
+    received_at: datetime
+    updated_at: datetime
+    state: str = Field(
+        description="Where the record is in the pipeline: "
+        + ", ".join(sync_service.RECORD_STATES)
+        + "."
+    )
+    outcome: str | None = Field(
+        description="What it meant for the customer (SPEC 4.3): "
+        + ", ".join(sync_service.OUTCOMES)
+        + "; null until decided."
+    )
+    reason: str | None = Field(description="Why this outcome, in words.")
+    customer_id: str | None = Field(description="The Optimove customer id, once identified.")
+    comm100_ids: dict[str, Any] = Field(description="The Comm100 ids of the chat, ticket, …")
+    changes: list[ChangeOut] = Field(description="The fields written (or to write), old → new.")
+    attempts: int
+    error: str | None = Field(description="The last error; kept after a retry until replaced.")
+
+
+class CallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    endpoint: str = Field(examples=["POST Customers/UpdateCustomerAttributes"])
+    status: int | None = Field(description="HTTP status; null when nothing answered.")
+    request_id: str | None
+    at: datetime
+    duration_ms: float | None
+    detail: str | None
+    confirmed: bool | None = Field(
+        description="For a write: confirmed by Optimove's callback (true), reported failed "
+        "(false), or not settled yet (null). Null for reads."
+    )
+
+
+class WriteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    kind: str = Field(description="update or upsert.")
+    state: str = Field(description="sending, sent, confirmed or failed.")
+    request_id: str | None
+    sent_at: datetime | None
+    settled_at: datetime | None
+    result: dict[str, Any] | None = Field(description="What Optimove's callback reported.")
+
+
+class SyncDetailOut(SyncItemOut):
+    calls: list[CallOut] = Field(description="Every Optimove call made for this record.")
+    write: WriteOut | None = Field(description="The write that carried this record's changes.")
+
+
+class SyncPageOut(BaseModel):
+    items: list[SyncItemOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page."
+    )
+
+
+class SyncSummaryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    hours: int
+    since: datetime
+    until: datetime
+    total: int = Field(description="Records received in the period.")
+    outcomes: dict[str, int] = Field(description="Records per outcome, every outcome listed.")
+    in_progress: int = Field(description="Records received in the period not decided yet.")
+
+
+@router.get("/{site_id}/syncs")
+def list_syncs(
+    site_id: int,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    outcome: Outcome | None = None,
+    channel: Channel | None = None,
+    customer_id: Annotated[str | None, Query(max_length=200)] = None,
+    event: Annotated[str | None, Query(max_length=64, examples=["chat_ended"])] = None,
+    state: RecordState | None = None,
+    since: Annotated[
+        datetime | None, Query(description="Received at or after (ISO 8601; naive means UTC).")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Received before.")] = None,
+    limit: Annotated[int, Query(ge=1, le=sync_service.MAX_PAGE_SIZE)] = (
+        sync_service.DEFAULT_PAGE_SIZE
+    ),
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200, description="`next_cursor` of the previous page, with the same filters."
+        ),
+    ] = None,
+) -> SyncPageOut:
+    """The site's sync records, newest first, one page at a time.
+
+    A cursor belongs to the filters it was issued with; a cursor that was altered, or is used
+    with other filters, is refused with 400.
+    """
+    principal.require_admin_of(site_id)
+    filters = SyncFilter(
+        outcome=outcome,
+        channel=channel,
+        customer_id=customer_id,
+        event=event,
+        state=state,
+        since=since,
+        until=until,
+    )
+    with runtime.unit_of_work(read_only=True) as session:
+        page = sync_service.list_syncs(session, site_id, filters, limit=limit, cursor=cursor)
+    return SyncPageOut(
+        items=[SyncItemOut.model_validate(item, from_attributes=True) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{site_id}/syncs/summary")
+def summarize_syncs(
+    site_id: int,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    hours: Annotated[int, Query(ge=1, le=sync_service.MAX_SUMMARY_HOURS)] = 24,
+) -> SyncSummaryOut:
+    """How many records received in the last `hours` ended with each outcome."""
+    principal.require_admin_of(site_id)
+    with runtime.unit_of_work(read_only=True) as session:
+        summary = sync_service.summarize(session, site_id, hours=hours)
+    return SyncSummaryOut.model_validate(summary, from_attributes=True)
+
+
+@router.get("/{site_id}/syncs/{record_id}")
+def get_sync(
+    site_id: int, record_id: int, runtime: RuntimeDep, principal: PrincipalDep
+) -> SyncDetailOut:
+    """One record with the Optimove calls made for it and their confirmation."""
+    principal.require_admin_of(site_id)
+    with runtime.unit_of_work(read_only=True) as session:
+        detail = sync_service.get_sync(session, site_id, record_id)
+    return SyncDetailOut.model_validate(detail, from_attributes=True)
+
+
+@router.post(
+    "/{site_id}/syncs/{record_id}/retry",
+    responses={409: {"model": ErrorResponse, "description": "The record is not failed"}},
+)
+def retry_sync(
+    site_id: int, record_id: int, runtime: RuntimeDep, principal: PrincipalDep
+) -> SyncItemOut:
+    """Queue a failed record again: due now, attempts reset, outcome re-decided.
+
+    Its last error is kept until the next attempt replaces it.
+    """
+    principal.require_admin_of(site_id)
+    with runtime.unit_of_work() as session:
+        item = sync_service.retry_sync(session, site_id, record_id)
+    return SyncItemOut.model_validate(item, from_attributes=True)
