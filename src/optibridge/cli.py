@@ -261,13 +261,18 @@ def syncs_show(
 
 @syncs_app.command("retry")
 def syncs_retry(
-    record_id: RecordArgument, site: SyncSiteOption, database_url: DatabaseOption = None
+    record_id: RecordArgument,
+    site: SyncSiteOption,
+    force: Annotated[
+        bool, typer.Option("--force", help="Even if a later event already wrote to the customer.")
+    ] = False,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Queue a failed record again (its attempts start over)."""
     from optibridge.services.syncs import retry_sync
 
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
-        item = retry_sync(session, site, record_id)
+        item = retry_sync(session, site, record_id, force=force)
     out.print(f"record {item.id} queued for retry; its last error stays until the next attempt")
 
 

@@ -370,6 +370,28 @@ def test_retrying_a_record_that_is_not_failed_is_a_conflict(service: Service, st
     assert record_row(service, record_id).state == state
 
 
+def test_a_retry_that_could_overwrite_a_later_write_needs_force(service: Service) -> None:
+    old = seed(service, state="failed", outcome="failed", customer_id="C-7")
+    newer = seed(service, state="done", outcome="updated", customer_id="C-7")
+    url = f"/api/v1/sites/{SITE}/syncs/{old}/retry"
+    refused = service.client.post(url, headers=service.admin())
+    assert refused.status_code == 409
+    assert f"Record {newer}" in refused.json()["error"]["message"]
+    assert record_row(service, old).state == "failed"
+    forced = service.client.post(url, params={"force": True}, headers=service.admin())
+    assert forced.status_code == 200
+    assert record_row(service, old).state == "queued"
+
+
+def test_a_later_event_that_wrote_nothing_does_not_block_a_retry(service: Service) -> None:
+    old = seed(service, state="failed", outcome="failed", customer_id="C-8")
+    seed(service, state="done", outcome="unchanged", customer_id="C-8")
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{old}/retry", headers=service.admin()
+    )
+    assert response.status_code == 200
+
+
 def test_retrying_an_unknown_record_is_404(service: Service) -> None:
     response = service.client.post(
         f"/api/v1/sites/{SITE}/syncs/999999/retry", headers=service.admin()

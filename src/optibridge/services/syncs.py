@@ -171,11 +171,29 @@ def get_sync(session: Session, site_id: int, record_id: int) -> SyncDetail:
 
 
 def retry_sync(
-    session: Session, site_id: int, record_id: int, *, now: float | None = None
+    session: Session,
+    site_id: int,
+    record_id: int,
+    *,
+    force: bool = False,
+    now: float | None = None,
 ) -> SyncItem:
-    """Queue a failed record again, due now, attempts reset (409 when it is not failed)."""
+    """Queue a failed record again, due now, attempts reset (409 when it is not failed).
+
+    A later event that already wrote to the same customer makes a retry 409 too, unless
+    `force`: re-running the old event could put older values over newer ones.
+    """
     get_site(session, site_id)
     repository = SyncLogRepository(session)
+    failed = repository.get(site_id, record_id)
+    if not force and failed is not None and failed.state == "failed" and failed.customer_id:
+        newer = repository.newer_write(site_id, failed.customer_id, record_id)
+        if newer is not None:
+            raise Conflict(
+                f"Record {newer}, a later event, already wrote to customer "
+                f"{failed.customer_id}; retrying record {record_id} could put older values "
+                "over it. Retry with force to do it anyway."
+            )
     requeued = repository.requeue_failed(
         site_id, record_id, now=time.time() if now is None else now
     )

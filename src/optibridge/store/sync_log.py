@@ -103,6 +103,21 @@ class SyncLogRepository:
         )
         return {outcome: count for outcome, count in self.session.execute(query)}
 
+    def newer_write(self, site_id: int, customer_id: str, after_id: int) -> int | None:
+        """The id of a later record that wrote to this customer, if any."""
+        found = self.session.execute(
+            select(SyncRecord.id)
+            .where(
+                SyncRecord.site_id == site_id,
+                SyncRecord.customer_id == customer_id,
+                SyncRecord.id > after_id,
+                SyncRecord.outcome.in_(("updated", "created", "pending")),
+            )
+            .order_by(SyncRecord.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        return int(found) if found is not None else None
+
     def requeue_failed(self, site_id: int, record_id: int, *, now: float) -> bool:
         """Put a failed record back in the queue, due now, with its attempts reset.
 

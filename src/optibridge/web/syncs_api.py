@@ -181,16 +181,29 @@ def get_sync(
 
 @router.post(
     "/{site_id}/syncs/{record_id}/retry",
-    responses={409: {"model": ErrorResponse, "description": "The record is not failed"}},
+    responses={
+        409: {
+            "model": ErrorResponse,
+            "description": "Not failed, or a later event already wrote to the customer",
+        }
+    },
 )
 def retry_sync(
-    site_id: int, record_id: int, runtime: RuntimeDep, principal: PrincipalDep
+    site_id: int,
+    record_id: int,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    force: Annotated[
+        bool,
+        Query(description="Retry even though a later event already wrote to the customer."),
+    ] = False,
 ) -> SyncItemOut:
     """Queue a failed record again: due now, attempts reset, outcome re-decided.
 
-    Its last error is kept until the next attempt replaces it.
+    Its last error is kept until the next attempt replaces it. 409 when the record is not
+    failed, or when a later event already wrote to the same customer (unless `force`).
     """
     principal.require_admin_of(site_id)
     with runtime.unit_of_work() as session:
-        item = sync_service.retry_sync(session, site_id, record_id)
+        item = sync_service.retry_sync(session, site_id, record_id, force=force)
     return SyncItemOut.model_validate(item, from_attributes=True)
