@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy.orm import Session
 
+from optibridge.domain.context import Channel
+from optibridge.domain.decide import Outcome
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.services.sites import get_site
 from optibridge.store.models import OptimoveWrite, SyncRecord
@@ -26,19 +28,7 @@ from optibridge.store.sync_log import (
     as_utc,
 )
 
-Channel = Literal["livechat", "ticketing"]
 RecordState = Literal["queued", "working", "awaiting_callback", "done", "failed"]
-Outcome = Literal[
-    "created",
-    "updated",
-    "unchanged",
-    "no_match",
-    "unidentified",
-    "needs_contact",
-    "skipped",
-    "failed",
-    "pending",
-]
 CHANNELS: tuple[str, ...] = get_args(Channel)
 RECORD_STATES: tuple[str, ...] = get_args(RecordState)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)

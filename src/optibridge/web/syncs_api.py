@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from optibridge.domain.context import Channel
+from optibridge.domain.decide import Outcome
 from optibridge.services import syncs as sync_service
-from optibridge.services.syncs import Channel, Outcome, RecordState
+from optibridge.services.syncs import RecordState
 from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import PrincipalDep, RuntimeDep
 from optibridge.web.schemas import ErrorResponse
