@@ -94,6 +94,10 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     # Each round reloads the sites it meets (their settings may have changed).
     _sites: dict[int, SiteSetup | Exception] = field(default_factory=dict, init=False)
+    # Comm100 clients outlive rounds: each caches the site's contact-field names.
+    _comm100_clients: dict[tuple[int, str, str, str], Comm100Client] = field(
+        default_factory=dict, init=False
+    )
 
     def run_forever(self) -> None:
         log.info("worker_started", worker=self.worker_id)
@@ -343,9 +347,11 @@ class Worker:
         comm100: Comm100Client | None = None
         section = settings.comm100
         if section.api_base_url and section.agent_email and stored.comm100_api_key:
-            comm100 = self.runtime.comm100_client(
-                section.api_base_url, section.agent_email, stored.comm100_api_key, site_id
-            )
+            key = (site_id, section.api_base_url, section.agent_email, stored.comm100_api_key)
+            comm100 = self._comm100_clients.get(key)
+            if comm100 is None:
+                comm100 = self.runtime.comm100_client(*key[1:], site_id)
+                self._comm100_clients[key] = comm100
         with self.runtime.unit_of_work() as session:
             token = webhook_token(self.runtime.box, get_site(session, site_id))
         public = self.runtime.config.public_url
