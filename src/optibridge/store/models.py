@@ -105,6 +105,9 @@ class SyncRecord(Base):
         Index("ix_sync_records_order", "site_id", "order_key", "state"),
         Index("ix_sync_records_site_received", "site_id", "id"),
         Index("ix_sync_records_customer", "site_id", "customer_id"),
+        # The sync log's outcome filter and its time-window summary.
+        Index("ix_sync_records_site_outcome", "site_id", "outcome", "id"),
+        Index("ix_sync_records_site_time", "site_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
