@@ -52,3 +52,14 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade_to_head(migrated)
     yield migrated
     migrated.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark browser tests, and run them last: Playwright's sync API keeps an event loop running
+    in the main thread for the rest of the session, which async tests can't share."""
+    browser_tests = [item for item in items if "tests/e2e/" in str(item.fspath)]
+    for item in browser_tests:
+        item.add_marker(pytest.mark.browser)
+        item.add_marker(pytest.mark.slow)
+    last = {id(item) for item in browser_tests}
+    items[:] = [item for item in items if id(item) not in last] + browser_tests

@@ -83,14 +83,18 @@ class Config(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'optibridge.db'}"
 
-    def fernet(self) -> Fernet:
-        """The key that encrypts API keys at rest; created once in data_dir when not configured."""
+    def secret_key_bytes(self) -> bytes:
+        """The deployment's secret key: configured, or created once in data_dir."""
         if self.secret_key is not None:
-            return Fernet(self.secret_key.get_secret_value().encode())
+            return self.secret_key.get_secret_value().encode()
         key_path = self.data_dir / SECRET_KEY_FILE
         if not key_path.exists():
             _create_key_file(key_path)
-        return Fernet(key_path.read_bytes().strip())
+        return key_path.read_bytes().strip()
+
+    def fernet(self) -> Fernet:
+        """The key that encrypts API keys and webhook secrets at rest."""
+        return Fernet(self.secret_key_bytes())
 
 
 def _create_key_file(key_path: Path) -> None:

@@ -16,7 +16,7 @@ from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.limiter import RateLimiter
 from optibridge.services.secrets import SecretBox
-from optibridge.store.db import make_engine, session_factory
+from optibridge.store.db import make_engine, one_writer_at_a_time, session_factory
 
 
 @dataclass
@@ -60,9 +60,12 @@ class Runtime:
         IMMEDIATE): one that read first and wrote later would fail at once with "database is
         locked" when another process wrote in between. `read_only` ones share the database.
         """
-        with self.sessions() as session, session.begin():
-            if not read_only:
-                session.connection(execution_options={"sqlite_immediate": True})
+        if read_only:
+            with self.sessions() as session, session.begin():
+                yield session
+            return
+        with one_writer_at_a_time(self.engine), self.sessions() as session, session.begin():
+            session.connection(execution_options={"sqlite_immediate": True})
             yield session
 
     def comm100_client(

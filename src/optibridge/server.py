@@ -6,11 +6,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import uvicorn
 from prometheus_client import start_http_server
 
-from optibridge.app import create_app
 from optibridge.config import Config
 from optibridge.logs import configure_logging, get_logger
 from optibridge.metrics import PROCESS_REGISTRY
@@ -19,6 +18,9 @@ from optibridge.services.tokens import Role, issue_token
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.repositories import TokenRepository
 from optibridge.sync.worker import Worker
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = get_logger(__name__)
 
@@ -45,6 +47,11 @@ def run_service(
     mount_sandboxes: bool = False,
     on_started: Callable[[Runtime], None] | None = None,
 ) -> None:
+    # Imported here: a lone worker process (`run_worker`) starts faster without the web app.
+    import uvicorn
+
+    from optibridge.app import create_app
+
     configure_logging(config.log_format, config.log_level)
     if config.public_url is None:
         # Optimove's callbacks and the webhook URLs need an address; the one we serve is it.

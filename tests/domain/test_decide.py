@@ -13,6 +13,7 @@ from optibridge.domain.decide import (
     attribute_chunks,
     decide,
     mapped_values,
+    without_later_values,
 )
 from optibridge.domain.identify import Identification
 from optibridge.domain.settings import (
@@ -468,3 +469,18 @@ def test_no_changes_make_no_chunks() -> None:
 def test_a_chunk_size_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         attribute_chunks(changes(3), size=0)
+
+
+# --- an older event processed after a later one --------------------------------------------
+
+
+def test_an_older_event_leaves_alone_the_fields_a_later_event_wrote() -> None:
+    values = {"EMAIL": "old@example.com", "PHONE": "+1 555"}
+    kept, left_out = without_later_values(values, {"email": 91})
+    assert kept == {"PHONE": "+1 555"}
+    assert left_out == (("EMAIL", "record 91, a later event, already wrote EMAIL"),)
+
+
+def test_nothing_written_later_keeps_every_value() -> None:
+    values = {"EMAIL": "a@example.com"}
+    assert without_later_values(values, {}) == (values, ())

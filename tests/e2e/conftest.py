@@ -25,10 +25,3 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "args": CHROMIUM_ARGS,
         "headless": True,
     }
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.slow)

@@ -1,20 +1,33 @@
 """The whole product as users run it: the service (with its worker) and both sandboxes, each in
-its own process, talking real HTTP. Tests drive it through webhooks and the admin API."""
+its own process, talking real HTTP. Tests drive it through webhooks and the admin API.
+
+`running_stack` starts one `optibridge serve` by default, on SQLite in the test's directory;
+`database_url` puts every process on another database (PostgreSQL to scale out) and `services`
+starts several serve processes on it. Extra `optibridge worker` processes come from
+`worker_process`, with the same environment as the service (database, secret key, public URL).
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, create_engine, select
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, func, select
 
+from optibridge.sandbox.comm100_payloads import Chat, Visitor, chat_ended
+from optibridge.store.db import make_engine
 from optibridge.store.models import SyncRecord
 from tests.support.processes import free_port, optibridge_command, running_process
 
@@ -42,6 +55,14 @@ class Stack:
     log_dir: Path
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
     comm100_sites: list[int] = field(default_factory=lambda: [10000])
+    # Every serve process (the first is `service_url`, the public URL Optimove calls back), and
+    # the OPTIBRIDGE_ environment they run with, for workers to share.
+    service_urls: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def via(self, url: str, service: int) -> str:
+        """`url` (a webhook URL of the first service) sent to serve process number `service`."""
+        return self.service_urls[service] + url.removeprefix(self.service_url)
 
     def new_site(self, **sections: Any) -> Site:
         """A fresh site whose settings point at both sandboxes; `sections` replace defaults."""
@@ -94,11 +115,105 @@ class Stack:
         self.optimove.put(f"/_sandbox/customers/{customer_id}", json=attributes).raise_for_status()
         return customer_id
 
+    def seed_contact(self, customer_id: str, email: str, last_name: str) -> str:
+        """A Comm100 contact whose custom field "Customer ID" is `customer_id`."""
+        contact_id = str(uuid.uuid4())
+        self.comm100.put(
+            f"/_sandbox/contacts/{contact_id}",
+            json={
+                "name": f"Someone {last_name}",
+                "lastName": last_name,
+                "customFields": [{"name": "Customer ID", "value": customer_id}],
+                "contactIdentities": [{"contactIdentityType": "Email", "value": email}],
+            },
+        ).raise_for_status()
+        return contact_id
+
     def optimove_writes(self, since: float) -> list[dict[str, Any]]:
         requests: list[dict[str, Any]] = self.optimove.get(
             "/_sandbox/requests", params={"since": since}
         ).json()
         return [r for r in requests if r["method"] in {"POST", "PUT"}]
+
+    def counts_by_state(self, site_id: int) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(SyncRecord.state, func.count())
+                .where(SyncRecord.site_id == site_id)
+                .group_by(SyncRecord.state)
+            ).all()
+        return {state: count for state, count in rows}
+
+    def records(self, site_id: int) -> list[SyncRecord]:
+        """The site's records in the order they were received."""
+        with self.engine.connect() as connection:
+            return connection.execute(  # type: ignore[return-value]
+                select(SyncRecord).where(SyncRecord.site_id == site_id).order_by(SyncRecord.id)
+            ).all()
+
+    def written_customers(self) -> Counter[str]:
+        """How many times each customer was sent in an update call that Optimove accepted."""
+        sent: Counter[str] = Counter()
+        for request in self.optimove.get("/_sandbox/requests").json():
+            body = request.get("body")
+            if request["status"] != 200 or not isinstance(body, dict):
+                continue
+            updates = body.get("CustomerNewAttributesValuesList")
+            if updates:
+                sent.update(entry["CustomerID"] for entry in updates)
+        return sent
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def worker_process(
+    stack: Stack, env: dict[str, str], name: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """An `optibridge worker` process, stopped (if still alive) when the block ends.
+
+    It runs with the service's environment (database, secret key, public URL) plus `env`.
+    """
+    with open(stack.log_dir / f"{name}.log", "wb") as log:
+        process = subprocess.Popen(
+            optibridge_command("worker"),
+            env={**os.environ, **stack.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=30)
+
+
+def overwrite_site(stack: Stack) -> Site:
+    """A site whose chat_ended events overwrite existing customers (and never create any)."""
+    section = default_settings("", "")["livechat"]
+    section["on_chat_end"] = {"update": "overwrite", "no_match": "never"}
+    return stack.new_site(livechat=section)
+
+
+def chat_end_for(customer_id: str, email: str, visitor_id: str | None = None) -> dict[str, Any]:
+    """A chat_ended webhook of a new chat identifying `customer_id` (a new visitor unless
+    `visitor_id` is given), whose visitor's e-mail is `email`."""
+    now = datetime.now(UTC)
+    visitor = Visitor(
+        id=visitor_id or str(uuid.uuid4()),
+        email=email,
+        custom_variables={"customer_id": customer_id},
+    )
+    return chat_ended(
+        visitor=visitor, chat=Chat(id=str(uuid.uuid4()), start_time=now, end_time=now)
+    )
 
 
 def default_settings(optimove_url: str, comm100_url: str) -> dict[str, Any]:
@@ -142,14 +257,26 @@ def default_settings(optimove_url: str, comm100_url: str) -> dict[str, Any]:
 
 @contextmanager
 def running_stack(
-    tmp: Path, *, serve_args: list[str] | None = None, extra_env: dict[str, str] | None = None
+    tmp: Path,
+    *,
+    serve_args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    database_url: str | None = None,
+    services: int = 1,
 ) -> Iterator[Stack]:
-    optimove_port, comm100_port, service_port = free_port(), free_port(), free_port()
+    """Both sandboxes and `services` serve processes sharing one database (default: SQLite in
+    `tmp`) and one explicit secret key; the first serve process is the public URL."""
+    optimove_port, comm100_port = free_port(), free_port()
+    service_ports = [free_port() for _ in range(services)]
     optimove_url = f"http://127.0.0.1:{optimove_port}"
     comm100_url = f"http://127.0.0.1:{comm100_port}"
-    service_url = f"http://127.0.0.1:{service_port}"
+    service_urls = [f"http://127.0.0.1:{port}" for port in service_ports]
+    service_url = service_urls[0]
+    database_url = database_url or f"sqlite:///{tmp / 'optibridge.db'}"
     env = {
         "OPTIBRIDGE_DATA_DIR": str(tmp),
+        "OPTIBRIDGE_DATABASE_URL": database_url,
+        "OPTIBRIDGE_SECRET_KEY": Fernet.generate_key().decode(),
         "OPTIBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN,
         "OPTIBRIDGE_ALLOW_PRIVATE_URLS": "1",
         "OPTIBRIDGE_PUBLIC_URL": service_url,
@@ -172,14 +299,15 @@ def running_stack(
                 log_path=tmp / "comm100.log",
             )
         )
-        stack.enter_context(
-            running_process(
-                optibridge_command("serve", "--port", str(service_port), *(serve_args or [])),
-                ready_url=f"{service_url}/healthz",
-                env=env,
-                log_path=tmp / "service.log",
+        for index, port in enumerate(service_ports):
+            stack.enter_context(
+                running_process(
+                    optibridge_command("serve", "--port", str(port), *(serve_args or [])),
+                    ready_url=f"{service_urls[index]}/healthz",
+                    env=env,
+                    log_path=tmp / ("service.log" if index == 0 else f"service-{index + 1}.log"),
+                )
             )
-        )
         clients = [
             httpx.Client(base_url=optimove_url, timeout=30),
             httpx.Client(base_url=comm100_url, timeout=30),
@@ -191,9 +319,18 @@ def running_stack(
         ]
         for client in clients:
             stack.callback(client.close)
-        engine = create_engine(f"sqlite:///{tmp / 'optibridge.db'}")
+        engine = make_engine(database_url)
         stack.callback(engine.dispose)
         optimove, comm100, admin = clients
-        running = Stack(service_url, optimove, comm100, admin, engine=engine, log_dir=tmp)
+        running = Stack(
+            service_url,
+            optimove,
+            comm100,
+            admin,
+            engine=engine,
+            log_dir=tmp,
+            service_urls=service_urls,
+            env=env,
+        )
         stack.callback(running.http.close)
         yield running

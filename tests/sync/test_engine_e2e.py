@@ -260,17 +260,7 @@ def test_a_write_whose_callback_never_comes_is_confirmed_by_reading_back(stack: 
 
 
 def a_contact(stack: Stack, customer_id: str, email: str, last_name: str) -> str:
-    contact_id = str(uuid.uuid4())
-    stack.comm100.put(
-        f"/_sandbox/contacts/{contact_id}",
-        json={
-            "name": f"Someone {last_name}",
-            "lastName": last_name,
-            "customFields": [{"name": "Customer ID", "value": customer_id}],
-            "contactIdentities": [{"contactIdentityType": "Email", "value": email}],
-        },
-    ).raise_for_status()
-    return contact_id
+    return stack.seed_contact(customer_id, email, last_name)
 
 
 @pytest.mark.parametrize("style", ["pascal", "camel"])
@@ -390,3 +380,23 @@ def test_auto_create_with_no_mapped_values_creates_the_customer_with_its_id(stac
     record = stack.accept(site.livechat_url, an_offline_message(customer_id=customer))
     assert record.outcome == "created"
     assert stack.customer(customer) is not None
+
+
+def test_values_are_converted_by_the_type_a_customer_read_reveals(stack: Stack) -> None:
+    """Optimove's attribute list has no types; the customer read does (DATE_OF_BIRTH: Date)."""
+    mapping = [
+        {
+            "optimove_field": "DATE_OF_BIRTH",
+            "comm100_field": {"source": "custom_variable", "name": "dob"},
+            "show_in_console": True,
+        }
+    ]
+    site = stack.new_site(
+        livechat=livechat(field_mapping=mapping, on_chat_end=policy("overwrite", "never"))
+    )
+    customer = stack.seed_customer(DATE_OF_BIRTH=None)
+    body = a_chat_end(customer_id=customer)
+    body["visitor"]["custom_variables"].append({"name": "dob", "value": "1990-12-31T10:00:00Z"})
+    record = stack.accept(site.livechat_url, body)
+    assert record.outcome == "updated", record.last_error
+    assert (stack.customer(customer) or {})["DATE_OF_BIRTH"] == "1990-12-31"

@@ -384,3 +384,14 @@ def test_the_openapi_document_describes_the_admin_api(service: Service) -> None:
     document = service.client.get("/openapi.json").json()
     assert "/api/v1/sites/{site_id}/settings" in document["paths"]
     assert "put" in document["paths"]["/api/v1/sites/{site_id}/settings"]
+
+
+def test_an_id_beyond_64_bits_in_a_url_is_404_not_a_crash(service: Service) -> None:
+    create_site(service)
+    for method, path in [
+        ("GET", "/api/v1/sites/9223372036854775808"),
+        ("DELETE", f"/api/v1/sites/{SITE}/tokens/1{'0' * 30}"),
+    ]:
+        response = service.client.request(method, path, headers=service.admin())
+        assert response.status_code == 404, (path, response.text)
+        assert set(response.json()["error"]) == {"code", "message", "details"}

@@ -468,3 +468,12 @@ def test_the_openapi_document_describes_the_sync_log(service: Service) -> None:
     assert "409" in paths["/api/v1/sites/{site_id}/syncs/{record_id}/retry"]["post"]["responses"]
     assert "/api/v1/sites/{site_id}/syncs/summary" in paths
     assert "/api/v1/sites/{site_id}/syncs/{record_id}" in paths
+
+
+def test_an_agents_console_change_is_not_retried_from_the_log(service: Service) -> None:
+    record_id = seed(service, state="failed", outcome="failed", event="console_edit")
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{record_id}/retry", headers=service.admin()
+    )
+    assert response.status_code == 409
+    assert "console" in response.json()["error"]["message"]

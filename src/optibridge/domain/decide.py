@@ -184,6 +184,27 @@ def decide(
     )
 
 
+def without_later_values(
+    values: Mapping[str, str], written_later: Mapping[str, int]
+) -> tuple[dict[str, str], Rejections]:
+    """V without the fields a later event of the same customer already wrote.
+
+    Events of one customer apply in the order received; an older event processed after a later
+    one (identified later, by another worker) must not put its older values over the later
+    ones. `written_later`: case-folded field → the later record that wrote it. The fields left
+    out come back as rejections, with the reason.
+    """
+    kept: dict[str, str] = {}
+    left_out: list[tuple[str, str]] = []
+    for field, value in values.items():
+        later = written_later.get(field.casefold())
+        if later is None:
+            kept[field] = value
+        else:
+            left_out.append((field, f"record {later}, a later event, already wrote {field}"))
+    return kept, tuple(left_out)
+
+
 def attribute_chunks(changes: Sequence[Change], size: int = 10) -> list[tuple[Change, ...]]:
     """`changes` in order, in chunks of at most `size` (never more than Optimove's 10)."""
     if size < 1:

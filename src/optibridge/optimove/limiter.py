@@ -68,6 +68,14 @@ def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ..
     return (now,) * limit
 
 
+class LimiterBusy(Exception):
+    """No slot within the caller's maximum wait; `retry_after_s`: when one would come."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"no slot for {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
 class RateLimiter:
     """Admits calls per bucket (one bucket per API key) so the window is never overrun."""
 
@@ -98,14 +106,21 @@ class RateLimiter:
             margin_s=config.optimove_rate_margin_s,
         )
 
-    def acquire(self, bucket: str) -> float:
-        """Block until a call may be sent; the slot is taken. Returns the seconds waited."""
+    def acquire(self, bucket: str, *, max_wait_s: float | None = None) -> float:
+        """Block until a call may be sent; the slot is taken. Returns the seconds waited.
+
+        `max_wait_s`: a caller that must not wait long (an agent in the console) gets
+        `LimiterBusy` at once when no slot would come within that time, and takes no slot.
+        """
         started = self._monotonic()
         while True:
             decision = self._try_acquire(bucket)
             if decision.admitted:
                 return self._monotonic() - started
-            self._sleep(decision.wait_us / MICROS)
+            wait_s = decision.wait_us / MICROS
+            if max_wait_s is not None and self._monotonic() - started + wait_s > max_wait_s:
+                raise LimiterBusy(wait_s)
+            self._sleep(wait_s)
 
     def record_throttled(self, bucket: str) -> None:
         """Optimove answered 429 anyway: count it, and make every process wait a full window."""

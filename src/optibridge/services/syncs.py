@@ -176,6 +176,11 @@ def retry_sync(
     get_site(session, site_id)
     repository = SyncLogRepository(session)
     failed = repository.get(site_id, record_id)
+    if failed is not None and failed.event.startswith("console_"):
+        raise Conflict(
+            f"Record {record_id} is an agent's change from the console; the agent makes it "
+            "again in the Optimove tab instead."
+        )
     if not force and failed is not None and failed.state == "failed" and failed.customer_id:
         newer = repository.newer_write(site_id, failed.customer_id, record_id)
         if newer is not None:

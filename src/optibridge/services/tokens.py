@@ -53,6 +53,8 @@ class IssuedToken:
 
 
 def issue_token(session: Session, role: Role, site_id: int | None, label: str = "") -> IssuedToken:
+    if role is Role.AGENT and site_id is None:
+        raise ValueError("an agent token is always limited to one site")
     prefix = "oba" if role is Role.ADMIN else "obg"
     token = new_token(prefix)
     record = ApiToken(token_hash=token_digest(token), role=role.value, site_id=site_id, label=label)

@@ -3,7 +3,14 @@
 Claims follow ARCHITECTURE 2: on PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite a
 `BEGIN IMMEDIATE` transaction (see `write_locked`). A record is claimable only when it is the
 oldest unfinished record of its `order_key` (one Comm100 visitor or contact), so one subject's
-events are applied one at a time and in order.
+events are applied one at a time and in order; and, once its customer is known, only when no
+earlier record of that customer is unfinished.
+
+One customer's records are also ordered across subjects (two visitors, a chat and a ticket):
+the customer is only known after identification, so the worker's guard (`customer_busy`, under
+a per-customer lock) makes a record wait for every earlier record already known to be that
+customer's. An earlier record identified only after a later one was applied is "overtaken":
+`fields_written_later` names what the later ones wrote, and the older event leaves it alone.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -58,6 +65,10 @@ class ClaimedRecord:
     comm100_ids: dict[str, Any]
     context: dict[str, Any]
     attempts: int
+    # Put back in the queue by an administrator (`SyncLogRepository.requeue_failed`, the only
+    # path that leaves a record queued with no attempts and its failure's error): it is re-run
+    # as asked, even over what later events of its customer wrote meanwhile.
+    retried_by_hand: bool = False
 
 
 def insert_record(connection: Connection, record: NewRecord) -> tuple[int, bool]:
@@ -101,7 +112,7 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
     """
     now = time.time()
     earlier = aliased(SyncRecord)
-    blocked = exists().where(
+    blocked_by_subject = exists().where(
         and_(
             earlier.site_id == SyncRecord.site_id,
             earlier.order_key == SyncRecord.order_key,
@@ -109,12 +120,28 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
             earlier.state.in_(UNFINISHED),
         )
     )
+    # A record already known to be a customer's (it met the guard before) waits for every
+    # earlier unfinished record of that customer, whatever their subjects.
+    earlier_of_customer = aliased(SyncRecord)
+    blocked_by_customer = exists().where(
+        and_(
+            earlier_of_customer.site_id == SyncRecord.site_id,
+            earlier_of_customer.customer_id == SyncRecord.customer_id,
+            earlier_of_customer.id < SyncRecord.id,
+            earlier_of_customer.state.in_(UNFINISHED),
+        )
+    )
     claimable = and_(
         SyncRecord.next_attempt_at <= now,
         (SyncRecord.state == QUEUED)
         | ((SyncRecord.state == WORKING) & (SyncRecord.lease_until < now)),
     )
-    query = select(SyncRecord).where(claimable, ~blocked).order_by(SyncRecord.id).limit(limit)
+    query = (
+        select(SyncRecord)
+        .where(claimable, ~blocked_by_subject, ~blocked_by_customer)
+        .order_by(SyncRecord.id)
+        .limit(limit)
+    )
     with write_locked(engine) as connection:
         if not is_sqlite(connection):
             query = query.with_for_update(skip_locked=True, of=SyncRecord)
@@ -142,6 +169,7 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
             comm100_ids=dict(row["comm100_ids"] or {}),
             context=dict(row["context"] or {}),
             attempts=row["attempts"],
+            retried_by_hand=row["attempts"] == 0 and row["last_error"] is not None,
         )
         for row in rows
     ]
@@ -213,18 +241,62 @@ def requeue(
 
 
 def customer_busy(session: Session, site_id: int, customer_id: str, record_id: int) -> bool:
-    """Another record of this customer is between its read and its confirmed write."""
+    """Another record of this customer is between its read and its confirmed write, or an
+    earlier one (`id < record_id`) already known to be this customer's is still to be applied.
+
+    Takes the customer's lock for the rest of the transaction, so that the caller's check and
+    its `claim_customer` are one step: two records of one customer never both pass.
+    """
+    _lock_customer(session, site_id, customer_id)
     other = session.execute(
         select(SyncRecord.id)
         .where(
             SyncRecord.site_id == site_id,
             SyncRecord.customer_id == customer_id,
             SyncRecord.id != record_id,
-            SyncRecord.state.in_((WORKING, AWAITING_CALLBACK)),
+            or_(
+                SyncRecord.state.in_((WORKING, AWAITING_CALLBACK)),
+                (SyncRecord.state == QUEUED) & (SyncRecord.id < record_id),
+            ),
         )
         .limit(1)
     ).first()
     return other is not None
+
+
+def _lock_customer(session: Session, site_id: int, customer_id: str) -> None:
+    """On PostgreSQL a transaction-scoped advisory lock per (site, customer); SQLite needs none
+    (a transaction that may write holds the database's write lock from its start)."""
+    if _is_sqlite(session):
+        return
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('optibridge.customer'), hashtext(:key))"),
+        {"key": f"{site_id}:{customer_id}"},
+    )
+
+
+def fields_written_later(
+    session: Session, site_id: int, customer_id: str, record_id: int
+) -> dict[str, int]:
+    """Fields (case-folded) that later records of this customer wrote or are writing, each with
+    the latest such record: an older event processed after them must not put its values over.
+    """
+    rows = session.execute(
+        select(SyncRecord.id, SyncRecord.changes)
+        .where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.customer_id == customer_id,
+            SyncRecord.id > record_id,
+            SyncRecord.outcome.in_(("updated", "created", "pending")),
+        )
+        .order_by(SyncRecord.id)
+    ).all()
+    written: dict[str, int] = {}
+    for later_id, changes in rows:
+        for change in changes or []:
+            if isinstance(change, dict) and isinstance(change.get("field"), str):
+                written[change["field"].casefold()] = int(later_id)
+    return written
 
 
 def claim_customer(session: Session, record_id: int, customer_id: str) -> None:
@@ -359,11 +431,22 @@ def records_of_write(session: Session, write_id: str) -> list[SyncRecord]:
     )
 
 
-def writes_of_record(session: Session, record_id: int) -> list[OptimoveWrite]:
+def has_unsettled_write(session: Session, record_id: int) -> bool:
+    """Part of the record's change is in a call still waiting for its confirmation.
+
+    Writes already settled don't count, whatever their result: a failed one belongs to an
+    earlier attempt (its failure sent the record back to the queue, or failed it), and the
+    record's change is being written again since.
+    """
     write_ids = select(OptimoveCallLog.write_id).where(
         OptimoveCallLog.record_id == record_id, OptimoveCallLog.write_id.is_not(None)
     )
-    return list(session.scalars(select(OptimoveWrite).where(OptimoveWrite.id.in_(write_ids))))
+    unsettled = session.execute(
+        select(OptimoveWrite.id)
+        .where(OptimoveWrite.id.in_(write_ids), OptimoveWrite.state.in_(("sending", "sent")))
+        .limit(1)
+    ).first()
+    return unsettled is not None
 
 
 def overdue_writes(session: Session, sent_before: float, sending_before: float) -> list[str]:

@@ -59,7 +59,7 @@ class PendingUpdate:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class WriteEntry:
     """One customer's part of one call, and the records it settles."""
 
     customer_id: str
@@ -89,7 +89,7 @@ class WriteBatcher:
         setup = self._site_setup(pending.record.site_id)
         # A customer with no mapped values is still created, with its id alone.
         for chunk in attribute_chunks(pending.plan.changes) or [()]:
-            entry = _Entry(pending.customer_id, chunk, (pending,))
+            entry = WriteEntry(pending.customer_id, chunk, (pending,))
             if not self._send(setup, "upsert", [entry]):
                 return
 
@@ -100,68 +100,24 @@ class WriteBatcher:
             by_site.setdefault(pending.record.site_id, []).append(pending)
         for site_id, pendings in by_site.items():
             setup = self._site_setup(site_id)
+            unsent: set[int] = set()
             for call in _calls(pendings):
-                self._send(setup, "update", call)
+                # A customer whose earlier call failed is back in the queue (or failed): the
+                # rest of its change waits for its next attempt.
+                entries = [e for e in call if unsent.isdisjoint(p.record.id for p in e.pending)]
+                if entries and not self._send(setup, "update", entries):
+                    unsent.update(p.record.id for e in entries for p in e.pending)
 
-    def _send(self, setup: SiteSetup, kind: str, entries: Sequence[_Entry]) -> bool:
+    def _send(self, setup: SiteSetup, kind: str, entries: Sequence[WriteEntry]) -> bool:
         """Record the write, send it, note what Optimove said. False when it failed."""
-        client = setup.optimove
-        assert client is not None  # a plan that writes was made with a connected account
-        write_id = str(uuid.uuid4())
-        endpoint = UPSERT_ENDPOINT if kind == "upsert" else UPDATE_ENDPOINT
-        payload = {e.customer_id: {c.field: c.new for c in e.changes} for e in entries}
-        site_id = entries[0].pending[0].record.site_id
-        with self._runtime.unit_of_work() as session:
-            add_write(
-                session,
-                OptimoveWrite(
-                    id=write_id, site_id=site_id, kind=kind, payload=payload, created_at=time.time()
-                ),
-            )
-            for entry in entries:
-                for pending in entry.pending:
-                    log_call(
-                        session,
-                        OptimoveCallLog(
-                            record_id=pending.record.id, endpoint=endpoint, write_id=write_id
-                        ),
-                    )
-                    finish(
-                        session,
-                        pending.record.id,
-                        state=AWAITING_CALLBACK,
-                        outcome="pending",
-                        reason=pending.plan.reason,
-                        customer_id=pending.customer_id,
-                        changes=[_change_json(c) for c in pending.plan.changes],
-                        count_attempt=False,
-                    )
-        callback_url = f"{setup.callback_base}&write={write_id}" if setup.callback_base else None
-        started = time.perf_counter()
         try:
-            if kind == "upsert":
-                [entry] = entries
-                accepted = client.upsert_customer(
-                    entry.customer_id, payload[entry.customer_id], callback_url
-                )
-            else:
-                accepted = client.update_customer_attributes(
-                    [CustomerUpdate(cid, values) for cid, values in payload.items()], callback_url
-                )
-        except OptimoveError as error:
-            self._unsent(write_id, entries, error)
+            send_write(self._runtime, setup, kind, entries)
+        except WriteNotSent as failure:
+            self._unsent(failure.write_id, entries, failure.error)
             return False
-        with self._runtime.unit_of_work() as session:
-            mark_write_sent(session, write_id, accepted.request_id, 200)
-        log.info(
-            "optimove_write_sent",
-            kind=kind,
-            customers=len(entries),
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
         return True
 
-    def _unsent(self, write_id: str, entries: Sequence[_Entry], error: OptimoveError) -> None:
+    def _unsent(self, write_id: str, entries: Sequence[WriteEntry], error: OptimoveError) -> None:
         """The call failed: its records go back to the queue, or fail when retrying can't help."""
         config = self._runtime.config
         with self._runtime.unit_of_work() as session:
@@ -191,7 +147,80 @@ class WriteBatcher:
                         )
 
 
-def _calls(pendings: Sequence[PendingUpdate]) -> list[list[_Entry]]:
+class WriteNotSent(Exception):
+    """The call failed. Its write is still `sending` and its records `awaiting_callback`: the
+    caller settles them (the batcher retries or fails them; the console fails them at once)."""
+
+    def __init__(self, write_id: str, error: OptimoveError) -> None:
+        super().__init__(str(error))
+        self.write_id = write_id
+        self.error = error
+
+
+def send_write(runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[WriteEntry]) -> str:
+    """One UpdateCustomerAttributes (`kind` "update") or UpsertCustomer ("upsert") call.
+
+    The write is recorded first, in the transaction that moves its records to
+    `awaiting_callback`; then it is sent with its id in the CallbackURL, so the callback (or a
+    read-back) settles the records. Returns the write id; `WriteNotSent` when the call failed.
+    """
+    client = setup.optimove
+    assert client is not None  # a plan that writes was made with a connected account
+    write_id = str(uuid.uuid4())
+    endpoint = UPSERT_ENDPOINT if kind == "upsert" else UPDATE_ENDPOINT
+    payload = {e.customer_id: {c.field: c.new for c in e.changes} for e in entries}
+    site_id = entries[0].pending[0].record.site_id
+    with runtime.unit_of_work() as session:
+        add_write(
+            session,
+            OptimoveWrite(
+                id=write_id, site_id=site_id, kind=kind, payload=payload, created_at=time.time()
+            ),
+        )
+        for entry in entries:
+            for pending in entry.pending:
+                log_call(
+                    session,
+                    OptimoveCallLog(
+                        record_id=pending.record.id, endpoint=endpoint, write_id=write_id
+                    ),
+                )
+                finish(
+                    session,
+                    pending.record.id,
+                    state=AWAITING_CALLBACK,
+                    outcome="pending",
+                    reason=pending.plan.reason,
+                    customer_id=pending.customer_id,
+                    changes=[_change_json(c) for c in pending.plan.changes],
+                    count_attempt=False,
+                )
+    callback_url = f"{setup.callback_base}&write={write_id}" if setup.callback_base else None
+    started = time.perf_counter()
+    try:
+        if kind == "upsert":
+            [entry] = entries
+            accepted = client.upsert_customer(
+                entry.customer_id, payload[entry.customer_id], callback_url
+            )
+        else:
+            accepted = client.update_customer_attributes(
+                [CustomerUpdate(cid, values) for cid, values in payload.items()], callback_url
+            )
+    except OptimoveError as error:
+        raise WriteNotSent(write_id, error) from error
+    with runtime.unit_of_work() as session:
+        mark_write_sent(session, write_id, accepted.request_id, 200)
+    log.info(
+        "optimove_write_sent",
+        kind=kind,
+        customers=len(entries),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return write_id
+
+
+def _calls(pendings: Sequence[PendingUpdate]) -> list[list[WriteEntry]]:
     """Merge per customer (later events win), then cut into calls of ≤1,000 customers with
     ≤10 attributes each; a customer's attributes beyond 10 go in the following call."""
     merged: dict[str, dict[str, Change]] = {}
@@ -204,12 +233,12 @@ def _calls(pendings: Sequence[PendingUpdate]) -> list[list[_Entry]]:
                 change.field, earlier.old if earlier else change.old, change.new
             )
         owners.setdefault(pending.customer_id, []).append(pending)
-    rounds: list[list[_Entry]] = []
+    rounds: list[list[WriteEntry]] = []
     for customer_id, fields in merged.items():
         for index, chunk in enumerate(attribute_chunks(list(fields.values()))):
             while len(rounds) <= index:
                 rounds.append([])
-            rounds[index].append(_Entry(customer_id, chunk, tuple(owners[customer_id])))
+            rounds[index].append(WriteEntry(customer_id, chunk, tuple(owners[customer_id])))
     return [
         entries[start : start + MAX_CUSTOMERS_PER_CALL]
         for entries in rounds

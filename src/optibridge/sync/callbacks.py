@@ -25,13 +25,13 @@ from optibridge.store.sync_records import (
     finish,
     forget_cached_customer,
     get_write,
+    has_unsettled_write,
     patch_cached_customer,
     records_of_write,
     remember_link,
     requeue,
     settle_write,
     write_by_request_id,
-    writes_of_record,
 )
 
 log = get_logger(__name__)
@@ -121,7 +121,7 @@ def apply_write_result(
                 count_attempt=False,
             )
             continue
-        if any(other.state != "confirmed" for other in writes_of_record(session, record.id)):
+        if has_unsettled_write(session, record.id):
             continue  # part of the change went in another call, still unconfirmed
         patch_cached_customer(session, record.site_id, customer, written.get(customer, {}))
         if write.kind == "upsert":

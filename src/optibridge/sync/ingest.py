@@ -18,6 +18,7 @@ from optibridge.errors import BadRequest, NotFound, Unauthorized
 from optibridge.runtime import Runtime
 from optibridge.services.secrets import same_secret
 from optibridge.services.sites import webhook_token
+from optibridge.store.db import write_locked
 from optibridge.store.repositories import SiteRepository
 from optibridge.store.sync_records import NewRecord, insert_record
 
@@ -85,7 +86,7 @@ def store_event(runtime: Runtime, site_id: int, event: InboundEvent) -> Accepted
         comm100_ids=dict(event.comm100_ids),
         context=event.context.to_json(),
     )
-    with runtime.engine.begin() as connection:
+    with write_locked(runtime.engine) as connection:
         record_id, duplicate = insert_record(connection, record)
     return Accepted(record_id, duplicate)
 

@@ -13,13 +13,14 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from optibridge.comm100.client import Comm100Client
 from optibridge.comm100.errors import Comm100Error
 from optibridge.domain.context import ConversationContext
-from optibridge.domain.decide import Plan, decide, mapped_values
+from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
 from optibridge.domain.settings import SiteSettings
 from optibridge.errors import AppError
@@ -27,6 +28,7 @@ from optibridge.logs import get_logger
 from optibridge.metrics import count_record_outcome
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
+from optibridge.optimove.schemas import CustomerAttribute
 from optibridge.runtime import Runtime
 from optibridge.services.settings import (
     StoredSettings,
@@ -46,6 +48,7 @@ from optibridge.store.sync_records import (
     claim_customer,
     customer_busy,
     extend_leases,
+    fields_written_later,
     finish,
     linked_customer,
     log_call,
@@ -58,6 +61,8 @@ from optibridge.sync.retry import retry_delay
 
 log = get_logger(__name__)
 
+# Records the agent console made (lookups, edits, creations): never processed by workers.
+CONSOLE_EVENT_PREFIX = "console_"
 # A record waiting for another record of the same customer is looked at again after this.
 CUSTOMER_BUSY_DELAY_S = 1.0
 
@@ -94,6 +99,8 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     # Each round reloads the sites it meets (their settings may have changed).
     _sites: dict[int, SiteSetup | Exception] = field(default_factory=dict, init=False)
+    # Field types learned from customer reads, per site (the attribute list has none).
+    _learned_types: dict[int, dict[str, str]] = field(default_factory=dict, init=False)
     # Comm100 clients outlive rounds: each caches the site's contact-field names.
     _comm100_clients: dict[tuple[int, str, str, str], Comm100Client] = field(
         default_factory=dict, init=False
@@ -160,6 +167,13 @@ class Worker:
             self._retry(record, f"unexpected error: {type(error).__name__}")
 
     def _process(self, record: ClaimedRecord, batcher: WriteBatcher) -> None:
+        if record.event.startswith(CONSOLE_EVENT_PREFIX):
+            # An agent's change that was not confirmed: the agent saw that and makes it again;
+            # replaying it later, unseen, could undo what happened since.
+            raise RecordFailed(
+                "An agent's change from the console is not replayed in the background; "
+                "the agent makes it again in the Optimove tab."
+            )
         setup = self._site_setup(record.site_id)
         settings = setup.settings
         channel = settings.channel(record.channel)  # type: ignore[arg-type]
@@ -183,8 +197,8 @@ class Worker:
                 else None
             )
         identification = identify(channel.identification, context, linked)
-        values, rejected = mapped_values(channel.field_mapping, context, setup.field_types)
         if identification.customer_id is None:
+            values, rejected = mapped_values(channel.field_mapping, context, setup.field_types)
             plan = decide(
                 policy=policy,
                 channel_enabled=True,
@@ -199,6 +213,7 @@ class Worker:
             return
 
         customer_id = identification.customer_id
+        written_later: dict[str, int] = {}
         with self.runtime.unit_of_work() as session:
             if customer_busy(session, record.site_id, customer_id, record.id):
                 requeue(
@@ -211,8 +226,16 @@ class Worker:
                 )
                 return
             claim_customer(session, record.id, customer_id)
+            if not record.retried_by_hand:
+                written_later = fields_written_later(
+                    session, record.site_id, customer_id, record.id
+                )
 
         current = self._current_attributes(setup, record, customer_id)
+        # After the read: it may have taught us field types the attribute list lacks.
+        values, rejected = mapped_values(channel.field_mapping, context, setup.field_types)
+        values, overtaken = without_later_values(values, written_later)
+        rejected = (*rejected, *overtaken)
         plan = decide(
             policy=policy,
             channel_enabled=True,
@@ -223,6 +246,8 @@ class Worker:
             field_types=setup.field_types,
             requester_is_visitor=context.requester_is_visitor,
         )
+        if overtaken:
+            plan = replace(plan, reason=f"{plan.reason}; {'; '.join(why for _, why in overtaken)}")
         if current is not None and context.subject_kind and context.subject_id:
             with self.runtime.unit_of_work() as session:
                 remember_link(
@@ -264,6 +289,8 @@ class Worker:
         started = time.perf_counter()
         customer = client.get_customer_attributes(customer_id)
         attributes = customer.values() if customer is not None else None
+        if customer is not None:
+            self._learn_field_types(setup, record.site_id, customer.attributes)
         with self.runtime.unit_of_work() as session:
             cache_customer(session, record.site_id, customer_id, attributes)
             log_call(
@@ -277,6 +304,17 @@ class Worker:
                 ),
             )
         return attributes
+
+    def _learn_field_types(
+        self, setup: SiteSetup, site_id: int, attributes: Sequence[CustomerAttribute]
+    ) -> None:
+        """Optimove's attribute list carries no types; a customer read does (Date, Bigint…)."""
+        learned = self._learned_types.setdefault(site_id, {})
+        for attribute in attributes:
+            if attribute.field_type:
+                learned[attribute.real_field_name] = attribute.field_type
+                if not setup.field_types.get(attribute.real_field_name):
+                    setup.field_types[attribute.real_field_name] = attribute.field_type
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -343,7 +381,11 @@ class Worker:
             connection = optimove_connection(stored)
             optimove = self.runtime.optimove_client(connection.base_url, connection.api_key)
             attributes, _cached = fetch_attributes(self.runtime, site_id, connection, saved=True)
-            field_types = {a.real_field_name: a.field_type for a in attributes}
+            learned = self._learned_types.get(site_id, {})
+            field_types = {
+                a.real_field_name: a.field_type or learned.get(a.real_field_name)
+                for a in attributes
+            }
         comm100: Comm100Client | None = None
         section = settings.comm100
         if section.api_base_url and section.agent_email and stored.comm100_api_key:
