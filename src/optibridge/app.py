@@ -6,7 +6,16 @@ from fastapi import FastAPI
 
 from optibridge import __version__
 from optibridge.runtime import Runtime
-from optibridge.web import admin_api, ops, syncs_api, webhooks
+from optibridge.web import (
+    admin_api,
+    comm100_api,
+    console_api,
+    console_pages,
+    ops,
+    pages,
+    syncs_api,
+    webhooks,
+)
 from optibridge.web.access_log import AccessLogMiddleware
 from optibridge.web.errors import install_error_handlers
 
@@ -14,7 +23,9 @@ DESCRIPTION = """\
 Connects a Comm100 site (Live Chat, Ticketing & Messaging) with an Optimove account.
 
 Errors always have the shape `{"error": {"code", "message", "details": [{"pointer", "message"}]}}`.
-The administration API takes `Authorization: Bearer <admin token>`.
+The administration API takes `Authorization: Bearer <admin token>`; the console API a
+site-scoped agent token or the console session the tab page hands out. Webhooks carry the
+site's secret token in their URL.
 """
 
 
@@ -26,6 +37,12 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(syncs_api.router)
     app.include_router(webhooks.router)
+    app.include_router(console_api.router)
+    app.include_router(console_pages.router)
+    app.include_router(comm100_api.router)
+    # The control panel: its static files first, so its catch-all 404 page does not hide them.
+    app.mount(pages.STATIC_PATH, pages.static_files(), name="ui-static")
+    app.include_router(pages.router)
     if mount_sandboxes:
         from optibridge.sandbox.comm100 import create_app as create_comm100_sandbox
         from optibridge.sandbox.optimove import create_app as create_optimove_sandbox

@@ -12,14 +12,18 @@ from pydantic import SecretStr
 from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.server import run_service
+from optibridge.services.secrets import token_digest
 from optibridge.services.settings import save_document
-from optibridge.services.sites import create_site
-from optibridge.store.repositories import SiteRepository
+from optibridge.services.sites import create_site, get_site, webhook_urls
+from optibridge.services.tokens import Role, issue_token
+from optibridge.store.repositories import SiteRepository, TokenRepository
 
 DEMO_SITE_ID = 10000
 SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandboxes' documented default keys
 SANDBOX_COMM100_KEY = "sandbox-comm100-key"
 ADMIN_TOKEN_FILE = "demo-admin-token"  # noqa: S105 (a file name)
+AGENT_TOKEN_FILE = "demo-agent-token"  # noqa: S105 (a file name)
+SIMULATOR_PATH = "/sandbox/comm100/simulator/"
 
 DEMO_CUSTOMERS: dict[str, dict[str, str | None]] = {
     "C1001": {
@@ -66,6 +70,34 @@ DEMO_CONTACTS: dict[str, dict[str, Any]] = {
         "contactIdentities": [{"contactIdentityType": "Email", "value": "katherine@example.com"}],
     },
 }
+
+
+# People the Comm100 simulator's visitor page offers to play, one per story of the demo.
+DEMO_VISITORS: list[dict[str, Any]] = [
+    {
+        "label": "Ada Lovelace, returning customer C1001",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+44 20 7946 0001",
+        "fields": {"First Name": "Ada", "Customer ID": "C1001"},
+        "variables": {"customer_id": "C1001", "vip": "gold"},
+    },
+    {
+        "label": "Grace Hopper, C1002 (Optimove lacks her phone and VIP level)",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "phone": "+1 202 555 0142",
+        "fields": {"First Name": "Grace", "Customer ID": "C1002"},
+        "variables": {"customer_id": "C1002", "vip": "silver"},
+    },
+    {
+        "label": "Edsger Dijkstra, C2001 (not in Optimove yet)",
+        "name": "Edsger Dijkstra",
+        "email": "edsger@example.com",
+        "fields": {"First Name": "Edsger", "Customer ID": "C2001"},
+        "variables": {"customer_id": "C2001", "vip": ""},
+    },
+]
 
 
 def demo_settings(public_url: str) -> dict[str, Any]:
@@ -127,8 +159,41 @@ def demo_admin_token(data_dir: Path) -> str:
     return token
 
 
+def demo_agent_token(runtime: Runtime) -> str:
+    """An agent token of site 10000 for the simulator's Optimove tab, kept in data_dir and
+    reused on every start while the database still knows it."""
+    path = runtime.config.data_dir / AGENT_TOKEN_FILE
+    with runtime.unit_of_work() as session:
+        if path.exists():
+            token = path.read_text().strip()
+            record = TokenRepository(session).by_hash(token_digest(token))
+            if record and record.role == Role.AGENT.value and record.site_id == DEMO_SITE_ID:
+                return token
+        token = issue_token(session, Role.AGENT, DEMO_SITE_ID, "demo: Comm100 simulator").token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token)
+    return token
+
+
+def simulator_config(runtime: Runtime, public_url: str) -> dict[str, Any]:
+    """Where the Comm100 simulator sends site 10000's webhooks, and the tab it embeds."""
+    with runtime.unit_of_work(read_only=True) as session:
+        urls = webhook_urls(runtime.box, get_site(session, DEMO_SITE_ID), public_url)
+    return {
+        "site_id": DEMO_SITE_ID,
+        "livechat_webhook_url": urls.livechat,
+        "ticketing_webhook_url": urls.ticketing,
+        "console_url": f"{public_url}/console/{DEMO_SITE_ID}",
+        "agent_token": demo_agent_token(runtime),
+        "sync_log_url": f"{public_url}/ui/sites/{DEMO_SITE_ID}/syncs",
+        "sample_visitors": DEMO_VISITORS,
+    }
+
+
 def seed_demo(runtime: Runtime, public_url: str) -> None:
-    """Sandbox customers (the sandbox forgets them at every start) and site 10000's settings."""
+    """Sandbox customers (the sandbox forgets them at every start), site 10000's settings, and
+    the Comm100 simulator's configuration."""
     optimove = f"{public_url}/sandbox/optimove/_sandbox"
     comm100 = f"{public_url}/sandbox/comm100/_sandbox"
     with httpx.Client(timeout=10) as http:
@@ -141,6 +206,10 @@ def seed_demo(runtime: Runtime, public_url: str) -> None:
             create_site(session, runtime.box, DEMO_SITE_ID, "Demo site")
     # Saved at every start: the sandbox's address depends on this run's host and port.
     save_document(runtime, DEMO_SITE_ID, demo_settings(public_url))
+    with httpx.Client(timeout=10) as http:
+        http.put(
+            f"{comm100}/simulator", json=simulator_config(runtime, public_url)
+        ).raise_for_status()
 
 
 def run_demo(*, host: str, port: int, data_dir: Path) -> None:
@@ -164,10 +233,12 @@ def run_demo(*, host: str, port: int, data_dir: Path) -> None:
                 [
                     "",
                     "optibridge demo is running.",
+                    f"  Control panel:             {public_url}/ui/login",
+                    f"  Agent console simulator:   {public_url}{SIMULATOR_PATH}  <- start here",
                     f"  API and its documentation: {public_url}/docs",
                     f"  Optimove sandbox:          {public_url}/sandbox/optimove",
                     f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
-                    f"  Demo site:                 {DEMO_SITE_ID} (connected to the sandbox)",
+                    f"  Demo site:                 {DEMO_SITE_ID} (connected to both sandboxes)",
                     f"  Admin token:               {token.get_secret_value()}",
                     "",
                     "Try it:",

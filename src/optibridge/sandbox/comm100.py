@@ -87,11 +87,22 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
   "query_result": "list" | "envelope"}`. PUTs of limits, faults and behaviour are partial.
 - `GET|DELETE /requests[?since=epoch]` → `[{"method", "path", "query", "status", "time",
   "user", "body"}]` (`user` is the Basic user name, never the key; the last 1,000 calls).
-- `POST /reset` → all defaults.
+- `GET|PUT|DELETE /simulator`: the simulator's configuration (`optibridge.sandbox.
+  comm100_simulation.SimulatorConfig`): `{"site_id", "livechat_webhook_url",
+  "ticketing_webhook_url", "console_url", "agent_token", "agent_id", "agent_name",
+  "sync_log_url", "sample_visitors"}`; a PUT replaces it whole, GET masks the tokens
+  (`****`), DELETE forgets it. `GET /simulator/chats` (the chats played) and
+  `GET /simulator/sent` (the webhooks the simulator delivered, newest first, with the
+  service's answers; target URLs without query).
+- `POST /reset` → all defaults (the simulator's configuration and chats included).
+
+Simulator pages under `/simulator/` (`optibridge.sandbox.comm100_simulator`): a visitor and an
+agent console that send real-shaped webhooks and embed the Optimove tab.
 """
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 
@@ -102,14 +113,19 @@ from optibridge.sandbox.comm100_control import (
     on_request_validation_error,
     router,
 )
+from optibridge.sandbox.comm100_simulator import mount_simulator
 from optibridge.sandbox.comm100_state import SandboxState
 from optibridge.sandbox.comm100_vendor import VENDOR_METHODS, answer_vendor_call
 
 CONTROL_PREFIX = "_sandbox"
 
 
-def create_app() -> FastAPI:
-    """A new sandbox with fresh default state."""
+def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """A new sandbox with fresh default state.
+
+    `webhook_transport` carries the simulator's webhooks (default: real HTTP); tests may pass
+    one bound to an ASGI app.
+    """
     app = FastAPI(
         title="Comm100 sandbox",
         summary="An in-memory emulator of the Comm100 v4 API, with a /_sandbox/ control surface.",
@@ -119,6 +135,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(ControlError, on_control_error)
     app.add_exception_handler(RequestValidationError, on_request_validation_error)
     app.include_router(router)
+    mount_simulator(app, webhook_transport)
     app.add_route(
         "/{vendor_path:path}", _vendor_api, methods=list(VENDOR_METHODS), include_in_schema=False
     )

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.routing import Match
 
+from optibridge.sandbox.comm100_simulation import SimulatorConfig
 from optibridge.sandbox.comm100_state import (
     CONTACT_SYSTEM_FIELDS,
     Behaviour,
@@ -432,6 +433,38 @@ async def read_behaviour(state: StateDep) -> Behaviour:
 async def put_behaviour(patch: BehaviourPatch, state: StateDep) -> Behaviour:
     state.behaviour = _merged(Behaviour, state.behaviour, patch)
     return state.behaviour
+
+
+# --- the simulator ----------------------------------------------------------------------------
+
+
+@router.get("/simulator", summary="The simulator's configuration, tokens masked")
+async def read_simulator(state: StateDep) -> dict[str, Any]:
+    if state.simulation.config is None:
+        raise ControlError(404, "not_found", "The simulator is not configured.")
+    return state.simulation.config.public_view()
+
+
+@router.put("/simulator", summary="Configure the simulator: where webhooks go, which tab it shows")
+async def put_simulator(config: SimulatorConfig, state: StateDep) -> dict[str, Any]:
+    state.simulation.config = config
+    return config.public_view()
+
+
+@router.delete("/simulator", status_code=204, summary="Forget the simulator's configuration")
+async def delete_simulator(state: StateDep) -> Response:
+    state.simulation.config = None
+    return Response(status_code=204)
+
+
+@router.get("/simulator/chats", summary="The chats played in the simulator, oldest first")
+async def read_simulator_chats(state: StateDep) -> list[dict[str, Any]]:
+    return [chat.as_dict() for chat in state.simulation.chats.values()]
+
+
+@router.get("/simulator/sent", summary="The webhooks the simulator delivered, newest first")
+async def read_simulator_sent(state: StateDep) -> list[dict[str, Any]]:
+    return [sent.as_dict() for sent in reversed(state.simulation.sent)]
 
 
 # --- what happened ----------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from optibridge.sandbox.comm100_simulation import Simulation
+
 DEFAULT_API_KEY = "sandbox-comm100-key"
 DEFAULT_SITE_ID = 10000
 LOG_CAPACITY = 100_000  # the oldest log entries go first
@@ -460,6 +462,7 @@ class SandboxState:
     window: SlidingWindow = field(default_factory=SlidingWindow)
     fault_random: random.Random = field(default_factory=random.Random)
     requests: deque[LoggedRequest] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
+    simulation: Simulation = field(default_factory=Simulation)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -478,6 +481,7 @@ class SandboxState:
         self.behaviour = Behaviour()
         self.set_faults(Faults())
         self.requests.clear()
+        self.simulation = Simulation()
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults

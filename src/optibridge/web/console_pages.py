@@ -1,0 +1,229 @@
+"""The Optimove tab (SPEC 5.4): `/console/{site_id}/livechat` and `/console/{site_id}/ticketing`.
+
+An iframe in the Comm100 agent console. Its URL carries the agent token (Comm100 adds `siteId`,
+`agentId` and `domain`); the page checks the token, hands its script a console session in a
+meta tag, and the script does the rest through the console API. No inline script or style, so
+the Content-Security-Policy allows only this origin's files; `frame-ancestors` lets Comm100's
+consoles (and this service itself, and the site's configured Comm100 host) embed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from optibridge.domain.context import Channel
+from optibridge.domain.settings import CHANNEL_NAMES
+from optibridge.errors import AppError, NotFound, Unauthorized
+from optibridge.runtime import Runtime
+from optibridge.services.console_session import (
+    SESSION_PREFIX,
+    authenticate_console,
+    clean_agent_id,
+    issue_session,
+)
+from optibridge.services.settings import load_settings
+from optibridge.web.deps import RuntimeDep
+
+WEB = Path(__file__).parent
+templates = Jinja2Templates(directory=WEB / "templates")
+
+# Comm100's agent consoles live under these (dash11.comm100.io, ….comm100.com).
+COMM100_FRAME_ANCESTORS = ("https://*.comm100.com", "https://*.comm100.io")
+_ASSETS = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+}
+
+
+def _asset_version(name: str) -> str:
+    return hashlib.sha256((WEB / "static" / name).read_bytes()).hexdigest()[:12]
+
+
+_VERSIONS = {name: _asset_version(name) for name in _ASSETS}
+
+router = APIRouter(tags=["console"])
+
+SiteIdQuery = Annotated[
+    str | None, Query(alias="siteId", description="Added by Comm100; must match the path.")
+]
+AgentIdQuery = Annotated[
+    str | None, Query(alias="agentId", description="Added by Comm100: the agent's id.")
+]
+TokenQuery = Annotated[
+    str | None,
+    Query(description="A site-scoped agent token (put in the app's widget URL by the admin)."),
+]
+
+
+@router.get(
+    "/console/{site_id}/livechat",
+    response_class=HTMLResponse,
+    summary="The Optimove tab beside a chat (an iframe page)",
+)
+def livechat_tab(
+    site_id: int,
+    request: Request,
+    runtime: RuntimeDep,
+    site_query: SiteIdQuery = None,
+    agent_id: AgentIdQuery = None,
+    token: TokenQuery = None,
+) -> Response:
+    """After it loads, the page posts `{"type": "optibridge:ready"}` to its parent and takes
+    the chat from `{"type": "optibridge:context", "context": {"chat_id", "visitor"}}`
+    messages (or from Comm100's SDK when present)."""
+    return _tab(request, runtime, site_id, "livechat", site_query, agent_id, token)
+
+
+@router.get(
+    "/console/{site_id}/ticketing",
+    response_class=HTMLResponse,
+    summary="The Optimove tab beside a ticket (an iframe page)",
+)
+def ticketing_tab(
+    site_id: int,
+    request: Request,
+    runtime: RuntimeDep,
+    site_query: SiteIdQuery = None,
+    agent_id: AgentIdQuery = None,
+    token: TokenQuery = None,
+) -> Response:
+    """As the Live Chat tab; the context is `{"ticket_id", "requester": {"type", "id"}}`."""
+    return _tab(request, runtime, site_id, "ticketing", site_query, agent_id, token)
+
+
+@router.get("/console/static/{name}", include_in_schema=False)
+def console_asset(name: str) -> Response:
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"No console file {name!r}.")
+    return FileResponse(
+        WEB / "static" / name,
+        media_type=media_type,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _tab(
+    request: Request,
+    runtime: Runtime,
+    site_id: int,
+    channel: Channel,
+    site_query: str | None,
+    agent_id: str | None,
+    token: str | None,
+) -> Response:
+    ancestors = frame_ancestors(runtime, site_id)
+    try:
+        if site_query is not None and site_query.strip() != str(site_id):
+            return _problem(
+                request,
+                ancestors,
+                400,
+                "This tab belongs to another site",
+                f"Comm100 opened it for site {site_query.strip()[:20]}, but its address is for"
+                f" site {site_id}: ask your administrator to fix the app's widget URL.",
+            )
+        if not token or token.startswith(SESSION_PREFIX):
+            raise Unauthorized(
+                "This tab's address has no agent token: your administrator adds one to the"
+                " Optimove app's widget URL (token=…)."
+            )
+        caller = authenticate_console(runtime, token)
+        session = issue_session(runtime, caller.principal, site_id, agent_id)
+        load_settings(runtime, site_id)  # 404 for a site that does not exist
+    except Unauthorized as error:
+        message = error.message
+        if message == "The bearer token is not valid.":
+            message = (
+                "The agent token in this tab's address is not valid (it may have been revoked):"
+                " ask your administrator for a new one."
+            )
+        return _problem(request, ancestors, 401, "Optimove can't be shown", message)
+    except NotFound:
+        return _problem(
+            request,
+            ancestors,
+            404,
+            "Optimove can't be shown",
+            f"Site {site_id} is not set up in optibridge for this token.",
+        )
+    except AppError as error:
+        return _problem(request, ancestors, error.status, "Optimove can't be shown", error.message)
+    root = request.scope.get("root_path", "")
+    response = templates.TemplateResponse(
+        request,
+        "console/tab.html",
+        {
+            "channel": channel,
+            "channel_name": CHANNEL_NAMES[channel],
+            "conversation": "chat" if channel == "livechat" else "ticket",
+            "site_id": site_id,
+            "agent_id": clean_agent_id(agent_id) or "",
+            "session": session,
+            "api_base": f"{root}/api/v1/sites/{site_id}/console",
+            "css_url": f"{root}/console/static/console.css?v={_VERSIONS['console.css']}",
+            "js_url": f"{root}/console/static/console.js?v={_VERSIONS['console.js']}",
+        },
+    )
+    _secure(response, ancestors)
+    return response
+
+
+def _problem(
+    request: Request, ancestors: list[str], status: int, title: str, message: str
+) -> Response:
+    root = request.scope.get("root_path", "")
+    response = templates.TemplateResponse(
+        request,
+        "console/problem.html",
+        {
+            "title": title,
+            "message": message,
+            "css_url": f"{root}/console/static/console.css?v={_VERSIONS['console.css']}",
+        },
+        status_code=status,
+    )
+    _secure(response, ancestors)
+    return response
+
+
+def frame_ancestors(runtime: Runtime, site_id: int) -> list[str]:
+    """Who may embed the tab: this service, Comm100's consoles, and the origin of the site's
+    Comm100 API base when it is elsewhere (a sandbox, whose simulator embeds the tab)."""
+    ancestors = ["'self'", *COMM100_FRAME_ANCESTORS]
+    try:
+        api_base = load_settings(runtime, site_id).settings.comm100.api_base_url
+    except AppError:
+        return ancestors
+    if api_base:
+        parts = urlsplit(api_base)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if not any(ch in origin for ch in " ;,'\"") and origin not in ancestors:
+            ancestors.append(origin)
+    return ancestors
+
+
+def _secure(response: Response, ancestors: list[str]) -> None:
+    response.headers["Content-Security-Policy"] = "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors " + " ".join(ancestors),
+        )
+    )
+    # The address carries a token: never send it on as a Referer, never keep the page.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"

@@ -1,0 +1,827 @@
+/*
+ * The Optimove tab of the Comm100 agent console (optibridge).
+ *
+ * Hand-written, no build step, no inline script (the page's CSP allows only this file).
+ *
+ * The host protocol:
+ *  - when loaded, the tab posts {"type": "optibridge:ready"} to its parent window;
+ *  - the parent posts {"type": "optibridge:context", "context": C}, and again whenever the
+ *    conversation changes. Live Chat: C = {"chat_id", "visitor": {...the webhook's visitor
+ *    keys...}}. Ticketing: C = {"ticket_id", "requester": {"type": "contact"|"visitor", "id"}}.
+ *  - anything else (other shapes, other windows) is ignored.
+ * When Comm100's own SDK (window.APPClient) is present, the context comes from it instead.
+ *
+ * Everything is rendered with textContent: no value from Comm100 or Optimove ever becomes HTML.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("console");
+  if (!root) {
+    return;
+  }
+  var channel = root.getAttribute("data-channel");
+  var api = root.getAttribute("data-api");
+  var conversation = root.getAttribute("data-conversation") || "conversation";
+  var sessionMeta = document.querySelector('meta[name="optibridge-session"]');
+  var session = sessionMeta ? sessionMeta.getAttribute("content") : "";
+
+  var VISITOR_KEYS = [
+    "id", "name", "email", "phone", "company", "product_service", "department", "sso_id",
+    "ip", "city", "state", "country", "language", "referrer_url", "landing_page"
+  ];
+  var POLL_EVERY_MS = 1000;
+  var POLL_FOR_MS = 90000;
+  var NO_CONTEXT_HINT_MS = 8000;
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  var ui = {
+    refresh: byId("refresh"),
+    message: byId("message"),
+    notice: byId("notice"),
+    customer: byId("customer"),
+    customerId: byId("customer-id"),
+    openLink: byId("open-link"),
+    fields: byId("fields"),
+    noFields: byId("no-fields"),
+    edit: byId("edit"),
+    editForm: byId("edit-form"),
+    editFields: byId("edit-fields"),
+    editError: byId("edit-error"),
+    save: byId("save"),
+    cancel: byId("cancel"),
+    createForm: byId("create-form"),
+    createAsks: byId("create-asks"),
+    createPreview: byId("create-preview"),
+    createError: byId("create-error"),
+    create: byId("create"),
+    change: byId("change")
+  };
+
+  var state = {
+    context: null,
+    contextKey: "",
+    view: null,
+    lookupSeq: 0,
+    pollTimer: null,
+    busy: false
+  };
+
+  // --- the console API ------------------------------------------------------------------
+
+  function ApiError(message, status, code, details) {
+    this.message = message;
+    this.status = status;
+    this.code = code;
+    this.details = details || [];
+  }
+
+  function call(method, path, body) {
+    var headers = { "Accept": "application/json", "Authorization": "Bearer " + session };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+    }
+    return fetch(api + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store"
+    }).then(
+      function (response) {
+        return response.json().then(
+          function (data) { return { response: response, data: data }; },
+          function () { return { response: response, data: null }; }
+        );
+      },
+      function () {
+        throw new ApiError(
+          "The optibridge service can't be reached. Check the connection, then press Refresh.",
+          0, "network", []
+        );
+      }
+    ).then(function (answer) {
+      var data = answer.data;
+      if (!answer.response.ok) {
+        var error = data && data.error ? data.error : {};
+        throw new ApiError(
+          error.message || "The service answered HTTP " + answer.response.status + ".",
+          answer.response.status, error.code || "error", error.details || []
+        );
+      }
+      return data;
+    });
+  }
+
+  // --- the host protocol ----------------------------------------------------------------
+
+  function scalar(value) {
+    if (typeof value === "string") {
+      return value;
+    }
+    if (typeof value === "number" && isFinite(value)) {
+      return String(value);
+    }
+    return null;
+  }
+
+  function namedValues(list) {
+    if (!Array.isArray(list)) {
+      return [];
+    }
+    var result = [];
+    for (var i = 0; i < list.length && result.length < 500; i++) {
+      var item = list[i];
+      if (item && typeof item === "object" && typeof item.name === "string") {
+        result.push({ name: item.name, value: scalar(item.value) });
+      }
+    }
+    return result;
+  }
+
+  function cleanLiveChat(context) {
+    if (!context || typeof context !== "object") {
+      return null;
+    }
+    var visitor = context.visitor;
+    if (visitor !== undefined && visitor !== null && typeof visitor !== "object") {
+      return null;
+    }
+    var clean = { chat_id: scalar(context.chat_id) };
+    if (visitor) {
+      var v = {};
+      VISITOR_KEYS.forEach(function (key) {
+        var text = scalar(visitor[key]);
+        if (text !== null) {
+          v[key] = text;
+        }
+      });
+      v.custom_fields = namedValues(visitor.custom_fields);
+      v.custom_variables = namedValues(visitor.custom_variables);
+      clean.visitor = v;
+    }
+    if (clean.chat_id === null && !clean.visitor) {
+      return null;
+    }
+    return clean;
+  }
+
+  function cleanTicket(context) {
+    if (!context || typeof context !== "object") {
+      return null;
+    }
+    var ticketId = scalar(context.ticket_id);
+    if (ticketId === null) {
+      return null;
+    }
+    var clean = { ticket_id: ticketId };
+    var requester = context.requester;
+    if (requester && typeof requester === "object") {
+      clean.requester = { type: scalar(requester.type), id: scalar(requester.id) };
+    }
+    return clean;
+  }
+
+  function cleanContext(context) {
+    return channel === "livechat" ? cleanLiveChat(context) : cleanTicket(context);
+  }
+
+  function onHostMessage(event) {
+    if (event.source !== window.parent) {
+      return; // only the page that embeds the tab speaks for the conversation
+    }
+    var data = event.data;
+    if (!data || typeof data !== "object" || data.type !== "optibridge:context") {
+      return;
+    }
+    var context = cleanContext(data.context);
+    if (context) {
+      useContext(context);
+    }
+  }
+
+  /*
+   * Comm100's agent console SDK. Comm100 documents APPClient.init() and the client's
+   * get / on / do calls, but not the exact names of the current chat's and ticket's
+   * properties and events: every assumption about them is in this one function, which maps
+   * what the SDK gives to the protocol's context shape. Returns false when there is no SDK.
+   */
+  function connectComm100Sdk(onContext) {
+    var sdk = window.APPClient;
+    if (!sdk || typeof sdk.init !== "function") {
+      return false;
+    }
+    var client;
+    try {
+      client = sdk.init();
+    } catch (e) {
+      return false;
+    }
+    if (!client || typeof client.get !== "function") {
+      return false;
+    }
+    function unwrap(answer, key) {
+      return answer && typeof answer === "object" && key in answer ? answer[key] : answer;
+    }
+    function get(key) {
+      return Promise.resolve(client.get(key)).then(function (answer) {
+        return unwrap(answer, key) || {};
+      });
+    }
+    function read() {
+      if (channel === "livechat") {
+        return Promise.all([
+          get("agentconsole.chat.currentChat"),
+          get("agentconsole.chat.currentChat.visitor")
+        ]).then(function (parts) {
+          var chat = parts[0];
+          var visitor = parts[1];
+          onContext({
+            chat_id: chat.id,
+            visitor: {
+              id: visitor.id || chat.visitorId,
+              name: chat.name || visitor.name,
+              email: chat.email || visitor.email,
+              phone: chat.phone || visitor.phone,
+              company: chat.company || visitor.company,
+              product_service: chat.productService,
+              department: chat.department,
+              sso_id: visitor.ssoId || visitor.ssoUserId,
+              custom_fields: chat.fields || chat.customFields,
+              custom_variables: visitor.customVariables || chat.customVariables
+            }
+          });
+        });
+      }
+      return get("agentconsole.ticket.currentTicket").then(function (ticket) {
+        onContext({
+          ticket_id: ticket.id,
+          requester: {
+            type: ticket.contactOrVisitorType || ticket.requesterType,
+            id: ticket.contactOrVisitorId || ticket.requesterId
+          }
+        });
+      });
+    }
+    function readSafely() {
+      read().catch(function () {
+        say("Comm100 did not give this tab the current " + conversation + ".", "problem");
+      });
+    }
+    if (typeof client.on === "function") {
+      var events = channel === "livechat"
+        ? ["agentconsole.chat.changed", "agentconsole.currentChat.changed"]
+        : ["agentconsole.ticket.changed", "agentconsole.currentTicket.changed"];
+      events.forEach(function (name) {
+        try {
+          client.on(name, readSafely);
+        } catch (e) {
+          // an event this console does not have
+        }
+      });
+    }
+    readSafely();
+    return true;
+  }
+
+  function useContext(context) {
+    var key = JSON.stringify(context);
+    if (key === state.contextKey) {
+      return; // the same conversation again: nothing new to look up
+    }
+    state.contextKey = key;
+    state.context = context;
+    stopPolling();
+    hide(ui.change);
+    closeEdit(false);
+    lookup(false);
+  }
+
+  // --- lookups ------------------------------------------------------------------------------
+
+  function lookup(refresh) {
+    if (!state.context) {
+      return;
+    }
+    var seq = ++state.lookupSeq;
+    setBusy(true);
+    say(refresh ? "Reading Optimove…" : "Looking up the customer…", "loading");
+    call("POST", refresh ? "/refresh" : "/lookup", { channel: channel, context: state.context })
+      .then(function (view) {
+        if (seq === state.lookupSeq) {
+          render(view);
+        }
+      }, function (error) {
+        if (seq === state.lookupSeq) {
+          renderError(error);
+        }
+      })
+      .then(function () {
+        if (seq === state.lookupSeq) {
+          setBusy(false);
+        }
+      });
+  }
+
+  function render(view) {
+    state.view = view;
+    hide(ui.notice);
+    hide(ui.customer);
+    hide(ui.createForm);
+    say(view.message, view.status === "matched" ? "ok" : "problem");
+    if (view.stale) {
+      var when = view.fetched_at ? " Last read " + formatTime(view.fetched_at) + "." : "";
+      ui.notice.textContent = "Stale data. " + (view.notice || "") + when;
+      show(ui.notice);
+    }
+    if (view.status === "matched") {
+      renderCustomer(view);
+    }
+    if (view.create && view.create.allowed && !view.stale) {
+      renderCreate(view.create);
+    }
+  }
+
+  function renderCustomer(view) {
+    ui.customerId.textContent = view.customer_id || "";
+    if (view.customer_url) {
+      ui.openLink.href = view.customer_url;
+      ui.openLink.setAttribute("aria-label", "Open customer " + view.customer_id + " in Optimove");
+      show(ui.openLink);
+    } else {
+      ui.openLink.removeAttribute("href");
+      hide(ui.openLink);
+    }
+    clear(ui.fields);
+    view.fields.forEach(function (field) {
+      var term = document.createElement("dt");
+      term.textContent = field.label;
+      var value = document.createElement("dd");
+      value.setAttribute("data-field", field.field);
+      if (field.value === null || field.value === "") {
+        value.textContent = "—";
+        value.className = "empty";
+        value.setAttribute("aria-label", "empty");
+      } else {
+        value.textContent = field.value;
+      }
+      ui.fields.appendChild(term);
+      ui.fields.appendChild(value);
+    });
+    toggle(ui.noFields, view.fields.length === 0);
+    // Editing needs Optimove: not while it can't be read.
+    toggle(ui.edit, view.fields.length > 0 && !view.stale);
+    show(ui.customer);
+  }
+
+  function renderError(error) {
+    state.view = null;
+    hide(ui.customer);
+    hide(ui.createForm);
+    hide(ui.notice);
+    say(error.message, "problem");
+  }
+
+  // --- editing --------------------------------------------------------------------------------
+
+  function openEdit() {
+    var view = state.view;
+    if (!view || view.status !== "matched") {
+      return;
+    }
+    clear(ui.editFields);
+    hide(ui.editError);
+    view.fields.forEach(function (field, index) {
+      var id = "edit-" + index;
+      var wrapper = document.createElement("div");
+      wrapper.className = "field";
+      var label = document.createElement("label");
+      label.setAttribute("for", id);
+      label.textContent = field.label;
+      var input = document.createElement("input");
+      input.type = "text";
+      input.id = id;
+      input.name = field.field;
+      input.value = field.value === null ? "" : field.value;
+      input.setAttribute("data-original", input.value);
+      input.autocomplete = "off";
+      var hint = typeHint(field.type);
+      var describedBy = [];
+      wrapper.appendChild(label);
+      wrapper.appendChild(input);
+      if (hint) {
+        var hintEl = document.createElement("p");
+        hintEl.className = "hint";
+        hintEl.id = id + "-hint";
+        hintEl.textContent = hint;
+        wrapper.appendChild(hintEl);
+        describedBy.push(hintEl.id);
+      }
+      var errorEl = document.createElement("p");
+      errorEl.className = "error";
+      errorEl.id = id + "-error";
+      errorEl.hidden = true;
+      wrapper.appendChild(errorEl);
+      describedBy.push(errorEl.id);
+      input.setAttribute("aria-describedby", describedBy.join(" "));
+      if (/^(bigint|int|integer|smallint|tinyint|decimal|numeric|float|real|money)/i.test(field.type || "")) {
+        input.inputMode = "decimal";
+      }
+      ui.editFields.appendChild(wrapper);
+    });
+    hide(ui.customer);
+    show(ui.editForm);
+    var first = ui.editFields.querySelector("input");
+    if (first) {
+      first.focus();
+    }
+  }
+
+  function closeEdit(restoreFocus) {
+    if (ui.editForm.hidden) {
+      return;
+    }
+    hide(ui.editForm);
+    if (state.view && state.view.status === "matched") {
+      show(ui.customer);
+      if (restoreFocus) {
+        ui.edit.focus();
+      }
+    }
+  }
+
+  function typeHint(type) {
+    var t = (type || "").toLowerCase();
+    if (/^(date|datetime|smalldatetime|datetime2|datetimeoffset|timestamp)/.test(t)) {
+      return "A date, as YYYY-MM-DD.";
+    }
+    if (/^(bigint|int|integer|smallint|tinyint)/.test(t)) {
+      return "A whole number.";
+    }
+    if (/^(decimal|numeric|float|real|double|money|smallmoney|number)/.test(t)) {
+      return "A number, like 1234.50.";
+    }
+    if (/^(bit|bool)/.test(t)) {
+      return "Yes or no (1 or 0).";
+    }
+    return "";
+  }
+
+  function saveEdit(event) {
+    event.preventDefault();
+    if (state.busy || !state.view) {
+      return;
+    }
+    var values = {};
+    var changed = 0;
+    var inputs = ui.editFields.querySelectorAll("input");
+    Array.prototype.forEach.call(inputs, function (input) {
+      setFieldError(input, "");
+      if (input.value !== input.getAttribute("data-original")) {
+        values[input.name] = input.value;
+        changed++;
+      }
+    });
+    hide(ui.editError);
+    if (changed === 0) {
+      showFormError(ui.editError, "Nothing to save: no value was changed.");
+      return;
+    }
+    var customerId = state.view.customer_id;
+    setBusy(true);
+    call("POST", "/edit", {
+      channel: channel,
+      customer_id: customerId,
+      values: values,
+      context: state.context
+    }).then(function (change) {
+      closeEdit(true);
+      showChange(change);
+      if (change.status === "sent") {
+        applyPendingValues(change.changes);
+        poll(change.record_id);
+      }
+    }, function (error) {
+      if (error.status === 422 && error.details.length) {
+        var firstInvalid = null;
+        error.details.forEach(function (detail) {
+          var name = fieldOfPointer(detail.pointer, "/values/");
+          var input = name === null ? null : findInput(name);
+          if (input) {
+            setFieldError(input, detail.message);
+            firstInvalid = firstInvalid || input;
+          } else {
+            showFormError(ui.editError, detail.message);
+          }
+        });
+        showFormError(ui.editError, error.message);
+        if (firstInvalid) {
+          firstInvalid.focus();
+        }
+      } else {
+        showFormError(ui.editError, error.message);
+      }
+    }).then(function () {
+      setBusy(false);
+    });
+  }
+
+  function findInput(name) {
+    var inputs = ui.editFields.querySelectorAll("input");
+    for (var i = 0; i < inputs.length; i++) {
+      if (inputs[i].name === name) {
+        return inputs[i];
+      }
+    }
+    return null;
+  }
+
+  function fieldOfPointer(pointer, prefix) {
+    if (typeof pointer !== "string" || pointer.indexOf(prefix) !== 0) {
+      return null;
+    }
+    return pointer.slice(prefix.length).replace(/~1/g, "/").replace(/~0/g, "~");
+  }
+
+  function setFieldError(input, message) {
+    var errorEl = byId(input.id + "-error");
+    if (!errorEl) {
+      return;
+    }
+    errorEl.textContent = message;
+    errorEl.hidden = !message;
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+    } else {
+      input.removeAttribute("aria-invalid");
+    }
+  }
+
+  function applyPendingValues(changes) {
+    (changes || []).forEach(function (change) {
+      var cell = ui.fields.querySelector('dd[data-field="' + cssEscape(change.field) + '"]');
+      if (cell) {
+        cell.textContent = change.new;
+        cell.className = "pending";
+        cell.removeAttribute("aria-label");
+        cell.title = "Waiting for Optimove to confirm";
+      }
+    });
+  }
+
+  function cssEscape(value) {
+    return window.CSS && CSS.escape ? CSS.escape(value) : value.replace(/["\\]/g, "\\$&");
+  }
+
+  // --- creating -------------------------------------------------------------------------------
+
+  function renderCreate(offer) {
+    clear(ui.createAsks);
+    clear(ui.createPreview);
+    hide(ui.createError);
+    var asks = offer.asks || [];
+    if (asks.length > 1) {
+      var chooser = field("create-by", "Identify the customer by", document.createElement("select"));
+      asks.forEach(function (ask, index) {
+        var option = document.createElement("option");
+        option.value = String(index);
+        option.textContent = ask.label;
+        chooser.control.appendChild(option);
+      });
+      ui.createAsks.appendChild(chooser.wrapper);
+    }
+    if (asks.length > 0) {
+      var input = document.createElement("input");
+      input.type = "text";
+      input.autocomplete = "off";
+      input.required = true;
+      var entry = field("create-value", capitalise(asks[0].label), input);
+      ui.createAsks.appendChild(entry.wrapper);
+      if (asks.length > 1) {
+        var select = byId("create-by");
+        select.addEventListener("change", function () {
+          var label = entry.wrapper.querySelector("label");
+          label.textContent = capitalise(asks[Number(select.value)].label);
+        });
+      }
+    } else if (offer.customer_id) {
+      var lead = document.createElement("p");
+      lead.textContent = "The customer will have the id " + offer.customer_id + ".";
+      ui.createPreview.appendChild(lead);
+    }
+    var preview = offer.preview || [];
+    var intro = document.createElement("p");
+    intro.textContent = preview.length
+      ? "With these values from the " + conversation + ":"
+      : "With no other values (the " + conversation + " has none for the mapped fields).";
+    ui.createPreview.appendChild(intro);
+    if (preview.length) {
+      var list = document.createElement("dl");
+      list.className = "fields";
+      preview.forEach(function (item) {
+        var term = document.createElement("dt");
+        term.textContent = item.label;
+        var value = document.createElement("dd");
+        value.textContent = item.value;
+        list.appendChild(term);
+        list.appendChild(value);
+      });
+      ui.createPreview.appendChild(list);
+    }
+    show(ui.createForm);
+  }
+
+  function field(id, labelText, control) {
+    var wrapper = document.createElement("div");
+    wrapper.className = "field";
+    var label = document.createElement("label");
+    label.setAttribute("for", id);
+    label.textContent = labelText;
+    control.id = id;
+    var errorEl = document.createElement("p");
+    errorEl.className = "error";
+    errorEl.id = id + "-error";
+    errorEl.hidden = true;
+    control.setAttribute("aria-describedby", errorEl.id);
+    wrapper.appendChild(label);
+    wrapper.appendChild(control);
+    wrapper.appendChild(errorEl);
+    return { wrapper: wrapper, control: control };
+  }
+
+  function submitCreate(event) {
+    event.preventDefault();
+    var view = state.view;
+    if (state.busy || !view || !view.create || !view.create.allowed) {
+      return;
+    }
+    hide(ui.createError);
+    var answers = {};
+    var asks = view.create.asks || [];
+    var input = byId("create-value");
+    if (asks.length) {
+      var select = byId("create-by");
+      var ask = asks[select ? Number(select.value) : 0];
+      setFieldError(input, "");
+      if (!input.value.trim()) {
+        setFieldError(input, "Enter a value: it identifies the customer in Optimove.");
+        input.focus();
+        return;
+      }
+      answers[ask.key] = input.value.trim();
+    }
+    setBusy(true);
+    call("POST", "/create", { channel: channel, context: state.context, answers: answers })
+      .then(function (change) {
+        hide(ui.createForm);
+        showChange(change);
+        poll(change.record_id);
+      }, function (error) {
+        var shown = false;
+        if (input && error.details) {
+          error.details.forEach(function (detail) {
+            if (typeof detail.pointer === "string" && detail.pointer.indexOf("/answers") === 0) {
+              setFieldError(input, detail.message);
+              shown = true;
+            }
+          });
+        }
+        showFormError(ui.createError, error.message);
+        if (shown) {
+          input.focus();
+        }
+      })
+      .then(function () {
+        setBusy(false);
+      });
+  }
+
+  // --- confirmation -------------------------------------------------------------------------
+
+  function showChange(change) {
+    ui.change.textContent = change.message;
+    ui.change.className = "change " + change.status;
+    show(ui.change);
+  }
+
+  function poll(recordId) {
+    stopPolling();
+    var until = Date.now() + POLL_FOR_MS;
+    function check() {
+      call("GET", "/changes/" + encodeURIComponent(recordId)).then(function (change) {
+        if (change.status === "sent") {
+          if (Date.now() > until) {
+            ui.change.textContent = "Sent to Optimove, which has not confirmed it yet: the sync"
+              + " log will show when it does.";
+            state.pollTimer = null;
+            return;
+          }
+          state.pollTimer = window.setTimeout(check, POLL_EVERY_MS);
+          return;
+        }
+        state.pollTimer = null;
+        showChange(change);
+        lookup(false); // the confirmed values (our cache holds them now)
+      }, function () {
+        state.pollTimer = window.setTimeout(check, POLL_EVERY_MS * 3);
+      });
+    }
+    state.pollTimer = window.setTimeout(check, POLL_EVERY_MS);
+  }
+
+  function stopPolling() {
+    if (state.pollTimer !== null) {
+      window.clearTimeout(state.pollTimer);
+      state.pollTimer = null;
+    }
+  }
+
+  // --- small helpers --------------------------------------------------------------------------
+
+  function say(text, kind) {
+    ui.message.textContent = text;
+    ui.message.className = "message " + (kind || "");
+  }
+
+  function showFormError(element, text) {
+    element.textContent = text;
+    show(element);
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    root.setAttribute("aria-busy", busy ? "true" : "false");
+    ui.refresh.disabled = busy || !state.context;
+    ui.save.disabled = busy;
+    ui.create.disabled = busy;
+  }
+
+  function formatTime(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) {
+      return "";
+    }
+    var sameDay = new Date().toDateString() === date.toDateString();
+    return sameDay
+      ? "at " + date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : "on " + date.toLocaleString();
+  }
+
+  function capitalise(text) {
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+  }
+
+  function clear(element) {
+    while (element.firstChild) {
+      element.removeChild(element.firstChild);
+    }
+  }
+
+  function show(element) {
+    element.hidden = false;
+  }
+
+  function hide(element) {
+    element.hidden = true;
+  }
+
+  function toggle(element, visible) {
+    element.hidden = !visible;
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+
+  ui.refresh.addEventListener("click", function () {
+    closeEdit(false);
+    lookup(true);
+  });
+  ui.edit.addEventListener("click", openEdit);
+  ui.cancel.addEventListener("click", function () {
+    closeEdit(true);
+  });
+  ui.editForm.addEventListener("submit", saveEdit);
+  ui.editForm.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeEdit(true);
+    }
+  });
+  ui.createForm.addEventListener("submit", submitCreate);
+
+  if (!connectComm100Sdk(useContext)) {
+    window.addEventListener("message", onHostMessage);
+    if (window.parent !== window) {
+      // Carries nothing, so any origin may hear it.
+      window.parent.postMessage({ type: "optibridge:ready" }, "*");
+    }
+    window.setTimeout(function () {
+      if (!state.context) {
+        say("No " + conversation + " yet. This tab shows the Optimove customer when it is"
+          + " opened beside a " + conversation + " in the Comm100 agent console.", "problem");
+      }
+    }, NO_CONTEXT_HINT_MS);
+  }
+})();

@@ -1,0 +1,178 @@
+/* optibridge control panel: small progressive enhancements. Every page works without this
+ * file: row buttons then post the form and the server makes the change; copy buttons stay
+ * hidden (the URLs are in read-only fields, ready to select). */
+(function () {
+  "use strict";
+
+  var announcer = document.getElementById("announcer");
+
+  function announce(message) {
+    if (!announcer) return;
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = message; }, 50);
+  }
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  /* --- focus the message a page opens with (a problem, a test result) ------------------ */
+
+  var focusTarget = document.querySelector("[data-focus-on-load]");
+  if (focusTarget) focusTarget.focus();
+
+  /* --- rows: add, remove, move up and down, without a round trip -------------------------- */
+
+  function Rows(container) {
+    this.container = container;
+    this.list = container.getAttribute("data-rows");        // "livechat.field_mapping"
+    this.dotted = new RegExp("(" + escapeRegExp(this.list) + "\\.)(\\d+|__i__)");
+    this.dashed = new RegExp("(" + escapeRegExp(this.list.replace(/\./g, "-")) + "-)(\\d+|__i__)");
+    this.ol = container.querySelector("[data-row-list]");
+    this.template = container.querySelector("template[data-row-template]");
+    this.empty = container.querySelector("[data-empty]");
+  }
+
+  Rows.prototype.rows = function () {
+    return Array.prototype.slice.call(this.ol.children);
+  };
+
+  Rows.prototype.numbered = function (text, index) {
+    function put(match, prefix) { return prefix + index; }
+    return text
+      .replace(new RegExp(this.dotted.source, "g"), put)
+      .replace(new RegExp(this.dashed.source, "g"), put);
+  };
+
+  Rows.prototype.renumber = function () {
+    var self = this;
+    this.rows().forEach(function (row, index) {
+      var elements = [row].concat(Array.prototype.slice.call(row.querySelectorAll("*")));
+      elements.forEach(function (element) {
+        ["name", "id", "for", "aria-describedby"].forEach(function (attribute) {
+          var value = element.getAttribute(attribute);
+          if (value) {
+            element.setAttribute(attribute, self.numbered(value, index));
+          }
+        });
+        if (element.hasAttribute("data-row-op")) {
+          element.value = self.numbered(element.value, index);
+        }
+        if (element.hasAttribute("data-row-number")) {
+          element.textContent = String(index + 1);
+        }
+      });
+      var up = row.querySelector('[data-row-op="up"]');
+      var down = row.querySelector('[data-row-op="down"]');
+      if (up) up.disabled = index === 0;
+      if (down) down.disabled = index === self.rows().length - 1;
+    });
+    if (this.empty) this.empty.hidden = this.rows().length > 0;
+  };
+
+  Rows.prototype.add = function () {
+    var index = this.rows().length;
+    var html = this.template.innerHTML.replace(/__i__/g, String(index)).replace(/__n__/g, String(index + 1));
+    var holder = document.createElement("ol");
+    holder.innerHTML = html.trim();
+    var row = holder.firstElementChild;
+    this.ol.appendChild(row);
+    this.renumber();
+    var first = row.querySelector("select, input");
+    if (first) first.focus();
+    announce("Row " + (index + 1) + " added.");
+  };
+
+  Rows.prototype.remove = function (row) {
+    var rows = this.rows();
+    var index = rows.indexOf(row);
+    row.parentNode.removeChild(row);
+    this.renumber();
+    rows = this.rows();
+    var next = rows[Math.min(index, rows.length - 1)];
+    var target = next ? next.querySelector("select, input") : this.container.querySelector('[data-row-op="add"]');
+    if (target) target.focus();
+    announce("Row " + (index + 1) + " removed.");
+  };
+
+  Rows.prototype.move = function (row, direction, button) {
+    var rows = this.rows();
+    var index = rows.indexOf(row);
+    var to = index + direction;
+    if (to < 0 || to >= rows.length) return;
+    if (direction < 0) {
+      this.ol.insertBefore(row, rows[to]);
+    } else {
+      this.ol.insertBefore(row, rows[to].nextSibling);
+    }
+    this.renumber();
+    row.classList.add("just-moved");
+    window.setTimeout(function () { row.classList.remove("just-moved"); }, 600);
+    var verb = button.getAttribute("data-row-op");
+    var other = row.querySelector('[data-row-op="' + (verb === "up" ? "down" : "up") + '"]');
+    (button.disabled ? other : button).focus();
+    announce("Moved to row " + (to + 1) + ".");
+  };
+
+  Rows.prototype.dropSpares = function () {
+    var self = this;
+    this.rows().forEach(function (row) {
+      if (row.hasAttribute("data-spare")) self.ol.removeChild(row);
+    });
+    this.renumber();
+  };
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-rows]"), function (container) {
+    var rows = new Rows(container);
+    if (!rows.ol || !rows.template) return;
+    rows.dropSpares();
+    container.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-row-op]");
+      if (!button || !container.contains(button)) return;
+      if (button.closest("[data-rows]") !== container) return;
+      event.preventDefault();
+      var op = button.getAttribute("data-row-op");
+      var row = button.closest("[data-row]");
+      if (op === "add") rows.add();
+      else if (op === "remove" && row) rows.remove(row);
+      else if (op === "up" && row) rows.move(row, -1, button);
+      else if (op === "down" && row) rows.move(row, 1, button);
+    });
+  });
+
+  /* --- copy buttons ------------------------------------------------------------------------ */
+
+  function copied(button) {
+    var label = button.querySelector("[data-copy-label]");
+    if (label) {
+      label.textContent = "Copied";
+      window.setTimeout(function () { label.textContent = "Copy"; }, 2500);
+    }
+    announce("Copied to the clipboard.");
+  }
+
+  function copyBySelection(input, button) {
+    input.focus();
+    input.select();
+    var done = false;
+    try { done = document.execCommand("copy"); } catch (error) { done = false; }
+    if (done) copied(button);
+    else announce("Press Control+C (or Command+C) to copy the selected address.");
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
+    var input = document.getElementById(button.getAttribute("data-copy"));
+    if (!input) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(
+          function () { copied(button); },
+          function () { copyBySelection(input, button); }
+        );
+      } else {
+        copyBySelection(input, button);
+      }
+    });
+  });
+})();

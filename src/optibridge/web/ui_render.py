@@ -1,0 +1,188 @@
+"""Rendering the control panel's pages: templates, security headers, friendly error pages.
+
+The API answers errors in JSON (`web/errors.py`); a person in a browser gets a page instead.
+`PageRoute` does that for every control panel route: it catches what the JSON handlers would
+otherwise turn into JSON and renders `ui/error.html` with the same status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from optibridge import __version__
+from optibridge.errors import AppError
+from optibridge.logs import get_logger
+from optibridge.services.secrets import SecretKeyMismatch
+from optibridge.web.ui_auth import (
+    CsrfRejected,
+    FormRejected,
+    LoginRequired,
+    UiSession,
+    clear_flash,
+    current_session,
+    read_flash,
+)
+
+log = get_logger(__name__)
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+STATIC_PATH = "/ui/static"
+
+SECURITY_HEADERS = {
+    # No inline script or style: everything the pages run comes from /ui/static.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Pages show webhook URLs (they carry the site's secret): never kept in a shared cache.
+    "Cache-Control": "no-store",
+}
+
+_environment = Environment(
+    loader=FileSystemLoader(WEB_DIR / "templates"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _format_time(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else ""
+
+
+def _sentence(text: str) -> str:
+    """First letter up (the services write reasons to be embedded in sentences)."""
+    return text[:1].upper() + text[1:]
+
+
+_environment.filters["utc"] = _format_time
+_environment.filters["sentence"] = _sentence
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    session: UiSession | None = None,
+) -> HTMLResponse:
+    """A page; the flash message left by a redirect is shown once."""
+    root = request.scope.get("root_path", "")
+    page_context = {
+        "request_path": request.url.path,
+        "session": session,
+        "csrf_token": session.csrf_token if session is not None else "",
+        "flash": read_flash(request),
+        "version": __version__,
+        "url": lambda path: f"{root}{path}",
+        "static": lambda name: f"{root}{STATIC_PATH}/{name}?v={__version__}",
+        **(context or {}),
+    }
+    body = _environment.get_template(template).render(page_context)
+    response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    clear_flash(request, response)
+    return response
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """303 See Other: after a POST, the browser GETs the page (no resubmission on reload)."""
+    root = request.scope.get("root_path", "")
+    response = RedirectResponse(f"{root}{path}", status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return render(
+        request,
+        "ui/error.html",
+        {"status": status, "title": title, "message": message},
+        status=status,
+        session=_session_or_none(request),
+    )
+
+
+def _session_or_none(request: Request) -> UiSession | None:
+    try:
+        return current_session(request)
+    except Exception:  # an error page must render even when the database is the problem
+        return None
+
+
+_TITLES = {
+    400: "That request could not be understood",
+    401: "Sign in needed",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible right now",
+    413: "Too large",
+    415: "Not a form",
+    422: "Not valid",
+    502: "The other service failed",
+    504: "The other service did not answer",
+}
+
+
+class PageRoute(APIRoute):
+    """A control panel route: errors become pages, a missing session a redirect to sign in."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                target = request.url.path
+                if request.url.query:
+                    target += f"?{request.url.query}"
+                if request.method != "GET":
+                    target = "/ui/sites"
+                return redirect(request, f"/ui/login?next={quote(target, safe='/')}")
+            except CsrfRejected as rejected:
+                return error_page(request, 403, "This form has expired", rejected.reason)
+            except FormRejected as rejected:
+                return error_page(
+                    request, rejected.status, _TITLES.get(rejected.status, "Error"), rejected.reason
+                )
+            except AppError as error:
+                return error_page(
+                    request, error.status, _TITLES.get(error.status, "Error"), error.message
+                )
+            except RequestValidationError:
+                return error_page(
+                    request, 404, _TITLES[404], "There is no such page in the control panel."
+                )
+            except SecretKeyMismatch as error:
+                log.error("secret_key_mismatch", message=str(error))
+                return error_page(
+                    request, 500, "The service is misconfigured", str(error).capitalize() + "."
+                )
+            except Exception as error:
+                log.exception("unexpected_error", error_type=type(error).__name__)
+                return error_page(
+                    request,
+                    500,
+                    "Something went wrong",
+                    "Something went wrong on our side; it has been logged. Try again, and if it "
+                    "keeps happening, tell whoever runs this service.",
+                )
+
+        return page_handler

@@ -1,0 +1,245 @@
+"""The agent's journeys through the Optimove tab, in chromium, against the real processes.
+
+A tiny host page (served on the service's own origin, as a Comm100 console would frame it)
+embeds the tab and speaks the host protocol: it waits for `optibridge:ready` and posts the
+conversation as `optibridge:context`. Screenshots of each state go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import FrameLocator, Page, expect
+
+from optibridge.sandbox.comm100_payloads import Chat, FieldAnswer, Visitor, chat_ended
+from tests.sync.stack import OPTIMOVE_KEY, Site, Stack, default_settings, running_stack
+
+pytestmark = [pytest.mark.integration]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+HOST_PATH = "/__test_host"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("console")) as running:
+        yield running
+
+
+def console_site(stack: Stack, **livechat: Any) -> tuple[Site, str]:
+    """A site with a web app URL (for *Open in Optimove*), and an agent token for it."""
+    sections = default_settings(str(stack.optimove.base_url), str(stack.comm100.base_url))
+    optimove = {
+        "base_url": str(stack.optimove.base_url),
+        "api_key": OPTIMOVE_KEY,
+        "web_app_url": "https://acme.optimove.net",
+    }
+    site = stack.new_site(optimove=optimove, livechat={**sections["livechat"], **livechat})
+    issued = stack.admin.post(f"/sites/{site.site_id}/tokens", json={"role": "agent"})
+    assert issued.status_code == 201, issued.text
+    return site, str(issued.json()["token"])
+
+
+def a_visitor(customer_id: str | None = None, **fields: Any) -> Visitor:
+    variables = {"customer_id": customer_id} if customer_id else {}
+    return Visitor(id=str(uuid.uuid4()), custom_variables=variables, **fields)
+
+
+def chat_context(visitor: Visitor, chat_id: str) -> dict[str, Any]:
+    """What a host posts: the same `visitor` object as the Live Chat webhook's."""
+    now = datetime.now(UTC)
+    body = chat_ended(visitor=visitor, chat=Chat(id=chat_id, start_time=now, end_time=now))
+    return {"chat_id": chat_id, "visitor": body["visitor"]}
+
+
+def open_tab(
+    page: Page,
+    stack: Stack,
+    site: Site,
+    token: str,
+    context: dict[str, Any],
+    channel: str = "livechat",
+) -> FrameLocator:
+    """The host page, with the tab in an iframe, given `context` once the tab is ready."""
+    src = f"/console/{site.site_id}/{channel}?siteId={site.site_id}&agentId=7&token={token}"
+    host = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Comm100 agent console (test host)</title>
+<style>body {{ margin: 0; font-family: sans-serif; }}
+iframe {{ border: 1px solid #ccc; width: 420px; height: 640px; }}</style></head>
+<body><iframe id="tab" title="Optimove" src="{src}"></iframe>
+<script id="context" type="application/json">{json.dumps(context)}</script>
+<script>
+  const frame = document.getElementById("tab");
+  const context = JSON.parse(document.getElementById("context").textContent);
+  window.addEventListener("message", (event) => {{
+    if (event.source !== frame.contentWindow || !event.data) return;
+    if (event.data.type !== "optibridge:ready") return;
+    // Noise a real console might send: the tab must ignore it.
+    frame.contentWindow.postMessage({{type: "something:else", context: {{}}}}, "*");
+    frame.contentWindow.postMessage({{type: "optibridge:context", context: "not an object"}}, "*");
+    frame.contentWindow.postMessage({{type: "optibridge:context", context}}, "*");
+  }});
+</script></body></html>"""
+    page.route(
+        f"{stack.service_url}{HOST_PATH}",
+        lambda route: route.fulfill(body=host, content_type="text/html"),
+    )
+    page.goto(f"{stack.service_url}{HOST_PATH}")
+    return page.frame_locator("#tab")
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#tab").screenshot(path=str(SCREENSHOTS / f"console-{name}.png"))
+
+
+def test_a_returning_customer_is_shown_and_edited(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    customer = stack.seed_customer(EMAIL="grace@example.com", FIRST_NAME="Grace", PHONE=None)
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(customer), "chat-1"))
+
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    expect(tab.locator("#fields")).to_contain_text("grace@example.com")
+    expect(tab.locator("#fields dt").first).to_have_text("Email")
+    link = tab.get_by_role("link", name=f"Open customer {customer} in Optimove")
+    expect(link).to_have_attribute("href", f"https://acme.optimove.net/#/customer/{customer}")
+    shoot(page, "customer")
+
+    # Keyboard only: Edit opens the form on its first field, Tab moves on, Enter saves.
+    tab.locator("#edit").focus()
+    page.keyboard.press("Enter")
+    expect(tab.get_by_label("Email")).to_be_focused()
+    page.keyboard.press("Tab")
+    phone = tab.get_by_label("Phone")
+    expect(phone).to_be_focused()
+    page.keyboard.type("+1 202 555 0199")
+    shoot(page, "edit")
+    page.keyboard.press("Enter")
+    expect(tab.locator("#change")).to_have_text(
+        "Optimove confirmed: customer changed.", timeout=TIMEOUT_MS
+    )
+    expect(tab.locator("#fields")).to_contain_text("+1 202 555 0199")
+    assert (stack.customer(customer) or {})["PHONE"] == "+1 202 555 0199"
+    shoot(page, "edit-confirmed")
+
+
+def test_an_invalid_value_is_explained_beside_its_field(page: Page, stack: Stack) -> None:
+    site, token = console_site(
+        stack,
+        field_mapping=[
+            {
+                "optimove_field": "DATE_OF_BIRTH",
+                "comm100_field": {"source": "prechat", "name": "Birthday"},
+                "show_in_console": True,
+            }
+        ],
+    )
+    customer = stack.seed_customer(DATE_OF_BIRTH="1990-03-01")
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(customer), "chat-2"))
+    tab.get_by_role("button", name="Edit").click(timeout=TIMEOUT_MS)
+    birthday = tab.get_by_label("Date of birth")
+    birthday.fill("31.02.1990")
+    tab.get_by_role("button", name="Save to Optimove").click()
+    expect(tab.locator("#edit-0-error")).to_contain_text("there is no such day")
+    expect(birthday).to_have_attribute("aria-invalid", "true")
+    expect(birthday).to_be_focused()
+
+
+def test_a_new_visitor_is_created_by_the_agent_when_allowed(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    visitor = a_visitor(email="new.visitor@example.com", custom_fields=[])
+    tab = open_tab(page, stack, site, token, chat_context(visitor, "chat-3"))
+
+    expect(tab.locator("#message")).to_contain_text(
+        "no value for custom variable 'customer_id'", timeout=TIMEOUT_MS
+    )
+    new_id = f"C-{uuid.uuid4().hex[:8]}"
+    tab.get_by_label("Custom variable 'customer_id'").fill(new_id)
+    expect(tab.locator("#create-preview")).to_contain_text("new.visitor@example.com")
+    shoot(page, "create")
+    tab.get_by_role("button", name="Create in Optimove").click()
+    expect(tab.locator("#change")).to_have_text(
+        "Optimove confirmed: customer created.", timeout=TIMEOUT_MS
+    )
+    expect(tab.locator("#customer-id")).to_have_text(new_id)  # the visitor is linked to it now
+    assert stack.customer(new_id) == {"EMAIL": "new.visitor@example.com"}
+    shoot(page, "created")
+
+
+def test_creation_is_refused_when_the_policy_is_never(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack, on_chat_end={"update": "fill_empty", "no_match": "never"})
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor("C-nobody"), "chat-4"))
+    expect(tab.locator("#message")).to_have_text(
+        "No Optimove customer has the id C-nobody. Creating customers from the console is not"
+        " allowed for Live Chat on this site.",
+        timeout=TIMEOUT_MS,
+    )
+    expect(tab.locator("#create-form")).to_be_hidden()
+    shoot(page, "create-not-allowed")
+
+
+def test_a_chat_end_updates_the_customer_by_the_strategy(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)  # on_chat_end: fill_empty
+    customer = stack.seed_customer(EMAIL="ada@example.com", PHONE=None, FIRST_NAME=None)
+    visitor = a_visitor(
+        customer,
+        phone="+44 20 7946 0001",
+        custom_fields=[FieldAnswer(id=1, name="First Name", value="Ada")],
+    )
+    tab = open_tab(page, stack, site, token, chat_context(visitor, "chat-5"))
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    read_by_tab = time.time()
+
+    now = datetime.now(UTC)
+    body = chat_ended(visitor=visitor, chat=Chat(id="chat-5", start_time=now, end_time=now))
+    record = stack.accept(site.livechat_url, body)
+    assert record.outcome == "updated", record.last_error
+    reads = [
+        r
+        for r in stack.optimove.get("/_sandbox/requests", params={"since": read_by_tab}).json()
+        if r["method"] == "GET" and customer in r["path"]
+    ]
+    assert reads == []  # the tab's read made the chat-end decision free
+
+    tab.get_by_role("button", name="Refresh").click()
+    expect(tab.locator("#fields")).to_contain_text("+44 20 7946 0001", timeout=TIMEOUT_MS)
+    expect(tab.locator("#fields")).to_contain_text("Ada")
+    expect(tab.locator("#fields")).to_contain_text("ada@example.com")
+    shoot(page, "after-chat-end")
+
+
+def test_a_ticket_by_a_visitor_shows_the_contact_requirement(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    context = {"ticket_id": 90001, "requester": {"type": "visitor", "id": str(uuid.uuid4())}}
+    tab = open_tab(page, stack, site, token, context, channel="ticketing")
+    expect(tab.locator("#message")).to_contain_text(
+        "Convert the visitor into a Comm100 contact first", timeout=TIMEOUT_MS
+    )
+    expect(tab.locator("#create-form")).to_be_hidden()
+    shoot(page, "ticket-needs-contact")
+
+
+def test_optimove_down_shows_stale_data(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    customer = stack.seed_customer(EMAIL="alan@example.com", FIRST_NAME="Alan")
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(customer), "chat-6"))
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    stack.optimove.put("/_sandbox/faults", json={"error_rate": 1.0}).raise_for_status()
+    try:
+        tab.get_by_role("button", name="Refresh").click()
+        notice = tab.locator("#notice")
+        expect(notice).to_contain_text("Stale data.", timeout=TIMEOUT_MS)
+        expect(notice).to_contain_text("Showing the last known data")
+        expect(tab.locator("#fields")).to_contain_text("alan@example.com")
+        expect(tab.get_by_role("button", name="Edit")).to_be_hidden()
+        shoot(page, "stale")
+    finally:
+        stack.optimove.put("/_sandbox/faults", json={"error_rate": 0.0}).raise_for_status()

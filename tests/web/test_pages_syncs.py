@@ -1,0 +1,218 @@
+"""The sync log page (SPEC 1, administrator story 6): every event, what was decided and why,
+what was sent to Optimove, counts for the last 24 hours, filters, and retry. Records are seeded
+through the ORM the way the worker leaves them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from optibridge.store.models import SyncRecord
+from tests.store.test_sync_log import add_call, add_record, add_write
+from tests.web.conftest import Service
+from tests.web.ui_client import Element, flash, page, post_form, sign_in, unlabelled_controls
+
+SITE = 10000
+LOG = f"/ui/sites/{SITE}/syncs"
+
+
+@pytest.fixture
+def signed_in(service: Service) -> Service:
+    for site_id in (SITE, 20000):
+        created = service.client.post(
+            "/api/v1/sites", json={"site_id": site_id, "name": "Acme"}, headers=service.admin()
+        )
+        assert created.status_code == 201, created.text
+    sign_in(service.client)
+    return service
+
+
+def seed(service: Service, site_id: int = SITE, **fields: Any) -> int:
+    with service.runtime.unit_of_work() as session:
+        return add_record(session, site_id, **fields).id
+
+
+def listed(document: Element) -> list[int]:
+    return [
+        int(row.attrs["id"].removeprefix("record-"))
+        for row in document.find_all("tr")
+        if row.attrs.get("id", "").startswith("record-")
+    ]
+
+
+def count(document: Element, label: str) -> int:
+    for item in document.find_all("li"):
+        labels = [
+            e.text() for e in item.find_all("span") if "count-label" in e.attrs.get("class", "")
+        ]
+        if labels == [label]:
+            number = [
+                e for e in item.find_all("span") if "count-number" in e.attrs.get("class", "")
+            ]
+            return int(number[0].text())
+    raise AssertionError(f"no count labelled {label!r}")
+
+
+def test_a_record_shows_its_decision_its_changes_and_its_optimove_calls(
+    signed_in: Service,
+) -> None:
+    with signed_in.runtime.unit_of_work() as session:
+        record = add_record(
+            session,
+            SITE,
+            customer_id="C-7",
+            reason="fill_empty: 1 empty field filled",
+            changes=[{"field": "PHONE", "old": None, "new": "+1 202 555 0199"}],
+        )
+        write = add_write(session, SITE, request_id="req-42")
+        add_call(session, record)
+        add_call(
+            session,
+            record,
+            endpoint="POST Customers/UpdateCustomerAttributes",
+            request_id="req-42",
+            write_id=write.id,
+        )
+        record_id = record.id
+    response = signed_in.client.get(LOG)
+    assert response.status_code == 200
+    document = page(response)
+    assert unlabelled_controls(document) == []
+    row = document.by_id(f"record-{record_id}")
+    text = row.text()
+    assert "Chat ended" in text
+    assert "Live Chat" in text
+    assert "C-7" in text
+    assert "Updated" in text
+    assert "Fill_empty: 1 empty field filled" in text
+    [change] = row.find_all("table")[0].find_all("tbody")[0].find_all("tr")
+    assert change.text() == "PHONE (empty) → +1 202 555 0199"
+    calls = row.find_all("details")[0]
+    assert "Optimove calls (2)" in calls.text()
+    assert (
+        "POST Customers/UpdateCustomerAttributes — HTTP 200 in 42 ms · request req-42 confirmed"
+        in calls.text()
+    )
+    ids = calls.find_all("dl")[0]
+    assert [e.text() for e in ids.find_all("dt")] == ["chat_id", "visitor_id"]
+
+
+def test_the_last_24_hours_are_counted_per_outcome(signed_in: Service) -> None:
+    seed(signed_in, outcome="updated")
+    seed(signed_in, outcome="updated")
+    seed(signed_in, outcome="failed", state="failed")
+    seed(signed_in, outcome=None, state="queued")
+    seed(signed_in, outcome="created", received_at=datetime.now(UTC) - timedelta(hours=30))
+    seed(signed_in, 20000, outcome="updated")
+    document = page(signed_in.client.get(LOG))
+    assert count(document, "received") == 4
+    assert count(document, "Updated") == 2
+    assert count(document, "Failed") == 1
+    assert count(document, "Created") == 0
+    assert count(document, "In progress") == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "matching"),
+    [
+        ("outcome=failed", {"outcome": "failed", "state": "failed"}),
+        ("channel=ticketing", {"channel": "ticketing", "event": "ticket_created"}),
+        ("customer=C-2", {"customer_id": "C-2"}),
+    ],
+)
+def test_the_filters_keep_only_the_matching_records(
+    signed_in: Service, query: str, matching: dict[str, Any]
+) -> None:
+    seed(signed_in)
+    wanted = seed(signed_in, **matching)
+    document = page(signed_in.client.get(f"{LOG}?{query}"))
+    assert listed(document) == [wanted]
+    assert document.find_all("a", href=LOG)  # "Clear filters"
+
+
+def test_the_period_filter_takes_utc_times(signed_in: Service) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    seed(signed_in, received_at=now - timedelta(hours=3))
+    recent = seed(signed_in, received_at=now - timedelta(minutes=30))
+    since = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    document = page(signed_in.client.get(f"{LOG}?since={since}"))
+    assert listed(document) == [recent]
+    assert document.by_id("filter-since").attrs["value"] == since
+
+
+def test_a_wrong_time_is_shown_beside_its_filter(signed_in: Service) -> None:
+    seed(signed_in)
+    response = signed_in.client.get(f"{LOG}?since=yesterday&until=2025-01-01T00:00")
+    assert response.status_code == 422
+    document = page(response)
+    assert "Enter a date and time" in document.by_id("filter-since-error").text()
+    assert document.by_id("filter-since").attrs["aria-invalid"] == "true"
+
+
+def test_a_failed_record_is_retried(signed_in: Service) -> None:
+    failed = seed(signed_in, outcome="failed", state="failed", last_error="Optimove answered 500")
+    document = page(signed_in.client.get(f"{LOG}?outcome=failed"))
+    row = document.by_id(f"record-{failed}")
+    assert "Optimove answered 500" in row.text()
+    [form] = row.find_all("form")
+    assert form.find_all("button")[0].text() == f"Retry record {failed}"
+    response = post_form(
+        signed_in.client,
+        form.attrs["action"],
+        {"next": f"{LOG}?outcome=failed"},
+        from_page=LOG,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{LOG}?outcome=failed"
+    with signed_in.runtime.unit_of_work() as session:
+        record = session.get(SyncRecord, failed)
+        assert record is not None
+        assert (record.state, record.attempts) == ("queued", 0)
+    after = page(signed_in.client.get(f"{LOG}?outcome=failed"))
+    assert f"Record {failed} is queued again" in flash(after)
+
+
+def test_a_record_that_is_not_failed_is_not_retried(signed_in: Service) -> None:
+    done = seed(signed_in)
+    response = post_form(signed_in.client, f"{LOG}/{done}/retry", {}, from_page=LOG)
+    assert response.status_code == 303
+    document = page(signed_in.client.get(LOG))
+    assert "only failed records can be retried" in flash(document)
+    assert not document.by_id(f"record-{done}").find_all("form")
+
+
+def test_retry_goes_back_only_to_a_control_panel_page(signed_in: Service) -> None:
+    failed = seed(signed_in, outcome="failed", state="failed")
+    response = post_form(
+        signed_in.client,
+        f"{LOG}/{failed}/retry",
+        {"next": "https://evil.example.com/"},
+        from_page=LOG,
+    )
+    assert response.headers["location"] == LOG
+
+
+def test_older_records_are_a_page_away(signed_in: Service) -> None:
+    ids = [seed(signed_in, outcome="updated") for _ in range(27)]
+    document = page(signed_in.client.get(f"{LOG}?outcome=updated"))
+    assert listed(document) == ids[::-1][:25]
+    [older] = [a for a in document.find_all("a") if a.text() == "Older records →"]
+    second = page(signed_in.client.get(older.attrs["href"]))
+    assert listed(second) == ids[::-1][25:]
+    assert [a for a in second.find_all("a") if a.text() == "← Newest records"]
+
+
+def test_a_site_without_events_explains_where_they_come_from(signed_in: Service) -> None:
+    document = page(signed_in.client.get(LOG))
+    assert "No events received yet" in document.text()
+
+
+def test_another_sites_record_cannot_be_retried_through_this_site(signed_in: Service) -> None:
+    other = seed(signed_in, 20000, outcome="failed", state="failed")
+    post_form(signed_in.client, f"{LOG}/{other}/retry", {}, from_page=LOG)
+    with signed_in.runtime.unit_of_work() as session:
+        record = session.get(SyncRecord, other)
+        assert record is not None
+        assert record.state == "failed"
