@@ -250,34 +250,3 @@ def test_a_vendor_that_stays_down_fails_each_record_with_the_reason(
     assert "Comm100" in (records[ticket].last_error or "")
     assert all((stack.customer(c) or {}).get("EMAIL") == "" for c in unread)
     assert (stack.customer(customer) or {}).get("LAST_NAME") == "Old"
-
-
-def test_an_older_ticket_identified_after_a_later_chat_leaves_the_chats_values_alone(
-    stack: Stack, no_faults_after: None
-) -> None:
-    """Order per customer across subjects: the ticket came first, but its contact could not be
-    read (Comm100 down) until the customer's later chat was applied; the ticket then writes only
-    what the chat did not."""
-    section = default_settings("", "")["livechat"]
-    section["on_chat_end"] = {"update": "overwrite", "no_match": "never"}
-    site = stack.new_site(livechat=section)  # tickets: overwrite EMAIL and LAST_NAME
-    customer = stack.seed_customer(EMAIL="old@example.com", LAST_NAME="Old")
-    contact = stack.seed_contact(customer, f"ticket-{uuid.uuid4().hex[:6]}@example.com", "Ticket")
-    stack.comm100.put("/_sandbox/faults", json={"error_rate": 1.0}).raise_for_status()
-    ticket = accepted(
-        stack,
-        site.ticketing_url,
-        ticket_created_trigger(next(_ticket_ids), contact, "contact", site_id=site.site_id),
-    )
-    chat = stack.accept(site.livechat_url, chat_end_for(customer, "chat@example.com"))
-    assert chat.id > ticket
-    assert chat.outcome == "updated"
-    stack.comm100.put("/_sandbox/faults", json={"error_rate": 0}).raise_for_status()
-
-    older = stack.settled(ticket)
-    assert (older.state, older.outcome) == ("done", "updated")
-    assert older.attempts >= 1  # it did wait for Comm100
-    assert [change["field"] for change in older.changes] == ["LAST_NAME"]
-    assert f"record {chat.id}, a later event, already wrote EMAIL" in (older.reason or "")
-    after = stack.customer(customer) or {}
-    assert (after["EMAIL"], after["LAST_NAME"]) == ("chat@example.com", "Ticket")

@@ -86,7 +86,7 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
 - `GET|PUT /behaviour` `{"identity_type_key": "contactIdentityType" | "type",
   "query_result": "list" | "envelope"}`. PUTs of limits, faults and behaviour are partial.
 - `GET|DELETE /requests[?since=epoch]` → `[{"method", "path", "query", "status", "time",
-  "user", "body"}]` (`user` is the Basic user name, never the key; the last 1,000 calls).
+  "user", "body"}]` (`user` is the Basic user name, never the key; the last 100,000 calls).
 - `GET|PUT|DELETE /simulator`: the simulator's configuration (`optibridge.sandbox.
   comm100_simulation.SimulatorConfig`): `{"site_id", "livechat_webhook_url",
   "ticketing_webhook_url", "console_url", "agent_token", "agent_id", "agent_name",
