@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, exists, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -467,15 +467,6 @@ def settle_write(
         update(OptimoveWrite)
         .where(OptimoveWrite.id == write_id)
         .values(state=state, result=result, settled_at=time.time())
-    )
-
-
-def queue_depth(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(SyncRecord).where(SyncRecord.state == QUEUED)
-        )
-        or 0
     )
 
 
