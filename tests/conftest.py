@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -15,6 +16,11 @@ from optibridge.store.db import make_engine
 from optibridge.store.migrate import upgrade_to_head
 
 POSTGRES_URL_VARIABLE = "OPTIBRIDGE_TEST_POSTGRES_URL"
+
+# Properties check behaviour, not speed (benchmarks do): no per-example deadline, which a busy
+# 2-core CI machine would turn into flaky failures.
+settings.register_profile("optibridge", deadline=None)
+settings.load_profile("optibridge")
 
 
 def postgres_server_url() -> str | None:

@@ -173,6 +173,8 @@ def test_overwrite_writes_every_mapped_field_whose_value_differs() -> None:
     assert plan.outcome == "updated"
     assert plan.action == "update"
     assert plan.customer_id == "C-1"
+    # AGE was already 42: written or not, Optimove holds this event's value for all three.
+    assert plan.asserted == ("EMAIL", "FIRST_NAME", "AGE")
     assert plan.changes == (
         Change("EMAIL", "old@example.com", "ann@example.com"),
         Change("FIRST_NAME", None, "Ann"),
@@ -278,6 +280,7 @@ def test_no_match_with_auto_create_creates_the_customer_with_the_mapped_values()
             Change("AGE", None, "42"),
         ),
         rejected=(),
+        asserted=("EMAIL", "FIRST_NAME", "AGE"),
     )
     assert plan.attributes == dict(V)
 
@@ -478,7 +481,7 @@ def test_an_older_event_leaves_alone_the_fields_a_later_event_wrote() -> None:
     values = {"EMAIL": "old@example.com", "PHONE": "+1 555"}
     kept, left_out = without_later_values(values, {"email": 91})
     assert kept == {"PHONE": "+1 555"}
-    assert left_out == (("EMAIL", "record 91, a later event, already wrote EMAIL"),)
+    assert left_out == (("EMAIL", "record 91, a later event, already set EMAIL"),)
 
 
 def test_nothing_written_later_keeps_every_value() -> None:

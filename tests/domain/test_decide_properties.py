@@ -384,3 +384,27 @@ def test_attribute_chunks_of_any_changes(changes: list[Change], size: int) -> No
     assert all(1 <= len(chunk) <= min(size, 10) for chunk in chunks)
     assert [change for chunk in chunks for change in chunk] == changes
     assert len(chunks) == -(-len(changes) // min(size, 10))
+
+
+@given(scenarios())
+def test_the_fields_an_event_sets_are_what_optimove_holds_from_it_afterwards(
+    scenario: Scenario,
+) -> None:
+    """`asserted`: every field written, and under `overwrite` every value already equal too
+    (an older event applied later must leave all of them alone); nothing else."""
+    plan = scenario.decide()
+    asserted = {field.casefold() for field in plan.asserted}
+    written = {change.field.casefold() for change in plan.changes}
+    assert written <= asserted
+    if plan.action == "none" and plan.outcome != "unchanged":
+        assert asserted == set()
+    if scenario.policy is None or scenario.policy.update != "overwrite" or plan.action == "create":
+        assert asserted == written
+        return
+    values, _ = scenario.values
+    refused = {field.casefold() for field, _ in plan.rejected}
+    for field in asserted - written:
+        # Found equal: the customer already holds this event's value.
+        value = values[next(f for f in values if f.casefold() == field)]
+        assert same_value(scenario.current_value(field), value, scenario.type_of(field))
+        assert field not in refused

@@ -53,6 +53,36 @@ def test_an_older_ticket_identified_after_a_later_chat_leaves_the_chats_values_a
     older = stack.settled(ticket, timeout_s=60)
     assert (older.state, older.outcome) == ("done", "updated"), older.last_error
     assert [change["field"] for change in older.changes] == ["LAST_NAME"]
-    assert f"record {chat.id}, a later event, already wrote EMAIL" in (older.reason or "")
+    assert f"record {chat.id}, a later event, already set EMAIL" in (older.reason or "")
+    after = stack.customer(customer) or {}
+    assert (after["EMAIL"], after["LAST_NAME"]) == ("chat@example.com", "Ticket")
+
+
+def test_a_later_event_that_found_its_values_already_there_still_wins(stack: Stack) -> None:
+    """The later chat wrote nothing (Optimove already had its e-mail): the older ticket, applied
+    after it, must not put the ticket's e-mail over the chat's all the same."""
+    section = default_settings("", "")["livechat"]
+    section["on_chat_end"] = {"update": "overwrite", "no_match": "never"}
+    site = stack.new_site(livechat=section)  # tickets: overwrite EMAIL and LAST_NAME
+    customer = stack.seed_customer(EMAIL="chat@example.com", LAST_NAME="Old")
+    contact = stack.seed_contact(customer, f"ticket-{uuid.uuid4().hex[:6]}@example.com", "Ticket")
+    stack.comm100.put("/_sandbox/faults", json={"error_rate": 1.0}).raise_for_status()
+    try:
+        response = stack.send(
+            site.ticketing_url,
+            ticket_created_trigger(next(_ticket_ids), contact, "contact", site_id=site.site_id),
+        )
+        assert response.status_code == 202, response.text
+        ticket: int = response.json()["id"]
+        chat = stack.accept(site.livechat_url, chat_end_for(customer, "chat@example.com"))
+    finally:
+        stack.comm100.put("/_sandbox/faults", json={"error_rate": 0}).raise_for_status()
+    assert chat.id > ticket
+    assert (chat.outcome, chat.changes) == ("unchanged", [])
+
+    older = stack.settled(ticket, timeout_s=60)
+    assert (older.state, older.outcome) == ("done", "updated"), older.last_error
+    assert [change["field"] for change in older.changes] == ["LAST_NAME"]
+    assert f"record {chat.id}, a later event, already set EMAIL" in (older.reason or "")
     after = stack.customer(customer) or {}
     assert (after["EMAIL"], after["LAST_NAME"]) == ("chat@example.com", "Ticket")

@@ -128,6 +128,30 @@ def test_fields_written_later_name_the_latest_record_that_wrote_each(engine: Eng
     assert email < phone
 
 
+def test_fields_a_later_event_found_equal_count_as_set_by_it(engine: Engine) -> None:
+    """Under `overwrite`, a later event whose values Optimove already held ended `unchanged`,
+    yet the customer holds its values: an older event must not put its own over them."""
+    with transaction(engine) as session:
+        add_site(session)
+        older = queued(session, customer_id="C-1")
+        unchanged = add_record(
+            session, outcome="unchanged", customer_id="C-1", changes=[], asserted_fields=["EMAIL"]
+        ).id
+        partly = add_record(
+            session,
+            customer_id="C-1",
+            changes=[{"field": "PHONE", "old": "1", "new": "2"}],
+            asserted_fields=["PHONE", "LAST_NAME"],
+        ).id
+        add_record(session, outcome="no_match", customer_id="C-1", asserted_fields=["AGE"])
+    with transaction(engine) as session:
+        assert fields_written_later(session, SITE, "C-1", older) == {
+            "email": unchanged,
+            "phone": partly,
+            "last_name": partly,
+        }
+
+
 def test_a_record_retried_by_an_administrator_is_marked_so_when_claimed(engine: Engine) -> None:
     with transaction(engine) as session:
         add_site(session)

@@ -26,7 +26,7 @@ could not be converted). Fields are written with the account's spelling of their
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from optibridge.domain.context import ConversationContext
@@ -67,6 +67,9 @@ class Plan:
     action: Action
     changes: tuple[Change, ...]  # what the action writes (old → new); for create, old is None
     rejected: Rejections  # (optimove_field, why): values left out
+    # The fields Optimove holds this event's values for once the plan applies: those written,
+    # and under `overwrite` also those found equal. An older event applied later leaves them.
+    asserted: tuple[str, ...] = ()
 
     @property
     def writes(self) -> bool:
@@ -160,6 +163,10 @@ def decide(
                 changes.append(Change(field, old, new))
         elif not same_value(old, new, field_type):
             changes.append(Change(field, old, new))
+    if policy.update == "overwrite":
+        asserted = tuple(field for field, _, _ in writable)
+    else:
+        asserted = tuple(change.field for change in changes)
     if not changes:
         if not writable:
             why = f"no mapped field had a value in {origin} that could be written"
@@ -167,7 +174,10 @@ def decide(
             why = "every mapped field with a value was already filled in Optimove"
         else:
             why = "every mapped value already equals Optimove's"
-        return _nothing("unchanged", _with_rejections(why, rejections), customer_id, rejections)
+        return replace(
+            _nothing("unchanged", _with_rejections(why, rejections), customer_id, rejections),
+            asserted=asserted,
+        )
     fields = _names(change.field for change in changes)
     verb = "were" if len(changes) > 1 else "was"
     if policy.update == "fill_empty":
@@ -181,18 +191,19 @@ def decide(
         action="update",
         changes=tuple(changes),
         rejected=rejections,
+        asserted=asserted,
     )
 
 
 def without_later_values(
     values: Mapping[str, str], written_later: Mapping[str, int]
 ) -> tuple[dict[str, str], Rejections]:
-    """V without the fields a later event of the same customer already wrote.
+    """V without the fields a later event of the same customer already set.
 
     Events of one customer apply in the order received; an older event processed after a later
     one (identified later, by another worker) must not put its older values over the later
-    ones. `written_later`: case-folded field → the later record that wrote it. The fields left
-    out come back as rejections, with the reason.
+    ones. `written_later`: case-folded field → the later record that set it (wrote it, or found
+    it equal under `overwrite`). The fields left out come back as rejections, with the reason.
     """
     kept: dict[str, str] = {}
     left_out: list[tuple[str, str]] = []
@@ -201,7 +212,7 @@ def without_later_values(
         if later is None:
             kept[field] = value
         else:
-            left_out.append((field, f"record {later}, a later event, already wrote {field}"))
+            left_out.append((field, f"record {later}, a later event, already set {field}"))
     return kept, tuple(left_out)
 
 
@@ -292,6 +303,7 @@ def _no_match(
         action="create",
         changes=changes,
         rejected=rejected,
+        asserted=tuple(change.field for change in changes),
     )
 
 

@@ -127,6 +127,9 @@ class SyncRecord(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     customer_id: Mapped[str | None] = mapped_column(String(200), default=None)
     changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Fields whose Optimove value this event set (written, or found equal under `overwrite`):
+    # an older event of the customer processed later leaves them alone.
+    asserted_fields: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)

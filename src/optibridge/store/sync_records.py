@@ -193,6 +193,7 @@ def finish(
     reason: str | None,
     customer_id: str | None = None,
     changes: list[dict[str, Any]] | None = None,
+    asserted: Sequence[str] | None = None,
     error: str | None = None,
     count_attempt: bool = True,
 ) -> None:
@@ -207,6 +208,8 @@ def finish(
         values["customer_id"] = customer_id
     if changes is not None:
         values["changes"] = changes
+    if asserted is not None:
+        values["asserted_fields"] = list(asserted)
     if error is not None or state == DONE:
         values["last_error"] = error
     if count_attempt:
@@ -278,24 +281,27 @@ def _lock_customer(session: Session, site_id: int, customer_id: str) -> None:
 def fields_written_later(
     session: Session, site_id: int, customer_id: str, record_id: int
 ) -> dict[str, int]:
-    """Fields (case-folded) that later records of this customer wrote or are writing, each with
-    the latest such record: an older event processed after them must not put its values over.
+    """Fields (case-folded) that later records of this customer set or are setting (wrote, or
+    found equal under `overwrite`), each with the latest such record: an older event processed
+    after them must not put its values over.
     """
     rows = session.execute(
-        select(SyncRecord.id, SyncRecord.changes)
+        select(SyncRecord.id, SyncRecord.changes, SyncRecord.asserted_fields)
         .where(
             SyncRecord.site_id == site_id,
             SyncRecord.customer_id == customer_id,
             SyncRecord.id > record_id,
-            SyncRecord.outcome.in_(("updated", "created", "pending")),
+            SyncRecord.outcome.in_(("updated", "created", "pending", "unchanged")),
         )
         .order_by(SyncRecord.id)
     ).all()
     written: dict[str, int] = {}
-    for later_id, changes in rows:
-        for change in changes or []:
-            if isinstance(change, dict) and isinstance(change.get("field"), str):
-                written[change["field"].casefold()] = int(later_id)
+    for later_id, changes, asserted in rows:
+        fields = [c.get("field") for c in changes or [] if isinstance(c, dict)]
+        fields.extend(asserted or [])
+        for field in fields:
+            if isinstance(field, str):
+                written[field.casefold()] = int(later_id)
     return written
 
 

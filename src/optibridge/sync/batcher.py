@@ -193,6 +193,7 @@ def send_write(runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[
                     reason=pending.plan.reason,
                     customer_id=pending.customer_id,
                     changes=[_change_json(c) for c in pending.plan.changes],
+                    asserted=pending.plan.asserted,
                     count_attempt=False,
                 )
     callback_url = f"{setup.callback_base}&write={write_id}" if setup.callback_base else None

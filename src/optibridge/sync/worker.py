@@ -330,6 +330,7 @@ class Worker:
                 reason=reason,
                 customer_id=plan.customer_id if plan else None,
                 changes=[],
+                asserted=plan.asserted if plan else None,
             )
         count_record_outcome(outcome)
 
