@@ -16,6 +16,7 @@ from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.limiter import RateLimiter
 from optibridge.services.secrets import SecretBox
+from optibridge.ssrf_guard import outgoing_http
 from optibridge.store.db import make_engine, one_writer_at_a_time, session_factory
 
 
@@ -45,7 +46,10 @@ class Runtime:
                 margin_s=1.0,
             ),
             # One pool for all outgoing calls; per-call timeouts are set by each client.
-            http=httpx.Client(limits=httpx.Limits(max_connections=50), follow_redirects=False),
+            http=outgoing_http(
+                allow_private_urls=config.allow_private_urls,
+                limits=httpx.Limits(max_connections=50),
+            ),
         )
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ from optibridge.comm100.errors import (
     InvalidRequestError,
     NotComm100ApiError,
     NotFoundError,
+    PrivateAddressError,
     TransientError,
     UnreachableError,
 )
@@ -60,6 +61,7 @@ from optibridge.comm100.schemas import (
 )
 from optibridge.comm100.webhooks import InboundEvent
 from optibridge.domain.context import ConversationContext
+from optibridge.ssrf_guard import PrivateAddressRefused
 
 CONTACT = "contact/contacts/{contact_id}"
 CONTACT_IDENTITIES = "contact/contacts/{contact_id}/contactIdentities"
@@ -378,6 +380,9 @@ class Comm100Client:
                     headers=headers,
                     timeout=self._timeout,
                 )
+            except PrivateAddressRefused as refused:
+                self._record(endpoint, attempt, None, waited, started)
+                raise self._private_address(endpoint, refused) from None
             except httpx.ConnectTimeout:
                 self._record(endpoint, attempt, None, waited, started)
                 failure = _Failure("connecting timed out", unreachable=True)
@@ -476,6 +481,16 @@ class Comm100Client:
             f"The API base URL does not look like Comm100's v4 API: {endpoint} {what}. "
             "Check the API base URL (e.g. https://api11.comm100.io/v4).",
             upstream_status=status,
+            endpoint=endpoint,
+        )
+
+    def _private_address(
+        self, endpoint: str, refused: PrivateAddressRefused
+    ) -> PrivateAddressError:
+        return PrivateAddressError(
+            f"The Comm100 host {refused.host} resolves to a private address "
+            f"({refused.address}), so it was not called ({endpoint}). Set "
+            "OPTIBRIDGE_ALLOW_PRIVATE_URLS=1 only for sandboxes and local development.",
             endpoint=endpoint,
         )
 

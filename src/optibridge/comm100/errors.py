@@ -48,6 +48,13 @@ class NotComm100ApiError(Comm100Error):
     default_code = "comm100_not_an_api"
 
 
+class PrivateAddressError(Comm100Error):
+    """The host resolves to a private, loopback or link-local address and this deployment does
+    not allow those (the SSRF guard, `OPTIBRIDGE_ALLOW_PRIVATE_URLS`). Nothing was sent."""
+
+    default_code = "comm100_private_address"
+
+
 class UnreachableError(Comm100Error):
     """No HTTP answer at all: the name does not resolve, the connection or TLS failed."""
 

@@ -1,16 +1,17 @@
 """Whether a URL an administrator entered is safe for this service to call or link to.
 
 Pure checks, no DNS: a host *name* that resolves to a private address can only be caught when
-connecting. What is caught here is every spelling of a private address that an HTTP client
-would accept: IP literals (also the numeric forms `2130706433`, `0x7f.1`, `127.1` that
-`getaddrinfo` understands), `localhost` and the reserved local suffixes, and single-label names
-(resolved through the resolver's search domains, i.e. to the local network).
+connecting (`optibridge.ssrf_guard`, which judges the addresses with `is_private_address`).
+What is caught here is every spelling of a private address that an HTTP client would accept:
+IP literals (also the numeric forms `2130706433`, `0x7f.1`, `127.1` that `getaddrinfo`
+understands), `localhost` and the reserved local suffixes, and single-label names (resolved
+through the resolver's search domains, i.e. to the local network).
 """
 
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
@@ -18,6 +19,10 @@ MAX_URL_LENGTH = 2048
 _LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.arpa")
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+# NAT64's well-known prefix: on an IPv6-only network, DNS64 answers public IPv4 hosts with it.
+_NAT64 = IPv6Network("64:ff9b::/96")
+# 6to4 (deprecated): the IPv4 address it embeds can be a private one.
+_SIX_TO_FOUR = IPv6Network("2002::/16")
 
 
 def url_problem(url: str, *, base: bool, allow_private: bool) -> str | None:
@@ -138,10 +143,25 @@ def _valid_host_name(host: str) -> bool:
     )
 
 
+def is_private_address(ip: IPv4Address | IPv6Address) -> bool:
+    """Whether connecting to `ip` could reach this machine or a network it is on, rather than
+    a public host: anything Python does not call global (loopback, private, link-local such as
+    the cloud metadata address 169.254.169.254, unique-local, CGNAT's 100.64.0.0/10,
+    unspecified, documentation), and also multicast, reserved and site-local IPv6, and 6to4.
+    IPv4-mapped and NAT64 addresses are judged by the IPv4 address they lead to.
+    """
+    if isinstance(ip, IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return is_private_address(ip.ipv4_mapped)
+        if ip in _NAT64:
+            return is_private_address(IPv4Address(int(ip) & 0xFFFFFFFF))
+        if ip in _SIX_TO_FOUR or ip.is_site_local:
+            return True
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
 def _is_private(host: str, ip: IPv4Address | IPv6Address | None) -> bool:
     if ip is not None:
-        if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return not ip.is_global or ip.is_multicast
+        return is_private_address(ip)
     name = _plain(host)
     return name == "localhost" or "." not in name or name.endswith(_LOCAL_SUFFIXES)

@@ -30,6 +30,7 @@ from optibridge.optimove.errors import (
     InvalidRequestError,
     NotOptimoveApiError,
     OptimoveError,
+    PrivateAddressError,
     TransientError,
     UnreachableError,
     UpsertUnavailableError,
@@ -52,6 +53,7 @@ from optibridge.optimove.schemas import (
     update_attributes_body,
     upsert_customer_body,
 )
+from optibridge.ssrf_guard import PrivateAddressRefused
 
 ATTRIBUTE_LIST = "model/GetCustomerAttributeList"
 CUSTOMER_ATTRIBUTES = "Customers/{customer_id}/Attributes"
@@ -250,6 +252,9 @@ class OptimoveClient:
                     headers=headers,
                     timeout=self._timeout,
                 )
+            except PrivateAddressRefused as refused:
+                self._record(endpoint, attempt, None, waited, started)
+                raise self._private_address(endpoint, refused) from None
             except httpx.ConnectTimeout:
                 self._record(endpoint, attempt, None, waited, started)
                 failure = _Failure("connecting timed out", unreachable=True)
@@ -345,6 +350,16 @@ class OptimoveClient:
             f"The Base URL does not look like an Optimove API: {endpoint} {what}. "
             "Check the Base URL (e.g. https://api4.optimove.net/current/).",
             upstream_status=status,
+            endpoint=endpoint,
+        )
+
+    def _private_address(
+        self, endpoint: str, refused: PrivateAddressRefused
+    ) -> PrivateAddressError:
+        return PrivateAddressError(
+            f"The Optimove host {refused.host} resolves to a private address "
+            f"({refused.address}), so it was not called ({endpoint}). Set "
+            "OPTIBRIDGE_ALLOW_PRIVATE_URLS=1 only for sandboxes and local development.",
             endpoint=endpoint,
         )
 

@@ -47,6 +47,13 @@ class NotOptimoveApiError(OptimoveError):
     default_code = "optimove_not_an_api"
 
 
+class PrivateAddressError(OptimoveError):
+    """The host resolves to a private, loopback or link-local address and this deployment does
+    not allow those (the SSRF guard, `OPTIBRIDGE_ALLOW_PRIVATE_URLS`). Nothing was sent."""
+
+    default_code = "optimove_private_address"
+
+
 class UnreachableError(OptimoveError):
     """No HTTP answer at all: the name does not resolve, the connection or TLS failed."""
 
