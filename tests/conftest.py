@@ -60,6 +60,15 @@ def engine(database_url: str) -> Iterator[Engine]:
     migrated.dispose()
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database, for tests that need one but not both kinds."""
+    migrated = make_engine(f"sqlite:///{tmp_path / 'limits.db'}")
+    upgrade_to_head(migrated)
+    yield migrated
+    migrated.dispose()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark browser tests, and run them last: Playwright's sync API keeps an event loop running
     in the main thread for the rest of the session, which async tests can't share."""

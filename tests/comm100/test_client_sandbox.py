@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +20,6 @@ from optibridge.comm100.schemas import Contact, CustomVariable, FormField, Ticke
 from optibridge.comm100.webhooks import parse_ticket_trigger
 from optibridge.optimove.limiter import RateLimiter
 from optibridge.sandbox import comm100_payloads as payloads
-from optibridge.store.db import make_engine
-from optibridge.store.migrate import upgrade_to_head
 from tests.support.processes import free_port
 
 from .conftest import SANDBOX_KEY, SANDBOX_SITE, Sandbox
@@ -33,14 +29,6 @@ pytestmark = pytest.mark.integration
 AGENT = "agent@example.com"
 CONTACT_ID = "6e5d4c3b-2a19-4807-b6a5-948372615049"
 SURVIVOR_ID = "7f6e5d4c-3b2a-4918-87b6-a59483726150"
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'limits.db'}")
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

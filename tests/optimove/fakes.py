@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
 
 from optibridge.optimove.client import OptimoveClient
+from tests.support import vendor_fakes
+from tests.support.vendor_fakes import CountingLimiter as CountingLimiter
+from tests.support.vendor_fakes import Handler as Handler
+from tests.support.vendor_fakes import answer as answer
+from tests.support.vendor_fakes import answers as answers
 
 API_KEY = "k3y-DO-NOT-LEAK-7f9a"
 BASE_URL = "https://api4.optimove.net/current/"
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-@dataclass
-class CountingLimiter:
-    """Admits at once; counts slots taken and 429s reported."""
-
-    buckets: list[str] = field(default_factory=list)
-    throttled: int = 0
-
-    def acquire(self, bucket: str) -> float:
-        self.buckets.append(bucket)
-        return 0.0
-
-    def record_throttled(self, bucket: str) -> None:
-        self.throttled += 1
-
-
-@dataclass
-class Harness:
-    client: OptimoveClient
-    limiter: CountingLimiter
-    sleeps: list[float]
-    requests: list[httpx.Request]
+Harness = vendor_fakes.Harness[OptimoveClient]
 
 
 def harness(
@@ -48,51 +29,8 @@ def harness(
     jitter: float = 1.0,
 ) -> Harness:
     """A client whose every request goes to `handler`; backoff sleeps are recorded, not slept."""
-    limiter = CountingLimiter()
-    sleeps: list[float] = []
-    requests: list[httpx.Request] = []
-
-    def recording(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return handler(request)
-
-    client = OptimoveClient(
-        base_url,
-        API_KEY,
-        limiter=limiter,
-        timeout_s=2.0,
-        max_attempts=max_attempts,
-        http=httpx.Client(transport=httpx.MockTransport(recording)),
-        sleep=sleeps.append,
-        jitter=lambda: jitter,
-    )
-    return Harness(client, limiter, sleeps, requests)
-
-
-def answer(status: int = 200, body: Any = None, **kwargs: Any) -> Handler:
-    """Always the same answer; `body` is sent as JSON unless it is bytes."""
-
-    def handler(_: httpx.Request) -> httpx.Response:
-        if isinstance(body, bytes):
-            return httpx.Response(status, content=body, **kwargs)
-        if body is None:
-            return httpx.Response(status, **kwargs)
-        return httpx.Response(status, json=body, **kwargs)
-
-    return handler
-
-
-def answers(*responses: httpx.Response | Exception) -> Handler:
-    """One answer per request, in order (an exception is raised as the transport's failure)."""
-    queue = list(responses)
-
-    def handler(_: httpx.Request) -> httpx.Response:
-        item = queue.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    return handler
+    make_client = partial(OptimoveClient, base_url, API_KEY)
+    return vendor_fakes.harness(handler, make_client, max_attempts=max_attempts, jitter=jitter)
 
 
 def sent_json(request: httpx.Request) -> Any:

@@ -21,22 +21,12 @@ from optibridge.optimove.errors import (
 )
 from optibridge.optimove.limiter import RateLimiter, bucket_for_api_key
 from optibridge.optimove.schemas import CustomerUpdate
-from optibridge.store.db import make_engine
-from optibridge.store.migrate import upgrade_to_head
 from tests.support.processes import free_port, running_process
 
 from .conftest import SANDBOX_KEY, Sandbox
 from .windows import max_in_any_window
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'limits.db'}")
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

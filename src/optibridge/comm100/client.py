@@ -1,13 +1,11 @@
 """The Comm100 v4 API client: contacts, form fields, tickets, within the rate limit.
 
-Synchronous (`httpx.Client`), like the Optimove client: the service calls it from sync
-endpoints and worker threads. One private `_request()` owns what every call needs: HTTP Basic
-auth (the agent's e-mail and API key), the `siteId` query parameter, a slot from the shared
-limiter for every attempt (Comm100 allows 300 calls per 5 minutes per IP, so the bucket is the
-API host: every site on the same data centre shares it), explicit timeouts, retries with
-exponential backoff and full jitter on transient failures (timeouts, connection errors, 408,
-429, 5xx; `Retry-After` honoured), and the classification of what is left into
-`optibridge.comm100.errors`.
+Synchronous, like the Optimove client; both are `optibridge.vendor_http.client.VendorClient`s,
+whose one private `_request()` owns the limiter slot of every attempt, timeouts, retries with
+backoff and jitter, and the classification of failures into `optibridge.comm100.errors`. This
+module adds what is Comm100's: HTTP Basic auth (the agent's e-mail and API key), the `siteId`
+query parameter, the limiter bucket (Comm100 allows 300 calls per 5 minutes per IP, so the
+bucket is the API host: every site on the same data centre shares it), and reading its answers.
 
 The API key travels only in the `Authorization` header. It is never put in a URL or a message,
 and anything Comm100 says back is redacted before it is quoted.
@@ -16,23 +14,17 @@ and anything Comm100 says back is redacted before it is quoted.
 from __future__ import annotations
 
 import base64
-import random
-import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Container, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 
 from optibridge.comm100.errors import (
     BadCredentialsError,
-    Comm100Error,
     InvalidRequestError,
     NotComm100ApiError,
     NotFoundError,
@@ -41,7 +33,6 @@ from optibridge.comm100.errors import (
     UnreachableError,
 )
 from optibridge.comm100.schemas import (
-    Body,
     Contact,
     ContactField,
     CustomVariable,
@@ -49,7 +40,6 @@ from optibridge.comm100.schemas import (
     RawContact,
     ShapeError,
     Ticket,
-    decode_body,
     error_message,
     parse_contact,
     parse_contact_fields,
@@ -57,11 +47,20 @@ from optibridge.comm100.schemas import (
     parse_form_fields,
     parse_identities,
     parse_ticket,
-    trim,
 )
 from optibridge.comm100.webhooks import InboundEvent
 from optibridge.domain.context import ConversationContext
-from optibridge.ssrf_guard import PrivateAddressRefused
+from optibridge.vendor_http.bodies import Body, decode_body, trim
+from optibridge.vendor_http.client import CallRecord as CallRecord  # re-exported
+from optibridge.vendor_http.client import (
+    ClientOptions,
+    SlotLimiter,
+    Vendor,
+    VendorClient,
+    checked_api_key,
+    host_of,
+    url_prefix,
+)
 
 CONTACT = "contact/contacts/{contact_id}"
 CONTACT_IDENTITIES = "contact/contacts/{contact_id}/contactIdentities"
@@ -76,55 +75,44 @@ TICKET = "ticketing/tickets/{ticket_id}"
 RATE_LIMIT = 300
 RATE_WINDOW_S = 300.0
 
-USER_AGENT = "optibridge/0.1"
-# Connecting should be quick; a slow connect means the host is wrong or down.
-MAX_CONNECT_TIMEOUT_S = 5.0
-# Longest we honour a Retry-After; beyond it, failing and retrying later is better.
-MAX_RETRY_AFTER_S = 60.0
 # Contact field ids change only when an administrator edits the fields.
 FIELDS_TTL_S = 300.0
 # A merged contact points at the one it became; that one may have been merged too.
 MAX_MERGE_HOPS = 3
 T = TypeVar("T")
 
-
-class SlotLimiter(Protocol):
-    """What the client needs from a rate limiter (`optibridge.optimove.limiter.RateLimiter`)."""
-
-    def acquire(self, bucket: str) -> float: ...
-
-    def record_throttled(self, bucket: str) -> None: ...
+COMM100 = Vendor(
+    name="Comm100",
+    api="Comm100's v4 API",
+    base_url_setting="the API base URL",
+    example_base_url="https://api11.comm100.io/v4",
+    credentials="the agent e-mail and API key",
+    credentials_advice=(
+        "Check the agent e-mail, the API key, the site id, and that the agent may use the API."
+    ),
+    error_message=error_message,
+    bad_credentials=BadCredentialsError,
+    not_the_api=NotComm100ApiError,
+    private_address=PrivateAddressError,
+    unreachable=UnreachableError,
+    invalid_request=InvalidRequestError,
+    transient=TransientError,
+)
 
 
 def bucket_for_api_base(api_base_url: str) -> str:
     """The limiter bucket of an API base URL: Comm100 counts calls per (our IP, its host)."""
-    return f"comm100:{_host(_checked_base_url(api_base_url))}"
+    return f"comm100:{host_of(_checked_base_url(api_base_url))}"
 
 
-@dataclass(frozen=True)
-class CallRecord:
-    """One attempt, for metrics and the sync log. `status` is None when nothing answered."""
+class Comm100Client(VendorClient):
+    """Calls one Comm100 site as one agent. Thread-safe; share one per site.
 
-    endpoint: str
-    attempt: int
-    status: int | None
-    limiter_wait_s: float
-    duration_s: float
+    Besides its own arguments it takes `ClientOptions`: timeout_s, http, sleep, jitter,
+    backoff_base_s, backoff_max_s, on_call.
+    """
 
-
-@dataclass(frozen=True)
-class _Failure:
-    """A transient failure of one attempt, remembered in case it was the last."""
-
-    message: str
-    status: int | None = None
-    timed_out: bool = False
-    unreachable: bool = False
-    retry_after_s: float | None = None
-
-
-class Comm100Client:
-    """Calls one Comm100 site as one agent. Thread-safe; share one per site."""
+    vendor = COMM100
 
     def __init__(
         self,
@@ -134,57 +122,30 @@ class Comm100Client:
         site_id: int | str,
         *,
         limiter: SlotLimiter,
-        timeout_s: float = 10.0,
         max_attempts: int = 4,
-        http: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
-        backoff_base_s: float = 0.5,
-        backoff_max_s: float = 8.0,
         fields_ttl_s: float = FIELDS_TTL_S,
         monotonic: Callable[[], float] = time.monotonic,
-        on_call: Callable[[CallRecord], None] | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        self._base_url = _checked_base_url(api_base_url)
-        self._site_id = _checked_site_id(site_id)
-        self._api_key = _checked_api_key(api_key)
+        base_url = _checked_base_url(api_base_url)
+        site = _checked_site_id(site_id)
+        key = checked_api_key(api_key, COMM100)
         email = _checked_email(agent_email)
-        self._credentials = base64.b64encode(f"{email}:{self._api_key}".encode()).decode("ascii")
-        self._bucket = f"comm100:{_host(self._base_url)}"
-        self._limiter = limiter
-        self._timeout = httpx.Timeout(
-            timeout_s, connect=min(timeout_s, MAX_CONNECT_TIMEOUT_S), pool=timeout_s
+        credentials = base64.b64encode(f"{email}:{key}".encode()).decode("ascii")
+        super().__init__(
+            base_url,
+            bucket=f"comm100:{host_of(base_url)}",
+            auth_headers={"Authorization": f"Basic {credentials}"},
+            redact={key: "[API key]", credentials: "[credentials]"},
+            params={"siteId": str(site)},
+            limiter=limiter,
+            max_attempts=max_attempts,
+            **options,
         )
-        self._max_attempts = max_attempts
-        self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(follow_redirects=False)
-        self._sleep = sleep
-        self._jitter = jitter
-        self._backoff_base_s = backoff_base_s
-        self._backoff_max_s = backoff_max_s
         self._fields_ttl_s = fields_ttl_s
         self._monotonic = monotonic
-        self._on_call = on_call
         self._fields_lock = threading.Lock()
         self._fields_cache: tuple[float, list[ContactField]] | None = None
-
-    @property
-    def bucket(self) -> str:
-        """The limiter bucket this client's calls count against."""
-        return self._bucket
-
-    def close(self) -> None:
-        """Close the HTTP connection pool if this client created it."""
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Comm100Client:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # --- the API ----------------------------------------------------------------------
 
@@ -343,92 +304,6 @@ class Comm100Client:
                 fields.setdefault(field.name, identities[kind])
         return fields
 
-    # --- one request, with limits and retries ------------------------------------------
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        *,
-        json: Any = None,
-        accept: Container[int] = (),
-    ) -> httpx.Response:
-        """A 2xx response, or one with a status in `accept`; anything else raises.
-
-        Every attempt waits for its own slot in the shared window.
-        """
-        url = self._base_url + path
-        headers = {
-            "Authorization": f"Basic {self._credentials}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        params = {"siteId": str(self._site_id)}
-        failure: _Failure | None = None
-        for attempt in range(1, self._max_attempts + 1):
-            if failure is not None:
-                self._sleep(self._backoff(attempt - 1, failure.retry_after_s))
-            waited = self._limiter.acquire(self._bucket)
-            started = time.monotonic()
-            try:
-                response = self._http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers=headers,
-                    timeout=self._timeout,
-                )
-            except PrivateAddressRefused as refused:
-                self._record(endpoint, attempt, None, waited, started)
-                raise self._private_address(endpoint, refused) from None
-            except httpx.ConnectTimeout:
-                self._record(endpoint, attempt, None, waited, started)
-                failure = _Failure("connecting timed out", unreachable=True)
-                continue
-            except httpx.TimeoutException:
-                self._record(endpoint, attempt, None, waited, started)
-                failure = _Failure("did not answer in time", timed_out=True)
-                continue
-            except httpx.TransportError as exc:
-                self._record(endpoint, attempt, None, waited, started)
-                reason, permanent = _transport_reason(exc)
-                if permanent:
-                    raise self._unreachable(endpoint, reason) from None
-                failure = _Failure(reason, unreachable=True)
-                continue
-            self._record(endpoint, attempt, response.status_code, waited, started)
-            status = response.status_code
-            if 200 <= status < 300 or status in accept:
-                return response
-            if status == 429:
-                self._limiter.record_throttled(self._bucket)
-            if status in (408, 429) or status >= 500:
-                failure = _Failure(
-                    f"answered HTTP {status}",
-                    status=status,
-                    retry_after_s=_retry_after_s(response.headers.get("retry-after")),
-                )
-                continue
-            raise self._classified(endpoint, response)
-        assert failure is not None
-        raise self._gave_up(endpoint, failure)
-
-    def _backoff(self, failures: int, retry_after_s: float | None) -> float:
-        """Full jitter: uniform in [0, min(max, base·2^(failures-1))]; Retry-After wins."""
-        if retry_after_s is not None:
-            return min(retry_after_s, MAX_RETRY_AFTER_S)
-        ceiling = min(self._backoff_max_s, self._backoff_base_s * 2.0 ** (failures - 1))
-        return self._jitter() * ceiling
-
-    def _record(
-        self, endpoint: str, attempt: int, status: int | None, waited: float, started: float
-    ) -> None:
-        if self._on_call is not None:
-            duration = time.monotonic() - started
-            self._on_call(CallRecord(endpoint, attempt, status, waited, duration))
-
     # --- reading answers ---------------------------------------------------------------
 
     def _parsed(self, endpoint: str, response: httpx.Response, parse: Callable[[Any], T]) -> T:
@@ -450,79 +325,6 @@ class Comm100Client:
         if body.kind == "html":
             raise self._not_an_api(endpoint, f"answered {status} with an HTML page", status)
 
-    # --- errors ------------------------------------------------------------------------
-
-    def _classified(self, endpoint: str, response: httpx.Response) -> Comm100Error:
-        status = response.status_code
-        body = decode_body(response.content, response.headers.get("content-type"))
-        if status in (401, 403):
-            return BadCredentialsError(
-                f"Comm100 refused the agent e-mail and API key (HTTP {status} on "
-                f"{endpoint}){self._quoted(body)}. Check the agent e-mail, the API key, the "
-                "site id, and that the agent may use the API.",
-                upstream_status=status,
-                endpoint=endpoint,
-            )
-        if status == 404:
-            return self._not_an_api(endpoint, "answered 404 (no such endpoint)", status)
-        if 300 <= status < 400:
-            location = trim(response.headers.get("location", "?"), 120)
-            return self._not_an_api(endpoint, f"answered a redirect to {location}", status)
-        if 400 <= status < 500:
-            return InvalidRequestError(
-                f"Comm100 rejected {endpoint} (HTTP {status}){self._quoted(body)}.",
-                upstream_status=status,
-                endpoint=endpoint,
-            )
-        return self._not_an_api(endpoint, f"answered HTTP {status}", status)
-
-    def _not_an_api(self, endpoint: str, what: str, status: int | None) -> NotComm100ApiError:
-        return NotComm100ApiError(
-            f"The API base URL does not look like Comm100's v4 API: {endpoint} {what}. "
-            "Check the API base URL (e.g. https://api11.comm100.io/v4).",
-            upstream_status=status,
-            endpoint=endpoint,
-        )
-
-    def _private_address(
-        self, endpoint: str, refused: PrivateAddressRefused
-    ) -> PrivateAddressError:
-        return PrivateAddressError(
-            f"The Comm100 host {refused.host} resolves to a private address "
-            f"({refused.address}), so it was not called ({endpoint}). Set "
-            "OPTIBRIDGE_ALLOW_PRIVATE_URLS=1 only for sandboxes and local development.",
-            endpoint=endpoint,
-        )
-
-    def _unreachable(self, endpoint: str, reason: str) -> UnreachableError:
-        return UnreachableError(
-            f"Could not reach {_host(self._base_url)} ({endpoint}): {reason}.",
-            endpoint=endpoint,
-        )
-
-    def _gave_up(self, endpoint: str, failure: _Failure) -> Comm100Error:
-        attempts = f"after {self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
-        if failure.unreachable:
-            return self._unreachable(endpoint, f"{failure.message} ({attempts})")
-        if failure.status == 429:
-            message = f"Comm100 kept answering 429 (too many requests) to {endpoint} {attempts}."
-        else:
-            message = f"Comm100 {failure.message} to {endpoint} {attempts}."
-        return TransientError(
-            message,
-            upstream_status=failure.status,
-            endpoint=endpoint,
-            http_status=504 if failure.timed_out else 502,
-        )
-
-    def _quoted(self, body: Body) -> str:
-        """': <what the server said>' with the secrets redacted, or '' when it said nothing."""
-        message = error_message(body)
-        for secret, label in ((self._api_key, "[API key]"), (self._credentials, "[credentials]")):
-            message = message.replace(secret, label)
-        message = message.rstrip(" .")
-        return f": {message}" if message else ""
-
 
 def _names(fields: list[ContactField], key: str) -> str | None:
     """The name of the contact field whose id (or name) is `key`."""
@@ -541,17 +343,13 @@ def _is_nothing(body: Body) -> bool:
 
 def _checked_base_url(base_url: str) -> str:
     """The admin's API base URL as a prefix: kept as typed, with exactly one trailing slash."""
-    stripped = base_url.strip()
-    try:
-        url = httpx.URL(stripped)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host or url.query:
+    prefix = url_prefix(base_url, query_allowed=False)
+    if prefix is None:
         raise NotComm100ApiError(
             "The Comm100 API base URL must be a web address starting with https:// "
             "(e.g. https://api11.comm100.io/v4)."
         )
-    return stripped.rstrip("/") + "/"
+    return prefix
 
 
 def _checked_site_id(site_id: int | str) -> int:
@@ -564,18 +362,6 @@ def _checked_site_id(site_id: int | str) -> int:
     return value
 
 
-def _checked_api_key(api_key: str) -> str:
-    key = api_key.strip()
-    if not key:
-        raise BadCredentialsError("No Comm100 API key is set.")
-    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
-        raise BadCredentialsError(
-            "The Comm100 API key contains characters an API key cannot have "
-            "(spaces or non-ASCII characters)."
-        )
-    return key
-
-
 def _checked_email(agent_email: str) -> str:
     email = agent_email.strip()
     if not email:
@@ -585,59 +371,3 @@ def _checked_email(agent_email: str) -> str:
             "The Comm100 agent e-mail cannot contain spaces, colons or control characters."
         )
     return email
-
-
-def _host(base_url: str) -> str:
-    url = httpx.URL(base_url)
-    return url.host if url.port is None else f"{url.host}:{url.port}"
-
-
-def _transport_reason(exc: httpx.TransportError) -> tuple[str, bool]:
-    """Why no answer came, in words, and whether retrying cannot help (DNS, TLS)."""
-    causes: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(causes) < 10:
-        causes.append(current)
-        current = current.__cause__ or current.__context__
-    for cause in causes:
-        if isinstance(cause, socket.gaierror):
-            if cause.errno == socket.EAI_AGAIN:
-                return "its name could not be resolved (temporary DNS failure)", False
-            return "the host name does not resolve", True
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"its TLS certificate is not valid ({cause.verify_message})", True
-        if isinstance(cause, ssl.SSLError):
-            return f"the TLS handshake failed ({cause.reason or 'SSL error'})", True
-    said = " ".join(str(c) for c in causes).lower()
-    if "temporary failure in name resolution" in said:
-        return "its name could not be resolved (temporary DNS failure)", False
-    if any(s in said for s in ("name or service not known", "nodename nor servname")):
-        return "the host name does not resolve", True
-    if "certificate" in said or "ssl" in said or "tls" in said:
-        return "the TLS handshake failed", True
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "the API base URL must start with https://", True
-    if "refused" in said:
-        return "the connection was refused", False
-    if isinstance(exc, httpx.ConnectError):
-        return "the connection failed", False
-    return "the connection broke before an answer came", False
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """Retry-After as seconds (it may be a number or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return max(0.0, seconds) if seconds == seconds else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,70 +1,48 @@
 """What can go wrong talking to Comm100's v4 API, classified so an administrator knows what to fix.
 
-Every class is an `AppError` (a 502, 504 for a timeout, 404 for a missing ticket), so a web
-endpoint can let one escape and the error handler answers with its plain-language message.
-Messages never contain the API key: the client builds them itself and redacts the key (and the
-Basic credentials) from anything Comm100 echoes back.
+Each class is a `Comm100Error` and one of the shared kinds of `optibridge.vendor_http.errors`
+(which carries the retryable flag and the statuses: a 502, 504 for a timeout), plus
+`NotFoundError`, a 404 for a missing ticket. Messages never contain the API key: the client
+builds them itself and redacts the key (and the Basic credentials) from anything Comm100 echoes
+back.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from optibridge.errors import AppError
+from optibridge.vendor_http import errors as kinds
 
 
-class Comm100Error(AppError):
+class Comm100Error(kinds.VendorError):
     """Comm100 could not do what we asked.
 
     `upstream_status` is Comm100's HTTP status when it answered; `endpoint` is the call, e.g.
     `GET contact/fields`. `retryable` says whether trying later can help.
     """
 
-    retryable: ClassVar[bool] = False
-    default_code: ClassVar[str] = "comm100_failed"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        upstream_status: int | None = None,
-        endpoint: str | None = None,
-        http_status: int = 502,
-    ) -> None:
-        super().__init__(message, [], http_status, self.default_code)
-        self.upstream_status = upstream_status
-        self.endpoint = endpoint
+    default_code = "comm100_failed"
 
 
-class BadCredentialsError(Comm100Error):
+class BadCredentialsError(Comm100Error, kinds.BadCredentialsError):
     """401/403: the agent e-mail, the API key or the site id is wrong, or lacks permission."""
 
     default_code = "comm100_bad_credentials"
 
 
-class NotComm100ApiError(Comm100Error):
+class NotComm100ApiError(Comm100Error, kinds.NotTheApiError):
     """The API base URL answers, but not like Comm100 (404 on a known path, HTML, wrong shape)."""
 
     default_code = "comm100_not_an_api"
 
 
-class PrivateAddressError(Comm100Error):
-    """The host resolves to a private, loopback or link-local address and this deployment does
-    not allow those (the SSRF guard, `OPTIBRIDGE_ALLOW_PRIVATE_URLS`). Nothing was sent."""
-
+class PrivateAddressError(Comm100Error, kinds.PrivateAddressError):
     default_code = "comm100_private_address"
 
 
-class UnreachableError(Comm100Error):
-    """No HTTP answer at all: the name does not resolve, the connection or TLS failed."""
-
-    retryable = True
+class UnreachableError(Comm100Error, kinds.UnreachableError):
     default_code = "comm100_unreachable"
 
 
-class InvalidRequestError(Comm100Error):
-    """Comm100 refused this request (400, 405, other 4xx); sending it again will not help."""
-
+class InvalidRequestError(Comm100Error, kinds.InvalidRequestError):
     default_code = "comm100_invalid_request"
 
 
@@ -81,8 +59,5 @@ class NotFoundError(Comm100Error):
         )
 
 
-class TransientError(Comm100Error):
-    """Still failing after the last retry: 429, 5xx, 408 or a timeout. Later may work."""
-
-    retryable = True
+class TransientError(Comm100Error, kinds.TransientError):
     default_code = "comm100_unavailable"

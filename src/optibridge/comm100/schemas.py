@@ -10,16 +10,15 @@ extra keys) and raise `ShapeError` for anything else; they never crash on a stra
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-# Longest server message we quote back to an administrator.
-MESSAGE_LIMIT = 300
+from optibridge.vendor_http import bodies
+from optibridge.vendor_http.bodies import Body, json_kind
 
 
 class ShapeError(ValueError):
@@ -56,20 +55,6 @@ def get(obj: Mapping[str, Any], *names: str) -> Any:
 def has(obj: Mapping[str, Any], name: str) -> bool:
     wanted = normal_key(name)
     return any(isinstance(k, str) and normal_key(k) == wanted for k in obj)
-
-
-def json_kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return "number"
 
 
 def text(value: Any) -> str | None:
@@ -539,76 +524,7 @@ def parse_identities(value: Any) -> dict[str, str]:
 
 # --- error bodies ---------------------------------------------------------------------------
 
-BodyKind = Literal["empty", "json", "html", "text"]
-
-_HTML_START = re.compile(r"^\s*<(!doctype\s+html|html|head|body|title|\?xml)\b", re.IGNORECASE)
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
-_SPACES = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Body:
-    """A response body, classified. `value` is the parsed JSON, or the text otherwise."""
-
-    kind: BodyKind
-    value: Any = None
-
-    def describe(self) -> str:
-        if self.kind == "empty":
-            return "an empty body"
-        if self.kind == "html":
-            return "an HTML page"
-        if self.kind == "text":
-            return "plain text"
-        return f"a JSON {json_kind(self.value)}"
-
-
-def decode_body(content: bytes, content_type: str | None) -> Body:
-    """Classify a body whatever its Content-Type claims."""
-    decoded = content.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    if not decoded:
-        return Body("empty")
-    if _HTML_START.match(decoded) or (content_type or "").lower().startswith("text/html"):
-        return Body("html", decoded)
-    try:
-        return Body("json", json.loads(decoded))
-    except ValueError:
-        return Body("text", decoded)
-
 
 def error_message(body: Body) -> str:
-    """What the server said about an error, on one line, or '' when it said nothing."""
-    if body.kind == "json":
-        message = _message_in(body.value, 0)
-    elif body.kind == "html":
-        title = _HTML_TITLE.search(body.value)
-        message = _TAG.sub(" ", title.group(1)) if title else ""
-    elif body.kind == "text":
-        message = str(body.value)
-    else:
-        message = ""
-    return trim(message)
-
-
-def trim(message: str, limit: int = MESSAGE_LIMIT) -> str:
-    one_line = _SPACES.sub(" ", message).strip()
-    return one_line if len(one_line) <= limit else one_line[: limit - 1].rstrip() + "…"
-
-
-def _message_in(value: Any, depth: int) -> str:
-    if depth > 4:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        for key in ("message", "error_description", "error", "title", "detail", "errors"):
-            found = get(value, key)
-            if isinstance(found, str) and found:
-                return found
-            if isinstance(found, Mapping | list) and found:
-                return _message_in(found, depth + 1)
-        return ""
-    if isinstance(value, list):
-        return "; ".join(m for m in (_message_in(v, depth + 1) for v in value[:3]) if m)
-    return ""
+    """What Comm100 said about an error, on one line, or '' when it said nothing."""
+    return bodies.error_message(body, get)

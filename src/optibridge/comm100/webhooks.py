@@ -37,7 +37,6 @@ from optibridge.comm100.schemas import (
     get,
     has,
     identifier,
-    json_kind,
     named_values,
     normal_key,
     requester_kind,
@@ -50,6 +49,7 @@ from optibridge.domain.context import (
     Channel,
     ConversationContext,
 )
+from optibridge.vendor_http.bodies import json_kind
 
 CHAT_STARTED = "chat_started"
 CHAT_WRAPPED_UP = "chat_wrapped_up"

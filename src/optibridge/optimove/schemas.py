@@ -13,13 +13,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
+
+from optibridge.vendor_http import bodies
+from optibridge.vendor_http.bodies import Body, json_kind, trim
 
 MAX_CUSTOMERS_PER_UPDATE = 1000
 MAX_ATTRIBUTES_PER_CUSTOMER = 10
-
-# Longest server message we quote back to an administrator.
-MESSAGE_LIMIT = 300
 
 
 class ShapeError(ValueError):
@@ -125,93 +125,6 @@ def upsert_customer_body(
 
 # --- response bodies ---------------------------------------------------------------------
 
-BodyKind = Literal["empty", "json", "html", "text"]
-
-_HTML_START = re.compile(r"^\s*<(!doctype\s+html|html|head|body|title|\?xml)\b", re.IGNORECASE)
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
-_SPACES = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Body:
-    """A response body, classified. `value` is the parsed JSON, or the text otherwise."""
-
-    kind: BodyKind
-    value: Any = None
-
-    def describe(self) -> str:
-        """What the body is, in words, for an error message."""
-        if self.kind == "empty":
-            return "an empty body"
-        if self.kind == "html":
-            return "an HTML page"
-        if self.kind == "text":
-            return "plain text"
-        return f"a JSON {_json_kind(self.value)}"
-
-
-def decode_body(content: bytes, content_type: str | None) -> Body:
-    """Classify a body whatever its Content-Type claims (servers mislabel often)."""
-    text = content.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-    if not text:
-        return Body("empty")
-    if _HTML_START.match(text) or (content_type or "").lower().startswith("text/html"):
-        return Body("html", text)
-    try:
-        return Body("json", json.loads(text))
-    except ValueError:
-        return Body("text", text)
-
-
-def error_message(body: Body) -> str:
-    """The server's own explanation, one line and trimmed, or '' when it gave none."""
-    if body.kind == "json":
-        message = _message_in(body.value)
-    elif body.kind == "html":
-        title = _HTML_TITLE.search(body.value)
-        message = _TAG.sub(" ", title.group(1)) if title else ""
-    elif body.kind == "text":
-        message = str(body.value)
-    else:
-        message = ""
-    return trim(message)
-
-
-def trim(message: str, limit: int = MESSAGE_LIMIT) -> str:
-    one_line = _SPACES.sub(" ", message).strip()
-    return one_line if len(one_line) <= limit else one_line[: limit - 1].rstrip() + "…"
-
-
-def _message_in(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        for key in ("message", "error_description", "error", "title", "detail", "errors"):
-            found = _get(value, key)
-            if isinstance(found, str) and found:
-                return found
-            if isinstance(found, Mapping | list) and found:
-                return _message_in(found)
-        return ""
-    if isinstance(value, list):
-        return "; ".join(m for m in (_message_in(v) for v in value[:3]) if m)
-    return ""
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return "number"
-
 
 def _normal_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
@@ -226,6 +139,11 @@ def _get(obj: Mapping[str, Any], name: str) -> Any:
         if isinstance(key, str) and _normal_key(key) == wanted:
             return value
     return None
+
+
+def error_message(body: Body) -> str:
+    """Optimove's own explanation of an error, one line and trimmed, or '' when it gave none."""
+    return bodies.error_message(body, _get)
 
 
 def _optional_text(value: Any) -> str | None:
@@ -243,7 +161,7 @@ def _optional_text(value: Any) -> str | None:
 
 def _required_name(item: Any, where: str) -> str:
     if not isinstance(item, Mapping):
-        raise ShapeError(f"{where}: expected objects, found a JSON {_json_kind(item)}")
+        raise ShapeError(f"{where}: expected objects, found a JSON {json_kind(item)}")
     name = _get(item, "RealFieldName")
     if not isinstance(name, str) or not name:
         raise ShapeError(f"{where}: an entry has no RealFieldName")
@@ -328,7 +246,7 @@ def parse_last_data_update(body: Body) -> date | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ShapeError(f"the last data update: expected a date, found a JSON {_json_kind(value)}")
+        raise ShapeError(f"the last data update: expected a date, found a JSON {json_kind(value)}")
     text = value.strip()
     try:
         return date.fromisoformat(text[:10])
