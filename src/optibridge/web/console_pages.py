@@ -119,7 +119,9 @@ def _tab(
     agent_id: str | None,
     token: str | None,
 ) -> Response:
-    ancestors = frame_ancestors(runtime, site_id)
+    # Until the caller is known to belong to this site, a refusal tells nothing about it (the
+    # site's own Comm100 host would show whether it exists, and where its Comm100 lives).
+    ancestors = ["'self'", *COMM100_FRAME_ANCESTORS]
     try:
         if site_query is not None and site_query.strip() != str(site_id):
             return _problem(
@@ -156,6 +158,7 @@ def _tab(
         )
     except AppError as error:
         return _problem(request, ancestors, error.status, "Optimove can't be shown", error.message)
+    ancestors = frame_ancestors(runtime, site_id)
     root = request.scope.get("root_path", "")
     response = templates.TemplateResponse(
         request,

@@ -29,7 +29,7 @@ from fastapi import Request, Response
 
 from optibridge.config import Config
 from optibridge.runtime import Runtime
-from optibridge.services.secrets import token_digest
+from optibridge.services.secrets import same_secret, token_digest
 from optibridge.services.tokens import Principal, Role
 from optibridge.store.repositories import TokenRepository
 
@@ -106,7 +106,7 @@ class Signer:
         data, _, signature = value.partition(".")
         if not data or not signature:
             return None
-        if not hmac.compare_digest(signature, self.mac(purpose, data)):
+        if not same_secret(signature, self.mac(purpose, data)):
             return None
         try:
             decoded = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
@@ -222,7 +222,7 @@ def _still_valid(request: Request, token_id: object, site_id: object, mark: obje
             bootstrap is not None
             and site_id is None
             and isinstance(mark, str)
-            and hmac.compare_digest(mark, _bootstrap_mark(request, bootstrap.get_secret_value()))
+            and same_secret(mark, _bootstrap_mark(request, bootstrap.get_secret_value()))
         )
     if not isinstance(token_id, int):
         return False
@@ -260,12 +260,12 @@ def check_login_csrf(request: Request, form: dict[str, str]) -> None:
             "site, then open the sign-in page again."
         )
     expected = signer(request).mac("login", nonce)
-    if not hmac.compare_digest(form.get(CSRF_FIELD, ""), expected):
+    if not same_secret(form.get(CSRF_FIELD, ""), expected):
         raise CsrfRejected("The sign-in form has expired. Open the sign-in page again.")
 
 
 def check_csrf(session: UiSession, form: dict[str, str]) -> None:
-    if not hmac.compare_digest(form.get(CSRF_FIELD, ""), session.csrf_token):
+    if not same_secret(form.get(CSRF_FIELD, ""), session.csrf_token):
         raise CsrfRejected(
             "This form was not sent from this control panel session (its security token is "
             "missing or out of date). Go back, reload the page, and try again."
