@@ -5,6 +5,8 @@
 base `http://host/sandbox/comm100/v4`): every route is relative. It shares no code with
 `optibridge.comm100` (a bug must not hide in both). Webhook bodies are built by
 `optibridge.sandbox.comm100_payloads`.
+What it does as the Optimove sandbox does (faults, rate limit, request log, control-surface
+errors and common routes, path routing) is in the sandbox modules without a vendor prefix.
 
 v4 API — fixed path segments (`v4` included) are case-insensitive, one trailing slash is
 accepted, ids are matched as values (a guid in any case):
@@ -102,22 +104,17 @@ agent console that send real-shaped webhooks and embed the Optimove tab.
 
 from __future__ import annotations
 
-import httpx
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from functools import partial
 
-from optibridge.sandbox.comm100_control import (
-    ControlError,
-    control_path_miss,
-    on_control_error,
-    on_request_validation_error,
-    router,
-)
+import httpx
+from fastapi import FastAPI
+
+from optibridge.sandbox.comm100_control import router
 from optibridge.sandbox.comm100_simulator import mount_simulator
 from optibridge.sandbox.comm100_state import SandboxState
-from optibridge.sandbox.comm100_vendor import VENDOR_METHODS, answer_vendor_call
-
-CONTROL_PREFIX = "_sandbox"
+from optibridge.sandbox.comm100_vendor import answer_vendor_call
+from optibridge.sandbox.control import add_control_surface
+from optibridge.sandbox.vendor_api import add_vendor_api
 
 
 def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -131,20 +128,9 @@ def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> 
         summary="An in-memory emulator of the Comm100 v4 API, with a /_sandbox/ control surface.",
         version="1",
     )
-    app.state.comm100_sandbox = SandboxState()
-    app.add_exception_handler(ControlError, on_control_error)
-    app.add_exception_handler(RequestValidationError, on_request_validation_error)
-    app.include_router(router)
+    state = SandboxState()
+    app.state.sandbox = state
+    add_control_surface(app, router)
     mount_simulator(app, webhook_transport)
-    app.add_route(
-        "/{vendor_path:path}", _vendor_api, methods=list(VENDOR_METHODS), include_in_schema=False
-    )
+    add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app
-
-
-async def _vendor_api(request: Request) -> Response:
-    path: str = request.path_params["vendor_path"]
-    if path.split("/", 1)[0] == CONTROL_PREFIX:
-        return control_path_miss(request)
-    state: SandboxState = request.app.state.comm100_sandbox
-    return await answer_vendor_call(state, request, path)

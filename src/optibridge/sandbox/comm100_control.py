@@ -1,19 +1,17 @@
 """The Comm100 sandbox's control surface under `/_sandbox/`: seed data, set knobs, read the log.
 
-No credentials, never rate-limited, never faulted, never logged. Errors use SPEC 5's shape
-`{"error": {"code", "message", "details": [{"pointer", "message"}]}}`.
+No credentials, never rate-limited, never faulted, never logged. Errors and the routes every
+sandbox has (keys, the request log, reset) are `optibridge.sandbox.control`'s; 409 refuses an
+identity another contact has.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from starlette.routing import Match
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from optibridge.sandbox.comm100_simulation import SimulatorConfig
 from optibridge.sandbox.comm100_state import (
@@ -27,7 +25,6 @@ from optibridge.sandbox.comm100_state import (
     FaultsPatch,
     FormField,
     Limits,
-    LimitsPatch,
     SandboxState,
     TicketIn,
     contact_field_out,
@@ -36,89 +33,20 @@ from optibridge.sandbox.comm100_state import (
     stable_id,
     system_contact_fields,
 )
+from optibridge.sandbox.control import PREFIX, ControlError, invalid, merged, not_found
+from optibridge.sandbox.rate_limit import LimitsPatch
 
 
-class ControlError(Exception):
-    """A refused control-surface call, rendered by `control_error_response`."""
-
-    def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
-
-
-def control_error_response(error: ControlError) -> JSONResponse:
-    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
-    return JSONResponse(body, status_code=error.status)
-
-
-def _pointer(location: tuple[int | str, ...]) -> str:
-    return "".join(f"/{str(part).replace('~', '~0').replace('/', '~1')}" for part in location)
-
-
-def _invalid(
-    details: list[dict[str, str]], status: int = 422, code: str = "invalid"
-) -> ControlError:
-    named = "; ".join(f"{d['pointer'] or '/'}: {d['message']}" for d in details)
-    return ControlError(status, code, f"Invalid input: {named}", details)
-
-
-def invalid_input(errors: list[Any], *, skip: int = 0) -> ControlError:
-    """A 422 (or 400 for unparseable JSON) naming every problem pydantic found."""
-    unparseable = [e for e in errors if e["type"] == "json_invalid"]
-    if unparseable:
-        reason = str((unparseable[0].get("ctx") or {}).get("error", unparseable[0]["msg"]))
-        details = [{"pointer": "", "message": reason}]
-        return ControlError(400, "malformed", "The body is not valid JSON.", details)
-    return _invalid(
-        [{"pointer": _pointer(tuple(e["loc"])[skip:]), "message": str(e["msg"])} for e in errors]
-    )
-
-
-async def on_control_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ControlError)
-    return control_error_response(exc)
-
-
-async def on_request_validation_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    # FastAPI locates body errors under "body"; the pointer is relative to the body.
-    errors = list(exc.errors())
-    skip = 1 if errors and all(tuple(e["loc"])[:1] == ("body",) for e in errors) else 0
-    return control_error_response(invalid_input(errors, skip=skip))
-
-
-def _sandbox(request: Request) -> SandboxState:
-    state: SandboxState = request.app.state.comm100_sandbox
+def sandbox_state(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
     return state
 
 
-StateDep = Annotated[SandboxState, Depends(_sandbox)]
-_Key = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+StateDep = Annotated[SandboxState, Depends(sandbox_state)]
 _SiteId = Annotated[int, Field(ge=1, strict=True)]
 _TicketId = Annotated[int, Path(ge=1)]
-_Since = Annotated[float | None, Query(description="Only entries strictly after this epoch.")]
 
-router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def _merged(model: type[ModelT], current: ModelT, patch: BaseModel) -> ModelT:
-    try:
-        return model.model_validate(
-            {**current.model_dump(), **patch.model_dump(exclude_unset=True)}
-        )
-    except ValidationError as exc:
-        raise invalid_input(list(exc.errors())) from exc
-
-
-def _not_found(what: str) -> ControlError:
-    return ControlError(404, "not_found", f"No {what} in the sandbox.")
+router = APIRouter(prefix=PREFIX, tags=["sandbox control"])
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -147,7 +75,7 @@ def _custom_field_values(state: SandboxState, given: ContactIn) -> list[dict[str
             seen.add(field["id"])
             values.append({"id": field["id"], "value": custom.value})
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
     return values
 
 
@@ -190,9 +118,9 @@ def _identities(state: SandboxState, contact_id: str, given: ContactIn) -> list[
             }
         )
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
     if conflicts:
-        raise _invalid(conflicts, status=409, code="conflict")
+        raise invalid(conflicts, status=409, code="conflict")
     return identities
 
 
@@ -208,7 +136,7 @@ def _stored_contact(state: SandboxState, contact_id: str, given: ContactIn) -> d
     if given.merge_to_contact_id is not None and str(given.merge_to_contact_id) == contact_id:
         problems.append({"pointer": "/mergeToContactId", "message": "must be another contact"})
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
     custom_fields = _custom_field_values(state, given)
     identities = _identities(state, contact_id, given)
     system = given.model_dump(by_alias=True)
@@ -234,7 +162,7 @@ async def list_contacts(state: StateDep) -> list[dict[str, Any]]:
 async def read_contact(contact_id: uuid.UUID, state: StateDep) -> dict[str, Any]:
     contact = state.contacts.get(str(contact_id))
     if contact is None:
-        raise _not_found(f"contact '{contact_id}'")
+        raise not_found(f"contact '{contact_id}'")
     return contact
 
 
@@ -248,7 +176,7 @@ async def put_contact(contact_id: uuid.UUID, contact: ContactIn, state: StateDep
 @router.delete("/contacts/{contact_id}", status_code=204, summary="Remove one contact")
 async def delete_contact(contact_id: uuid.UUID, state: StateDep) -> Response:
     if state.contacts.pop(str(contact_id), None) is None:
-        raise _not_found(f"contact '{contact_id}'")
+        raise not_found(f"contact '{contact_id}'")
     return Response(status_code=204)
 
 
@@ -264,14 +192,14 @@ async def list_tickets(state: StateDep) -> list[dict[str, Any]]:
 async def read_ticket(ticket_id: _TicketId, state: StateDep) -> dict[str, Any]:
     ticket = state.tickets.get(ticket_id)
     if ticket is None:
-        raise _not_found(f"ticket {ticket_id}")
+        raise not_found(f"ticket {ticket_id}")
     return ticket
 
 
 @router.put("/tickets/{ticket_id}", summary="Create or replace one ticket")
 async def put_ticket(ticket_id: _TicketId, ticket: TicketIn, state: StateDep) -> dict[str, Any]:
     if ticket.id is not None and ticket.id != ticket_id:
-        raise _invalid([{"pointer": "/id", "message": "must equal the id in the path"}])
+        raise invalid([{"pointer": "/id", "message": "must equal the id in the path"}])
     previous = state.tickets.get(ticket_id) or {}
     now = now_iso()
     stored = {
@@ -292,7 +220,7 @@ async def put_ticket(ticket_id: _TicketId, ticket: TicketIn, state: StateDep) ->
 @router.delete("/tickets/{ticket_id}", status_code=204, summary="Remove one ticket")
 async def delete_ticket(ticket_id: _TicketId, state: StateDep) -> Response:
     if state.tickets.pop(ticket_id, None) is None:
-        raise _not_found(f"ticket {ticket_id}")
+        raise not_found(f"ticket {ticket_id}")
     return Response(status_code=204)
 
 
@@ -365,7 +293,7 @@ async def put_forms(forms: FormsIn, state: StateDep) -> dict[str, list[dict[str,
         problems += _unique(contact, "name", "contact_fields")
         problems += _unique(contact, "id", "contact_fields")
     if problems:
-        raise _invalid(problems)
+        raise invalid(problems)
     if prechat is not None:
         state.prechat_fields = prechat
     if offline is not None:
@@ -377,18 +305,7 @@ async def put_forms(forms: FormsIn, state: StateDep) -> dict[str, list[dict[str,
     return _forms_out(state)
 
 
-# --- credentials, sites, knobs ----------------------------------------------------------------
-
-
-@router.get("/keys", summary="The accepted API keys")
-async def read_keys(state: StateDep) -> list[str]:
-    return list(state.keys)
-
-
-@router.put("/keys", summary="Replace the accepted API keys (an empty list refuses every call)")
-async def put_keys(keys: list[_Key], state: StateDep) -> list[str]:
-    state.keys = list(dict.fromkeys(keys))
-    return list(state.keys)
+# --- sites, knobs -----------------------------------------------------------------------------
 
 
 @router.get("/sites", summary="The site ids the API answers for")
@@ -409,7 +326,7 @@ async def read_limits(state: StateDep) -> Limits:
 
 @router.put("/limits", summary="Change the rate limit (only the keys given)")
 async def put_limits(patch: LimitsPatch, state: StateDep) -> Limits:
-    state.limits = _merged(Limits, state.limits, patch)
+    state.limits = merged(state.limits, patch)
     return state.limits
 
 
@@ -420,7 +337,7 @@ async def read_faults(state: StateDep) -> Faults:
 
 @router.put("/faults", summary="Change the injected faults (only the keys given)")
 async def put_faults(patch: FaultsPatch, state: StateDep) -> Faults:
-    state.set_faults(_merged(Faults, state.faults, patch))
+    state.set_faults(merged(state.faults, patch))
     return state.faults
 
 
@@ -431,7 +348,7 @@ async def read_behaviour(state: StateDep) -> Behaviour:
 
 @router.put("/behaviour", summary="Change those choices (only the keys given)")
 async def put_behaviour(patch: BehaviourPatch, state: StateDep) -> Behaviour:
-    state.behaviour = _merged(Behaviour, state.behaviour, patch)
+    state.behaviour = merged(state.behaviour, patch)
     return state.behaviour
 
 
@@ -465,39 +382,3 @@ async def read_simulator_chats(state: StateDep) -> list[dict[str, Any]]:
 @router.get("/simulator/sent", summary="The webhooks the simulator delivered, newest first")
 async def read_simulator_sent(state: StateDep) -> list[dict[str, Any]]:
     return [sent.as_dict() for sent in reversed(state.simulation.sent)]
-
-
-# --- what happened ----------------------------------------------------------------------------
-
-
-@router.get("/requests", summary="The v4 API calls received, oldest first")
-async def read_requests(state: StateDep, since: _Since = None) -> list[dict[str, Any]]:
-    return state.requests_since(since)
-
-
-@router.delete("/requests", status_code=204, summary="Forget the calls received")
-async def clear_requests(state: StateDep) -> Response:
-    state.requests.clear()
-    return Response(status_code=204)
-
-
-@router.post("/reset", summary="Everything back to the defaults")
-async def reset(state: StateDep) -> dict[str, bool]:
-    state.reset()
-    return {"reset": True}
-
-
-def control_path_miss(request: Request) -> Response:
-    """A `/_sandbox/...` call no control route takes: 405 if the path exists, else 404."""
-    allowed: set[str] = set()
-    for route in router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            allowed |= set(getattr(route, "methods", None) or ())
-    if allowed:
-        message = f"{request.method} is not allowed on {request.url.path}."
-        response = control_error_response(ControlError(405, "method_not_allowed", message))
-        response.headers["Allow"] = ", ".join(sorted(allowed))
-        return response
-    message = f"No control-surface route {request.url.path}."
-    return control_error_response(ControlError(404, "not_found", message))

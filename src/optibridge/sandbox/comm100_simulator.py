@@ -33,17 +33,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 
-from optibridge.sandbox.comm100_control import ControlError, put_contact, put_ticket
+from optibridge.sandbox.comm100_control import StateDep, put_contact, put_ticket, sandbox_state
 from optibridge.sandbox.comm100_payloads import (
     Chat,
     OfflineMessage,
@@ -73,6 +73,7 @@ from optibridge.sandbox.comm100_state import (
     SandboxState,
     TicketIn,
 )
+from optibridge.sandbox.control import ControlError
 
 PREFIX = "/simulator"
 WEBHOOK_TIMEOUT_S = 10.0
@@ -121,14 +122,6 @@ def mount_simulator(app: FastAPI, webhook_transport: httpx.AsyncBaseTransport | 
 # --- plumbing ---------------------------------------------------------------------------------
 
 
-def _sandbox(request: Request) -> SandboxState:
-    state: SandboxState = request.app.state.comm100_sandbox
-    return state
-
-
-StateDep = Annotated[SandboxState, Depends(_sandbox)]
-
-
 class _PageError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -142,7 +135,7 @@ def _base(request: Request) -> str:
 
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    state = _sandbox(request)
+    state = sandbox_state(request)
     sim = state.simulation
     announced = _announced(sim, request.query_params.get("sent"))
     html = templates.get_template(template).render(
@@ -246,7 +239,7 @@ async def _deliver(request: Request, sent: SentWebhook) -> None:
 async def _send(
     request: Request, channel: Channel, event: str, about: str, body: dict[str, Any]
 ) -> SentWebhook:
-    sim = _sandbox(request).simulation
+    sim = sandbox_state(request).simulation
     url = sim.config.webhook_url(channel) if sim.config else None
     sent = sim.record_sent(event=event, channel=channel, about=about, url=url, body=body)
     if url is None:
@@ -271,7 +264,7 @@ async def simulator_root(request: Request) -> RedirectResponse:
 
 @router.get("/")
 async def start_page(request: Request) -> HTMLResponse:
-    config = _sandbox(request).simulation.config
+    config = sandbox_state(request).simulation.config
     targets = {}
     if config is not None:
         targets = {
@@ -362,7 +355,7 @@ def _visitor_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    state = _sandbox(request)
+    state = sandbox_state(request)
     config = state.simulation.config
     return _render(
         request,

@@ -9,12 +9,10 @@ custom fields by field id; the vendor API renders them per `Behaviour`. See
 from __future__ import annotations
 
 import random
-import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,12 +27,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from optibridge.sandbox import request_log
 from optibridge.sandbox.comm100_simulation import Simulation
+from optibridge.sandbox.faults import FaultSettings, FaultSettingsPatch
+from optibridge.sandbox.rate_limit import RateLimit, RequestCount, SlidingWindow, WindowSeconds
+from optibridge.sandbox.request_log import RequestLog
 
 DEFAULT_API_KEY = "sandbox-comm100-key"
 DEFAULT_SITE_ID = 10000
-LOG_CAPACITY = 100_000  # the oldest log entries go first
-_MAX_MS = 3_600_000  # an hour: longer sleeps are a typo, and huge ones overflow the loop's timer
 
 # Fixed namespace so the ids of default fields are the same in every process and after a reset.
 _ID_NAMESPACE = uuid.UUID("0f6c1d5e-9a57-4f7e-8d3c-c0ffee100000")
@@ -345,40 +345,22 @@ class TicketIn(_CamelModel):
 
 # --- knobs ------------------------------------------------------------------------------------
 
-_Rate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-_Millis = Annotated[float, Field(ge=0.0, le=_MAX_MS, allow_inf_nan=False)]
 
-
-class Faults(_Model):
+class Faults(FaultSettings):
     """Injected misbehaviour of the vendor API (never of the control surface)."""
 
-    latency_ms: _Millis = 0.0
-    error_rate: _Rate = 0.0
-    rate_429: _Rate = 0.0
-    timeout_rate: _Rate = 0.0
-    timeout_ms: _Millis = 30_000.0
     seed: int | None = None
 
 
-class FaultsPatch(_Model):
-    latency_ms: float | None = None
-    error_rate: float | None = None
-    rate_429: float | None = None
-    timeout_rate: float | None = None
-    timeout_ms: float | None = None
+class FaultsPatch(FaultSettingsPatch):
     seed: int | None = None
 
 
-class Limits(_Model):
+class Limits(RateLimit):
     """The sliding-window rate limit applied per client IP."""
 
-    requests: int = Field(default=300, ge=1, le=1_000_000)
-    window_seconds: float = Field(default=300.0, gt=0.0, le=86_400.0, allow_inf_nan=False)
-
-
-class LimitsPatch(_Model):
-    requests: int | None = None
-    window_seconds: float | None = None
+    requests: RequestCount = 300
+    window_seconds: WindowSeconds = 300.0
 
 
 IdentityTypeKey = Literal["contactIdentityType", "type"]
@@ -397,51 +379,16 @@ class BehaviourPatch(_Model):
     query_result: QueryResult | None = None
 
 
-# --- the rate limiter -------------------------------------------------------------------------
-
-
-class SlidingWindow:
-    """Arrival times of admitted calls per client; a refused call leaves no trace."""
-
-    def __init__(self) -> None:
-        self._admitted: dict[str, deque[float]] = {}
-
-    def admit(self, client: str, now: float, limits: Limits) -> bool:
-        times = self._admitted.setdefault(client, deque())
-        horizon = now - limits.window_seconds
-        while times and times[0] <= horizon:
-            times.popleft()
-        if len(times) >= limits.requests:
-            return False
-        times.append(now)
-        return True
-
-
 # --- what the sandbox has seen ----------------------------------------------------------------
 
 
 @dataclass
-class LoggedRequest:
+class LoggedRequest(request_log.LoggedRequest):
     """One vendor API call; never holds the password (the API key)."""
 
-    method: str
-    path: str
-    query: str
-    time: float
-    user: str | None = None
-    body: Any = None
-    status: int | None = None  # None while the call is still being answered
+    shown: ClassVar[tuple[str, ...]] = ("method", "path", "query", "status", "time", "user", "body")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "status": self.status,
-            "time": self.time,
-            "user": self.user,
-            "body": self.body,
-        }
+    user: str | None = None  # the Basic user name
 
 
 @dataclass
@@ -461,7 +408,7 @@ class SandboxState:
     behaviour: Behaviour = field(default_factory=Behaviour)
     window: SlidingWindow = field(default_factory=SlidingWindow)
     fault_random: random.Random = field(default_factory=random.Random)
-    requests: deque[LoggedRequest] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
+    requests: RequestLog[LoggedRequest] = field(default_factory=lambda: RequestLog(LoggedRequest))
     simulation: Simulation = field(default_factory=Simulation)
 
     def __post_init__(self) -> None:
@@ -489,11 +436,3 @@ class SandboxState:
 
     def contact_fields(self) -> list[dict[str, Any]]:
         return system_contact_fields() + [dict(f) for f in self.custom_contact_fields]
-
-    def log_request(self, method: str, path: str, query: str) -> LoggedRequest:
-        entry = LoggedRequest(method=method, path=path, query=query, time=time.time())
-        self.requests.append(entry)
-        return entry
-
-    def requests_since(self, since: float | None) -> list[dict[str, Any]]:
-        return [r.as_dict() for r in self.requests if since is None or r.time > since]

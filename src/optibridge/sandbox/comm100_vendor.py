@@ -6,12 +6,9 @@ Everything reachable here is the vendor's surface: its shapes and casing. Errors
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import copy
-import hmac
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,10 +28,19 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from optibridge.sandbox.comm100_state import Behaviour, Faults, LoggedRequest, SandboxState
+from optibridge.sandbox.comm100_state import Behaviour, LoggedRequest, SandboxState
+from optibridge.sandbox.faults import Admitted, Refused, answer_with_faults, draw_faults
+from optibridge.sandbox.vendor_api import (
+    NOT_JSON,
+    Endpoint,
+    allowed_methods,
+    endpoint_for,
+    key_is_accepted,
+    parse_json,
+    path_segments,
+    read_body,
+)
 
-VENDOR_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 
@@ -46,42 +52,26 @@ def error_body(status: int, message: str, headers: dict[str, str] | None = None)
 # --- the gate: rate limit, credentials, site, injected faults ---------------------------------
 
 
-@dataclass(frozen=True)
-class _Admitted:
-    faults: Faults
-    hang: bool
-    error_status: int | None
-
-
-@dataclass(frozen=True)
-class _Refused:
-    faults: Faults
-    response: Response
-
-
 def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _admit(state: SandboxState, request: Request, entry: LoggedRequest) -> _Admitted | _Refused:
+def _admit(state: SandboxState, request: Request, entry: LoggedRequest) -> Admitted | Refused:
     """Decide at arrival, before any await, so concurrent calls are judged in arrival order.
 
     The limit is per client IP and comes first, as at a gateway: a call with bad credentials
     still counts, a call refused with 429 does not.
     """
     faults = state.faults
-    draw = state.fault_random.random
-    # Always four draws per call, so a seeded run repeats whatever the rates are.
-    injected_429, hang, error, error_kind = draw(), draw(), draw(), draw()
-    if injected_429 < faults.rate_429 or not state.window.admit(
+    drawn = draw_faults(state.fault_random, faults)
+    if drawn.too_many_requests or not state.window.admit(
         _client_address(request), time.monotonic(), state.limits
     ):
-        return _Refused(faults, _too_many_requests(state))
+        return Refused(faults, _too_many_requests(state))
     refusal = _check_credentials(state, request, entry) or _check_site(state, request)
     if refusal is not None:
-        return _Refused(faults, refusal)
-    error_status = (500 if error_kind < 0.5 else 503) if error < faults.error_rate else None
-    return _Admitted(faults, hang=hang < faults.timeout_rate, error_status=error_status)
+        return Refused(faults, refusal)
+    return Admitted(faults, drawn)
 
 
 def _unauthorized(message: str) -> Response:
@@ -110,7 +100,7 @@ def _check_credentials(
             "Authorization has been denied for this request: the user must be an agent's e-mail."
         )
     entry.user = user
-    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in state.keys):
+    if not key_is_accepted(key, state.keys):
         return _unauthorized("Authorization has been denied for this request: invalid API key.")
     return None
 
@@ -145,47 +135,21 @@ def _server_error(status: int) -> Response:
 
 # --- the entry point --------------------------------------------------------------------------
 
-_NOT_JSON = object()  # a body that does not parse
-_NO_BODY = object()
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse_json(raw: bytes) -> Any:
-    if not raw.strip():
-        return _NO_BODY
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
-        return _NOT_JSON
+_NO_BODY = object()  # a body that is absent or blank
 
 
 async def answer_vendor_call(state: SandboxState, request: Request, path: str) -> Response:
     """Answer one call to the v4 API; `path` is relative to the sandbox's root."""
-    entry = state.log_request(request.method, "/" + path, request.url.query)
+    entry = state.requests.record(request.method, "/" + path, request.url.query)
     outcome = _admit(state, request, entry)
-    raw_body = await request.body() if request.method in _BODY_METHODS else b""
-    body = _parse_json(raw_body)
-    entry.body = None if body is _NOT_JSON or body is _NO_BODY else body
-    response = await _respond(state, request, path, outcome, body)
+    raw = await read_body(request)
+    body = parse_json(raw) if raw.strip() else _NO_BODY
+    entry.body = None if body is NOT_JSON or body is _NO_BODY else body
+    response = await answer_with_faults(
+        outcome, _server_error, lambda: _route(state, request, path, body)
+    )
     entry.status = response.status_code
     return response
-
-
-async def _respond(
-    state: SandboxState, request: Request, path: str, outcome: _Admitted | _Refused, body: Any
-) -> Response:
-    if outcome.faults.latency_ms:
-        await asyncio.sleep(outcome.faults.latency_ms / 1000)
-    if isinstance(outcome, _Refused):
-        return outcome.response
-    if outcome.hang:
-        await asyncio.sleep(outcome.faults.timeout_ms / 1000)
-    if outcome.error_status is not None:
-        return _server_error(outcome.error_status)
-    return await _route(state, request, path, body)
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -201,35 +165,19 @@ class _Call:
 _Handler = Callable[[_Call], Awaitable[Response]]
 
 
-@dataclass(frozen=True)
-class _Endpoint:
-    pattern: tuple[str | None, ...]  # lower-case fixed segments; None captures one segment
-    method: str
-    handler: _Handler
-
-    def matches(self, segments: list[str]) -> bool:
-        if len(segments) != len(self.pattern):
-            return False
-        return all(
-            bool(segment) if fixed is None else segment.lower() == fixed
-            for fixed, segment in zip(self.pattern, segments, strict=True)
-        )
+_Endpoint = Endpoint[_Handler]
 
 
 async def _route(state: SandboxState, request: Request, path: str, body: Any) -> Response:
-    segments = path.split("/")
-    if len(segments) > 1 and segments[-1] == "":
-        segments.pop()  # one trailing slash is tolerated
-    candidates = [endpoint for endpoint in _ENDPOINTS if endpoint.matches(segments)]
-    if not candidates:
+    segments = path_segments(path)
+    endpoint = endpoint_for(_ENDPOINTS, segments, request.method)
+    if endpoint is not None:
+        return await endpoint.handler(_Call(state, endpoint.captured(segments), body))
+    allowed = allowed_methods(_ENDPOINTS, segments)
+    if not allowed:
         return error_body(404, f"No HTTP resource was found that matches '/{path}'.")
-    for endpoint in candidates:
-        if endpoint.method == request.method:
-            captured = [s for s, fixed in zip(segments, endpoint.pattern, strict=True) if not fixed]
-            return await endpoint.handler(_Call(state, captured, body))
-    allowed = ", ".join(sorted({e.method for e in candidates}))
     message = f"The requested resource does not support http method '{request.method}'."
-    return error_body(405, message, {"Allow": allowed})
+    return error_body(405, message, {"Allow": ", ".join(allowed)})
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -368,7 +316,7 @@ def _validation_message(error: ValidationError) -> str:
 
 
 async def _query_contacts(call: _Call) -> Response:
-    if call.body is _NOT_JSON:
+    if call.body is NOT_JSON:
         return error_body(400, "The request body is not valid JSON.")
     try:
         query = _ContactQuery.model_validate({} if call.body is _NO_BODY else call.body)

@@ -3,6 +3,8 @@
 `create_app()` returns a FastAPI app with its own state; run it alone
 (`optibridge sandbox optimove --port N`) or mount it (e.g. at `/sandbox/optimove`): every route
 is relative. It shares no code with `optibridge.optimove` (a bug must not hide in both).
+What it does as the Comm100 sandbox does (faults, rate limit, request log, control-surface
+errors and common routes, path routing) is in the sandbox modules without a vendor prefix.
 
 Vendor API — fixed path segments are case-insensitive, an optional `/current` prefix and one
 trailing slash are accepted, customer ids keep their case:
@@ -71,21 +73,16 @@ The logs keep the last 100,000 entries each (enough for a 10,000-event benchmark
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 
-from optibridge.sandbox.optimove_control import (
-    ControlError,
-    control_path_miss,
-    on_control_error,
-    on_request_validation_error,
-    router,
-)
+from optibridge.sandbox.control import add_control_surface
+from optibridge.sandbox.optimove_control import router
 from optibridge.sandbox.optimove_state import SandboxState
-from optibridge.sandbox.optimove_vendor import VENDOR_METHODS, answer_vendor_call
-
-CONTROL_PREFIX = "_sandbox"
+from optibridge.sandbox.optimove_vendor import answer_vendor_call
+from optibridge.sandbox.vendor_api import add_vendor_api
 
 
 def create_app(*, callback_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -99,19 +96,8 @@ def create_app(*, callback_transport: httpx.AsyncBaseTransport | None = None) ->
         summary="An in-memory emulator of the Optimove API, with a /_sandbox/ control surface.",
         version="1",
     )
-    app.state.optimove_sandbox = SandboxState(callback_transport=callback_transport)
-    app.add_exception_handler(ControlError, on_control_error)
-    app.add_exception_handler(RequestValidationError, on_request_validation_error)
-    app.include_router(router)
-    app.add_route(
-        "/{vendor_path:path}", _vendor_api, methods=list(VENDOR_METHODS), include_in_schema=False
-    )
+    state = SandboxState(callback_transport=callback_transport)
+    app.state.sandbox = state
+    add_control_surface(app, router)
+    add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app
-
-
-async def _vendor_api(request: Request) -> Response:
-    path: str = request.path_params["vendor_path"]
-    if path.split("/", 1)[0] == CONTROL_PREFIX:
-        return control_path_miss(request)
-    state: SandboxState = request.app.state.optimove_sandbox
-    return await answer_vendor_call(state, request, path)

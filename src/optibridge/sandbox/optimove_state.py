@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
+from optibridge.sandbox import request_log
+from optibridge.sandbox.faults import FaultSettings, FaultSettingsPatch, Millis, Rate
+from optibridge.sandbox.rate_limit import RateLimit, RequestCount, SlidingWindow, WindowSeconds
+from optibridge.sandbox.request_log import LOG_CAPACITY, RequestLog
+
 DEFAULT_API_KEY = "sandbox-optimove-key"
-# Bounded so a long-running demo cannot grow without limit (a logged update body may hold
-# 1,000 customers); the oldest entries go first.
-LOG_CAPACITY = 100_000  # enough for a benchmark of 10,000 events
-_MAX_MS = 3_600_000  # an hour: longer sleeps are a typo, and huge ones overflow the loop's timer
 
 
 class _Model(BaseModel):
@@ -69,46 +69,28 @@ DEFAULT_ATTRIBUTES: tuple[AttributeDefinition, ...] = (
     _attribute("OPT_IN_EMAIL", "E-mail opt-in", "Bit", "Agreed to receive e-mail (0 or 1)"),
 )
 
-_Rate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-_Millis = Annotated[float, Field(ge=0.0, le=_MAX_MS, allow_inf_nan=False)]
 
-
-class Faults(_Model):
+class Faults(FaultSettings):
     """Injected misbehaviour of the vendor API (never of the control surface)."""
 
-    latency_ms: _Millis = 0.0
-    error_rate: _Rate = 0.0
-    rate_429: _Rate = 0.0
-    timeout_rate: _Rate = 0.0
-    timeout_ms: _Millis = 30_000.0
-    callback_delay_ms: _Millis = 200.0
-    callback_drop_rate: _Rate = 0.0
+    callback_delay_ms: Millis = 200.0
+    callback_drop_rate: Rate = 0.0
     seed: int | None = None
 
 
-class FaultsPatch(_Model):
+class FaultsPatch(FaultSettingsPatch):
     """A partial `Faults`: only the keys given change (checked again once merged)."""
 
-    latency_ms: float | None = None
-    error_rate: float | None = None
-    rate_429: float | None = None
-    timeout_rate: float | None = None
-    timeout_ms: float | None = None
     callback_delay_ms: float | None = None
     callback_drop_rate: float | None = None
     seed: int | None = None
 
 
-class Limits(_Model):
+class Limits(RateLimit):
     """The sliding-window rate limit applied per API key."""
 
-    requests: int = Field(default=50, ge=1, le=1_000_000)
-    window_seconds: float = Field(default=10.0, gt=0.0, le=86_400.0, allow_inf_nan=False)
-
-
-class LimitsPatch(_Model):
-    requests: int | None = None
-    window_seconds: float | None = None
+    requests: RequestCount = 50
+    window_seconds: WindowSeconds = 10.0
 
 
 UnknownCustomer = Literal["404", "400", "empty"]
@@ -208,51 +190,16 @@ def value_fits(field_type: str, value: str | None) -> bool:
     return True
 
 
-# --- the rate limiter -----------------------------------------------------------------------
-
-
-class SlidingWindow:
-    """Arrival times of admitted requests per API key; a refused request leaves no trace."""
-
-    def __init__(self) -> None:
-        self._admitted: dict[str, deque[float]] = {}
-
-    def admit(self, key: str, now: float, limits: Limits) -> bool:
-        times = self._admitted.setdefault(key, deque())
-        horizon = now - limits.window_seconds
-        while times and times[0] <= horizon:
-            times.popleft()
-        if len(times) >= limits.requests:
-            return False
-        times.append(now)
-        return True
-
-
 # --- what the sandbox has seen --------------------------------------------------------------
 
 
 @dataclass
-class LoggedRequest:
+class LoggedRequest(request_log.LoggedRequest):
     """One vendor API call; never holds the API key."""
 
-    method: str
-    path: str
-    query: str
-    time: float
-    body: Any = None
-    status: int | None = None  # None while the call is still being answered
-    request_id: str | None = None
+    shown: ClassVar[tuple[str, ...]] = (*request_log.LoggedRequest.shown, "request_id")
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "status": self.status,
-            "time": self.time,
-            "body": self.body,
-            "request_id": self.request_id,
-        }
+    request_id: str | None = None  # of an accepted write
 
 
 @dataclass
@@ -329,7 +276,7 @@ class SandboxState:
     window: SlidingWindow = field(default_factory=SlidingWindow)
     fault_random: random.Random = field(default_factory=random.Random)
     callback_random: random.Random = field(default_factory=random.Random)
-    requests: deque[LoggedRequest] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
+    requests: RequestLog[LoggedRequest] = field(default_factory=lambda: RequestLog(LoggedRequest))
     writes: deque[AcceptedWrite] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
     callbacks: deque[SentCallback] = field(default_factory=lambda: deque(maxlen=LOG_CAPACITY))
     # Strong references: the loop only keeps weak ones to running tasks.
@@ -358,11 +305,3 @@ class SandboxState:
         self.faults = faults
         self.fault_random = random.Random(faults.seed)
         self.callback_random = random.Random(None if faults.seed is None else faults.seed + 1)
-
-    def requests_since(self, since: float | None) -> list[dict[str, Any]]:
-        return [r.as_dict() for r in self.requests if since is None or r.time > since]
-
-    def log_request(self, method: str, path: str, query: str) -> LoggedRequest:
-        entry = LoggedRequest(method=method, path=path, query=query, time=time.time())
-        self.requests.append(entry)
-        return entry

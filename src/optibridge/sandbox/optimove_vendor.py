@@ -7,8 +7,6 @@ vary on purpose (plain text, a bare JSON string, JSON objects) as the real API's
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,58 +18,50 @@ import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from optibridge.sandbox.faults import Admitted, Refused, answer_with_faults, draw_faults
 from optibridge.sandbox.optimove_state import (
     AcceptedWrite,
     AttributeChange,
     CustomerChanges,
-    Faults,
     Limits,
     LoggedRequest,
     SandboxState,
     SentCallback,
     value_fits,
 )
+from optibridge.sandbox.vendor_api import (
+    NOT_JSON,
+    Endpoint,
+    allowed_methods,
+    endpoint_for,
+    key_is_accepted,
+    parse_json,
+    path_segments,
+    read_body,
+)
 
 MAX_CUSTOMERS_PER_UPDATE = 1_000
 MAX_ATTRIBUTES_PER_CUSTOMER = 10
 CALLBACK_TIMEOUT_S = 10.0
-VENDOR_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 # --- the gate: key, rate limit, injected faults -----------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Admitted:
-    faults: Faults
-    hang: bool
-    error_status: int | None
+def _admit(state: SandboxState, request: Request) -> Admitted | Refused:
+    """Decide at arrival, before any await, so concurrent calls are judged in arrival order.
 
-
-@dataclass(frozen=True)
-class _Refused:
-    faults: Faults
-    response: Response
-
-
-def _admit(state: SandboxState, request: Request) -> _Admitted | _Refused:
-    """Decide at arrival, before any await, so concurrent calls are judged in arrival order."""
+    Faults are drawn for keyed calls only; a call refused with 429 does not count."""
     faults = state.faults
     key = request.headers.get("x-api-key")
     if not key:
-        return _Refused(faults, _unauthorized("The X-API-KEY header is missing."))
-    if not any(hmac.compare_digest(key.encode(), known.encode()) for known in state.keys):
-        return _Refused(faults, _unauthorized("The API key is not valid or has been revoked."))
-    draw = state.fault_random.random
-    # Always four draws per keyed call, so a seeded run repeats whatever the rates are.
-    injected_429, hang, error, error_kind = draw(), draw(), draw(), draw()
-    if injected_429 < faults.rate_429:
-        return _Refused(faults, _too_many_requests(state.limits))
-    if not state.window.admit(key, time.monotonic(), state.limits):
-        return _Refused(faults, _too_many_requests(state.limits))
-    error_status = (500 if error_kind < 0.5 else 503) if error < faults.error_rate else None
-    return _Admitted(faults, hang=hang < faults.timeout_rate, error_status=error_status)
+        return Refused(faults, _unauthorized("The X-API-KEY header is missing."))
+    if not key_is_accepted(key, state.keys):
+        return Refused(faults, _unauthorized("The API key is not valid or has been revoked."))
+    drawn = draw_faults(state.fault_random, faults)
+    if drawn.too_many_requests or not state.window.admit(key, time.monotonic(), state.limits):
+        return Refused(faults, _too_many_requests(state.limits))
+    return Admitted(faults, drawn)
 
 
 def _unauthorized(message: str) -> Response:
@@ -103,7 +93,7 @@ def _not_found(path: str) -> Response:
 def _method_not_allowed(method: str, allowed: list[str]) -> Response:
     message = f"The requested resource does not support http method '{method}'."
     return JSONResponse(
-        {"Message": message}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))}
+        {"Message": message}, status_code=405, headers={"Allow": ", ".join(allowed)}
     )
 
 
@@ -111,53 +101,21 @@ def _bad_request(message: str) -> Response:
     return PlainTextResponse(message, status_code=400)
 
 
-_NOT_JSON = object()  # a body that is absent or does not parse
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
-        return _NOT_JSON
-
-
 # --- the entry point --------------------------------------------------------------------------
 
 
 async def answer_vendor_call(state: SandboxState, request: Request, path: str) -> Response:
     """Answer one call to the vendor API; `path` is relative to the sandbox's root."""
-    entry = state.log_request(request.method, "/" + path, request.url.query)
+    entry = state.requests.record(request.method, "/" + path, request.url.query)
     outcome = _admit(state, request)
-    raw_body = await request.body() if request.method in _WRITE_METHODS else b""
-    body = _parse_json(raw_body) if raw_body else _NOT_JSON
-    entry.body = None if body is _NOT_JSON else body
-    response = await _respond(state, request, path, outcome, body, entry)
+    raw = await read_body(request)
+    body = parse_json(raw) if raw else NOT_JSON  # an absent body is no JSON either
+    entry.body = None if body is NOT_JSON else body
+    response = await answer_with_faults(
+        outcome, _server_error, lambda: _route(state, request, path, body, entry)
+    )
     entry.status = response.status_code
     return response
-
-
-async def _respond(
-    state: SandboxState,
-    request: Request,
-    path: str,
-    outcome: _Admitted | _Refused,
-    body: Any,
-    entry: LoggedRequest,
-) -> Response:
-    if outcome.faults.latency_ms:
-        await asyncio.sleep(outcome.faults.latency_ms / 1000)
-    if isinstance(outcome, _Refused):
-        return outcome.response
-    if outcome.hang:
-        # Hangs, then answers as usual: a write that "timed out" may still have been applied.
-        await asyncio.sleep(outcome.faults.timeout_ms / 1000)
-    if outcome.error_status is not None:
-        return _server_error(outcome.error_status)
-    return await _route(state, request, path, body, entry)
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -176,41 +134,25 @@ _Handler = Callable[[_Call], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
-class _Endpoint:
-    pattern: tuple[str | None, ...]  # lower-case fixed segments; None captures one segment
-    method: str
-    handler: _Handler
+class _Endpoint(Endpoint[_Handler]):
     is_upsert: bool = False
-
-    def matches(self, segments: list[str]) -> bool:
-        if len(segments) != len(self.pattern):
-            return False
-        return all(
-            bool(segment) if fixed is None else segment.lower() == fixed
-            for fixed, segment in zip(self.pattern, segments, strict=True)
-        )
 
 
 async def _route(
     state: SandboxState, request: Request, path: str, body: Any, entry: LoggedRequest
 ) -> Response:
-    segments = path.split("/")
-    if len(segments) > 1 and segments[-1] == "":
-        segments.pop()  # one trailing slash is tolerated
+    segments = path_segments(path)
     if len(segments) > 1 and segments[0].lower() == "current":
         segments = segments[1:]
-    candidates = [
-        endpoint
-        for endpoint in _ENDPOINTS
-        if endpoint.matches(segments) and (state.behaviour.upsert_enabled or not endpoint.is_upsert)
-    ]
-    if not candidates:
+    endpoints = [e for e in _ENDPOINTS if state.behaviour.upsert_enabled or not e.is_upsert]
+    endpoint = endpoint_for(endpoints, segments, request.method)
+    if endpoint is not None:
+        captured = endpoint.captured(segments)
+        return await endpoint.handler(_Call(state, request, captured, body, entry))
+    allowed = allowed_methods(endpoints, segments)
+    if not allowed:
         return _not_found("/" + path)
-    for endpoint in candidates:
-        if endpoint.method == request.method:
-            captured = [s for s, fixed in zip(segments, endpoint.pattern, strict=True) if not fixed]
-            return await endpoint.handler(_Call(state, request, captured, body, entry))
-    return _method_not_allowed(request.method, [e.method for e in candidates])
+    return _method_not_allowed(request.method, allowed)
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -372,7 +314,7 @@ def _accept_write(
             "The request entity's media type is not supported: send application/json.",
             status_code=415,
         )
-    if call.body is _NOT_JSON:
+    if call.body is NOT_JSON:
         return _bad_request("The request body is not valid JSON.")
     try:
         changes, callback_url = parse(call.body)
