@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from optibridge.config import Config
+from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
 
 if TYPE_CHECKING:
@@ -29,9 +29,14 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="Run a vendor sandbox as its own process.", no_args_is_help=True)
 sites_app = typer.Typer(help="List, create and delete sites.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Issue, list and revoke bearer tokens.", no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="The stored API keys and webhook secrets, and OPTIBRIDGE_SECRET_KEY.",
+    no_args_is_help=True,
+)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(sites_app, name="sites")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(secrets_app, name="secrets")
 
 out = Console()
 err = Console(stderr=True)
@@ -53,15 +58,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_config(**overrides: object) -> Config:
+def load_config(*, with_secret_keys: bool = True, **overrides: object) -> Config:
+    """The configuration, or a clear message and exit code 1. `with_secret_keys` also checks
+    the secret keys (reading, or creating, the key file when OPTIBRIDGE_SECRET_KEY is unset)."""
     try:
-        return Config(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        config = Config(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except ValidationError as error:
         problems = "; ".join(
-            f"OPTIBRIDGE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in error.errors()
+            f"OPTIBRIDGE_{'_'.join(str(p) for p in e['loc']).upper()}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in error.errors(include_input=False)
         )
         fail(f"invalid configuration: {problems}")
+    if with_secret_keys:
+        try:
+            config.secret_keys()
+        except SecretKeyInvalid as error:
+            fail(f"invalid configuration: {error}")
+    return config
 
 
 @app.command()
@@ -70,7 +84,7 @@ def migrate(database_url: DatabaseOption = None) -> None:
     from optibridge.store.db import make_engine
     from optibridge.store.migrate import current_revision, upgrade_to_head
 
-    config = load_config(database_url=database_url)
+    config = load_config(database_url=database_url, with_secret_keys=False)
     engine = make_engine(config.effective_database_url)
     upgrade_to_head(engine)
     out.print(f"database at revision {current_revision(engine)}")
@@ -104,7 +118,7 @@ def demo(
     """The service with both sandboxes in one process and demo site 10000 ready to use."""
     from optibridge.demo import run_demo
 
-    run_demo(host=host, port=port, data_dir=data_dir)
+    run_demo(load_config(data_dir=data_dir), host=host, port=port)
 
 
 @app.command()
@@ -334,6 +348,36 @@ def _cli_runtime(database_url: str | None) -> Iterator[Runtime]:
         fail(f"{error.message}{details}")
     finally:
         runtime.close()
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(database_url: DatabaseOption = None) -> None:
+    """Re-encrypt every stored secret under the first OPTIBRIDGE_SECRET_KEY, in one transaction
+    (after putting a new key in front of the old one; see docs/operations.md)."""
+    from optibridge.services.secret_rotation import SecretsUnreadable, rotate_secrets
+
+    with _cli_runtime(database_url) as runtime:
+        try:
+            with runtime.unit_of_work() as session:
+                report = rotate_secrets(session, runtime.box)
+        except SecretsUnreadable as error:
+            listing = "".join(f"\n  site {i.site_id}: {i.kind}" for i in error.unreadable)
+            fail(
+                f"{_count(len(error.unreadable), 'stored secret')} can be decrypted by none of "
+                f"the configured keys; nothing was changed:{listing}\n"
+                "Add the key they were saved with to OPTIBRIDGE_SECRET_KEY (after the first), "
+                "then run this again."
+            )
+    sites = _count(report.sites, "site's", "sites'")
+    out.print(
+        f"re-encrypted {sites} secrets ({_count(report.reencrypted, 'value')}); "
+        f"{report.already_current} already current",
+        highlight=False,
+    )
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 @sites_app.command("list")

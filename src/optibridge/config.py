@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,10 @@ SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
 class Config(BaseSettings):
     """Everything a process needs to know before it touches the database."""
 
-    model_config = SettingsConfigDict(env_prefix="OPTIBRIDGE_", extra="ignore", frozen=True)
+    # Errors never repeat the value given: it may be a key or a token.
+    model_config = SettingsConfigDict(
+        env_prefix="OPTIBRIDGE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default=Path("./var"), description="Where SQLite and the key file live.")
     database_url: str = Field(
@@ -25,7 +29,9 @@ class Config(BaseSettings):
     )
     admin_token: SecretStr | None = Field(default=None, description="Bootstrap admin token.")
     secret_key: SecretStr | None = Field(
-        default=None, description="Fernet key encrypting stored API keys; generated if absent."
+        default=None,
+        description="Fernet keys (newest first, separated by commas or whitespace) encrypting "
+        "stored API keys; generated if absent.",
     )
     allow_private_urls: bool = Field(
         default=False, description="Let settings point at loopback/private hosts and plain http."
@@ -68,6 +74,13 @@ class Config(BaseSettings):
             raise ValueError("must be one of auto, json, text")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _valid_secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_secret_keys(value.get_secret_value())
+        return value
+
     @field_validator("public_url")
     @classmethod
     def _public_url_without_slash(cls, value: str | None) -> str | None:
@@ -83,18 +96,43 @@ class Config(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'optibridge.db'}"
 
-    def secret_key_bytes(self) -> bytes:
-        """The deployment's secret key: configured, or created once in data_dir."""
+    def secret_keys(self) -> tuple[bytes, ...]:
+        """The deployment's secret keys, newest first: configured, or read from the key file in
+        data_dir (created with one key at the first start). Raises `SecretKeyInvalid`."""
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value().encode()
+            return parse_secret_keys(self.secret_key.get_secret_value())
         key_path = self.data_dir / SECRET_KEY_FILE
         if not key_path.exists():
             _create_key_file(key_path)
-        return key_path.read_bytes().strip()
+        try:
+            return parse_secret_keys(key_path.read_bytes().decode("utf-8", errors="replace"))
+        except SecretKeyInvalid as error:
+            raise SecretKeyInvalid(f"{key_path}: {error}") from None
 
-    def fernet(self) -> Fernet:
-        """The key that encrypts API keys and webhook secrets at rest."""
-        return Fernet(self.secret_key_bytes())
+
+class SecretKeyInvalid(ValueError):
+    """A secret key list Fernet can't use. The message names the entry, never its value."""
+
+
+def parse_secret_keys(text: str) -> tuple[bytes, ...]:
+    """Fernet keys separated by commas or whitespace, newest first: the first encrypts and
+    signs, every one decrypts and verifies (so a new key can go in front before the stored
+    secrets are re-encrypted under it)."""
+    entries = [entry for entry in re.split(r"[\s,]+", text) if entry]
+    if not entries:
+        raise SecretKeyInvalid("no key given (one or more Fernet keys, newest first)")
+    keys = []
+    for position, entry in enumerate(entries, start=1):
+        key = entry.encode()
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            which = "the key" if len(entries) == 1 else f"key {position} of {len(entries)}"
+            raise SecretKeyInvalid(
+                f"{which} is not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from None
+        keys.append(key)
+    return tuple(keys)
 
 
 def _create_key_file(key_path: Path) -> None:

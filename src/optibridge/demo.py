@@ -212,14 +212,14 @@ def seed_demo(runtime: Runtime, public_url: str) -> None:
         ).raise_for_status()
 
 
-def run_demo(*, host: str, port: int, data_dir: Path) -> None:
-    base = Config()
+def run_demo(base: Config, *, host: str, port: int) -> None:
+    """The demo on `base` (from the environment), whose data_dir holds its SQLite database."""
+    data_dir = base.data_dir
     self_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
     public_url = base.public_url or f"http://{self_host}:{port}"
     token = base.admin_token or SecretStr(demo_admin_token(data_dir))
     config = base.model_copy(
         update={
-            "data_dir": data_dir,
             "allow_private_urls": True,
             "public_url": public_url,
             "admin_token": token,

@@ -37,7 +37,7 @@ class Runtime:
             config=config,
             engine=engine,
             sessions=session_factory(engine),
-            box=SecretBox(config.fernet()),
+            box=SecretBox(config.secret_keys()),
             limiter=RateLimiter.from_config(engine, config),
             comm100_limiter=RateLimiter(
                 engine,

@@ -22,7 +22,17 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_the_help_lists_every_command(tmp_path: Path) -> None:
     result = run("--help", data_dir=tmp_path)
     assert result.returncode == 0
-    for command in ("serve", "worker", "demo", "sandbox", "migrate", "sites", "tokens", "syncs"):
+    for command in (
+        "serve",
+        "worker",
+        "demo",
+        "sandbox",
+        "migrate",
+        "sites",
+        "tokens",
+        "syncs",
+        "secrets",
+    ):
         assert command in result.stdout
 
 

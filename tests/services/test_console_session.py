@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from optibridge.config import Config
 from optibridge.errors import NotFound, Unauthorized
@@ -105,3 +107,52 @@ def test_a_session_sealed_with_another_secret_key_is_refused(
             authenticate_console(other, session)
     finally:
         other.close()
+
+
+# --- a new secret key in front of the old one (rotation) -----------------------------------------
+
+
+@contextmanager
+def runtime_with_keys(tmp_path: Path, *keys: bytes) -> Iterator[Runtime]:
+    """Another process on the same database, configured with `keys` (newest first)."""
+    secret_key = ",".join(key.decode() for key in keys)
+    started = Runtime.start(
+        Config(data_dir=tmp_path, admin_token=ADMIN_TOKEN, secret_key=secret_key)
+    )
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def test_a_session_sealed_with_the_old_key_stays_valid_after_a_new_key_is_put_in_front(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    (old,) = runtime.config.secret_keys()
+    token, token_id = agent_token(runtime)
+    session = issue_session(runtime, authenticate_console(runtime, token).principal, SITE, None)
+    with runtime_with_keys(tmp_path, Fernet.generate_key(), old) as rotated:
+        assert authenticate_console(rotated, session).principal.token_id == token_id
+
+
+def test_a_new_session_is_sealed_with_the_first_key(runtime: Runtime, tmp_path: Path) -> None:
+    (old,) = runtime.config.secret_keys()
+    new = Fernet.generate_key()
+    token, token_id = agent_token(runtime)
+    with runtime_with_keys(tmp_path, new, old) as rotated:
+        principal = authenticate_console(rotated, token).principal
+        session = issue_session(rotated, principal, SITE, None)
+    with runtime_with_keys(tmp_path, new) as only_new:
+        assert authenticate_console(only_new, session).principal.token_id == token_id
+
+
+def test_removing_the_old_key_ends_the_sessions_sealed_with_it(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    token, _ = agent_token(runtime)
+    session = issue_session(runtime, authenticate_console(runtime, token).principal, SITE, None)
+    with (
+        runtime_with_keys(tmp_path, Fernet.generate_key()) as only_new,
+        pytest.raises(Unauthorized, match="not valid"),
+    ):
+        authenticate_console(only_new, session)

@@ -4,31 +4,50 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class SecretBox:
-    def __init__(self, fernet: Fernet) -> None:
-        self._fernet = fernet
+    """Seals under the newest secret key; opens what any of the configured keys sealed."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        fernets = [Fernet(key) for key in keys]
+        self._newest = fernets[0]
+        self._any = MultiFernet(fernets)
 
     def seal(self, plaintext: str) -> str:
-        return self._fernet.encrypt(plaintext.encode()).decode()
+        return self._newest.encrypt(plaintext.encode()).decode()
 
     def open(self, sealed: str) -> str:
         try:
-            return self._fernet.decrypt(sealed.encode()).decode()
+            return self._any.decrypt(sealed.encode()).decode()
+        except InvalidToken as error:
+            raise SecretKeyMismatch from error
+
+    def reseal(self, sealed: str) -> str | None:
+        """`sealed` sealed again under the newest key, or None if it already is."""
+        token = sealed.encode()
+        try:
+            self._newest.decrypt(token)
+        except InvalidToken:
+            pass
+        else:
+            return None
+        try:
+            return self._any.rotate(token).decode()
         except InvalidToken as error:
             raise SecretKeyMismatch from error
 
 
 class SecretKeyMismatch(Exception):
-    """Stored secrets were sealed with another OPTIBRIDGE_SECRET_KEY."""
+    """A stored secret was sealed with none of the configured OPTIBRIDGE_SECRET_KEY keys."""
 
     def __str__(self) -> str:
         return (
-            "a stored secret cannot be decrypted: OPTIBRIDGE_SECRET_KEY (or var/secret.key) "
-            "is not the key it was saved with"
+            "a stored secret cannot be decrypted: none of the keys in OPTIBRIDGE_SECRET_KEY "
+            "(or var/secret.key) is the key it was saved with"
         )
 
 

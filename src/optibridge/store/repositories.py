@@ -25,6 +25,10 @@ class SiteRepository:
             query = query.where(Site.site_id == only)
         return self.session.scalars(query).all()
 
+    def list_locked(self) -> Sequence[Site]:
+        """Every site, locked until the transaction ends (see `SettingsRepository.list_locked`)."""
+        return self.session.scalars(select(Site).order_by(Site.site_id).with_for_update()).all()
+
     def add(self, site: Site) -> None:
         self.session.add(site)
         self.session.flush()
@@ -44,6 +48,12 @@ class SettingsRepository:
 
     def get(self, site_id: int) -> SiteSettings | None:
         return self.session.get(SiteSettings, site_id)
+
+    def list_locked(self) -> Sequence[SiteSettings]:
+        """Every site's settings, locked until the transaction ends: re-encrypting the API keys
+        must not overwrite a key saved meanwhile (SQLite's write lock is taken up front)."""
+        query = select(SiteSettings).order_by(SiteSettings.site_id).with_for_update()
+        return self.session.scalars(query).all()
 
     def save(
         self,

@@ -2,7 +2,9 @@
 
 No session table: the session is a cookie signed with HMAC-SHA256 under a key derived from the
 deployment's secret key (`OPTIBRIDGE_SECRET_KEY` or `var/secret.key`), so every process that
-shares the secret key accepts it. The cookie holds who signed in (role, site, token id), when
+shares the secret key accepts it. With several keys (a rotation under way) cookies and CSRF
+tokens are signed with the first and accepted under any, so no one is signed out by a new key
+until the old one is removed. The cookie holds who signed in (role, site, token id), when
 the session ends, and a random CSRF secret; never the token itself. Every request checks that
 the token it was opened with still exists (revoking a token ends its sessions) and, for the
 deployment's bootstrap token, that `OPTIBRIDGE_ADMIN_TOKEN` has not changed since.
@@ -21,6 +23,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -74,6 +77,9 @@ class UiSession:
     # a page on another site can neither read nor compute this token.
     csrf_token: str
     expires_at: float
+    # The same MAC under every configured key: a form rendered before a new key was put in
+    # front (or by a process still without it) is still accepted.
+    accepted_csrf_tokens: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,22 @@ class Flash:
 
 class Signer:
     """`base64url(json).signature`: HMAC-SHA256 bound to a purpose, so a value signed for one
-    cookie can never be replayed as another."""
+    cookie can never be replayed as another. Signs with the first key, verifies with any."""
 
-    def __init__(self, key: bytes) -> None:
-        self._key = key
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        self._keys = tuple(keys)
 
     def mac(self, purpose: str, data: str) -> str:
-        message = f"{purpose}|{data}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return _hmac_hex(self._keys[0], purpose, data)
+
+    def macs(self, purpose: str, data: str) -> tuple[str, ...]:
+        """The MAC under each key, the first key's first: every one of them is accepted."""
+        return tuple(_hmac_hex(key, purpose, data) for key in self._keys)
+
+    def verify(self, purpose: str, data: str, given: str) -> bool:
+        # Compared with every key, not stopping at a match: the time taken says nothing about
+        # which key signed.
+        return any([same_secret(given, expected) for expected in self.macs(purpose, data)])
 
     def sign(self, purpose: str, payload: dict[str, Any]) -> str:
         data = base64.urlsafe_b64encode(
@@ -106,7 +120,7 @@ class Signer:
         data, _, signature = value.partition(".")
         if not data or not signature:
             return None
-        if not same_secret(signature, self.mac(purpose, data)):
+        if not self.verify(purpose, data, signature):
             return None
         try:
             decoded = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
@@ -115,10 +129,16 @@ class Signer:
         return decoded if isinstance(decoded, dict) else None
 
 
-def cookie_key(config: Config) -> bytes:
-    """A key for the control panel's cookies, derived from the deployment's secret key (the
-    derivation keeps the Fernet key itself out of any other use)."""
-    return hmac.new(config.secret_key_bytes(), _KEY_CONTEXT, hashlib.sha256).digest()
+def _hmac_hex(key: bytes, purpose: str, data: str) -> str:
+    return hmac.new(key, f"{purpose}|{data}".encode(), hashlib.sha256).hexdigest()
+
+
+def cookie_keys(config: Config) -> tuple[bytes, ...]:
+    """Keys for the control panel's cookies, derived from the deployment's secret keys, newest
+    first (the derivation keeps the Fernet keys themselves out of any other use)."""
+    return tuple(
+        hmac.new(key, _KEY_CONTEXT, hashlib.sha256).digest() for key in config.secret_keys()
+    )
 
 
 def signer(request: Request) -> Signer:
@@ -127,7 +147,7 @@ def signer(request: Request) -> Signer:
     if isinstance(found, Signer):
         return found
     runtime: Runtime = app_state.runtime
-    created = Signer(cookie_key(runtime.config))
+    created = Signer(cookie_keys(runtime.config))
     app_state.ui_signer = created
     return created
 
@@ -162,6 +182,12 @@ def _delete_cookie(request: Request, response: Response, name: str) -> None:
 def _bootstrap_mark(request: Request, bootstrap_token: str) -> str:
     """Which bootstrap token a session was opened with, without storing (a hash of) it."""
     return signer(request).mac("bootstrap", token_digest(bootstrap_token))[:32]
+
+
+def _is_bootstrap_mark(request: Request, mark: str, bootstrap_token: str) -> bool:
+    """Whether `mark` is `_bootstrap_mark` of the token under any of the keys."""
+    macs = signer(request).macs("bootstrap", token_digest(bootstrap_token))
+    return any([same_secret(mark, mac[:32]) for mac in macs])
 
 
 def start_session(request: Request, response: Response, principal: Principal) -> None:
@@ -210,8 +236,13 @@ def current_session(request: Request) -> UiSession | None:
     if not _still_valid(request, token_id, site_id, payload.get("boot")):
         return None
     principal = Principal(role=role, site_id=site_id, token_id=token_id)
-    csrf_token = signer(request).mac("csrf", csrf_secret)
-    return UiSession(principal=principal, csrf_token=csrf_token, expires_at=expires_at)
+    csrf_tokens = signer(request).macs("csrf", csrf_secret)
+    return UiSession(
+        principal=principal,
+        csrf_token=csrf_tokens[0],
+        expires_at=expires_at,
+        accepted_csrf_tokens=csrf_tokens,
+    )
 
 
 def _still_valid(request: Request, token_id: object, site_id: object, mark: object) -> bool:
@@ -222,7 +253,7 @@ def _still_valid(request: Request, token_id: object, site_id: object, mark: obje
             bootstrap is not None
             and site_id is None
             and isinstance(mark, str)
-            and same_secret(mark, _bootstrap_mark(request, bootstrap.get_secret_value()))
+            and _is_bootstrap_mark(request, mark, bootstrap.get_secret_value())
         )
     if not isinstance(token_id, int):
         return False
@@ -259,13 +290,13 @@ def check_login_csrf(request: Request, form: dict[str, str]) -> None:
             "Your browser did not send back the sign-in page's cookie. Allow cookies for this "
             "site, then open the sign-in page again."
         )
-    expected = signer(request).mac("login", nonce)
-    if not same_secret(form.get(CSRF_FIELD, ""), expected):
+    if not signer(request).verify("login", nonce, form.get(CSRF_FIELD, "")):
         raise CsrfRejected("The sign-in form has expired. Open the sign-in page again.")
 
 
 def check_csrf(session: UiSession, form: dict[str, str]) -> None:
-    if not same_secret(form.get(CSRF_FIELD, ""), session.csrf_token):
+    given = form.get(CSRF_FIELD, "")
+    if not any([same_secret(given, token) for token in session.accepted_csrf_tokens]):
         raise CsrfRejected(
             "This form was not sent from this control panel session (its security token is "
             "missing or out of date). Go back, reload the page, and try again."
