@@ -304,7 +304,7 @@ def print_table(
             str(phase.optimove_calls),
             f"{phase.optimove_429} / {phase.busy}",
         )
-    Console().print(table)
+    Console(width=160).print(table)
     cold, warm = by_name[COLD], by_name[WARM]
     print(
         f"overhead (cold p50 - sandbox p50): {cold.p50 - sandbox_p50:.1f} ms;"
