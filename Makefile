@@ -30,7 +30,7 @@ format: install
 
 ## Everything CI runs.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 ## Skips the groups marked slow (multi-process and long-running tests).
 test-fast: install
