@@ -221,6 +221,8 @@ def test_transient_failures_are_retried_until_success(
     assert h.client.check_connection() == 1
     assert len(h.requests) == 3
     assert len(h.limiter.buckets) == 3, "every attempt takes its own slot"
+    # …and gives its slot's time back to the limiter once answered or failed, in order.
+    assert [slot.stamp_us for slot in h.limiter.answered_slots] == [1, 2, 3]
 
 
 def test_backoff_is_exponential_with_full_jitter() -> None:

@@ -55,6 +55,21 @@ def test_processes_agree_through_the_database(engine: Engine) -> None:
     assert second.acquire(BUCKET) >= 0.15
 
 
+def test_a_slow_call_holds_its_place_until_it_is_answered(engine: Engine) -> None:
+    """The vendor may have counted a slow call only just before answering: the window runs
+    from the answer, not from when the call was let through."""
+    limiter = small_limiter(engine, limit=1)
+    slot = limiter.take_slot(BUCKET)
+    time.sleep(0.15)  # the call is on its way
+    limiter.answered(slot)
+    answered = time.monotonic()
+    limiter.acquire(BUCKET)
+    assert time.monotonic() - answered >= 0.2  # a whole window after the answer
+    with engine.connect() as connection:
+        stamps = connection.execute(select(RateLimitBucket.stamps)).scalar_one()
+    assert len(stamps) == 1  # the answered call's stamp left with the window, nothing leaked
+
+
 def test_a_429_is_counted_and_makes_everyone_wait_a_whole_window(engine: Engine) -> None:
     limiter = small_limiter(engine)
     limiter.acquire(BUCKET)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optibridge.optimove.limiter import bucket_for_api_key, decide, fill_window
+from optibridge.optimove.limiter import answered_at, bucket_for_api_key, decide, fill_window
 
 from .windows import max_in_any_window
 
@@ -139,3 +141,54 @@ def test_the_bucket_names_the_key_without_revealing_it() -> None:
     assert len(bucket) <= 80  # the column's width
     assert bucket == bucket_for_api_key(" secret-key-123\n")
     assert bucket != bucket_for_api_key("secret-key-124")
+
+
+@given(
+    limit=limits,
+    window=windows,
+    callers=st.integers(min_value=1, max_value=6),
+    transits=st.lists(st.integers(min_value=0, max_value=3_000), min_size=1, max_size=60),
+)
+def test_however_late_calls_arrive_the_vendor_never_counts_more_than_the_limit(
+    limit: int, window: int, callers: int, transits: list[int]
+) -> None:
+    """`callers` send one call after another; call k reaches the vendor `transits[k]` after
+    its stamp (a busy machine, a slow network: far longer than any margin) and is answered
+    when it arrives. The vendor's window is the limiter's, without margin: with stamps moved
+    to the answers, no window of arrivals holds more than `limit`, as long as a call is
+    answered before a whole window has passed (beyond that, the margin is the only guard)."""
+    transits = [t % window for t in transits]  # answered within the window
+    log: tuple[int, ...] = ()
+    arrivals: list[int] = []
+    ready = [(0, caller) for caller in range(callers)]  # (time the caller asks, caller)
+    in_flight: list[tuple[int, int]] = []  # (answer time, stamp)
+    calls = iter(transits)
+    while ready or in_flight:
+        if in_flight and (not ready or in_flight[0][0] <= ready[0][0]):
+            answered, stamp = heapq.heappop(in_flight)
+            log = answered_at(log, stamp, answered)
+            continue
+        now, caller = heapq.heappop(ready)
+        decision = decide(log, now, limit, window)
+        if not decision.admitted:
+            heapq.heappush(ready, (now + decision.wait_us, caller))
+            continue
+        transit = next(calls, None)
+        if transit is None:
+            continue  # this caller is done
+        log = decision.stamps
+        stamp = log[-1]
+        arrivals.append(stamp + transit)
+        heapq.heappush(in_flight, (stamp + transit, stamp))
+        heapq.heappush(ready, (stamp + transit, caller))
+    assert max_in_any_window(sorted(arrivals), window) <= limit
+
+
+@given(stamps=logs, sent=times, now=times)
+def test_an_answer_moves_the_calls_stamp_and_never_frees_a_place(
+    stamps: list[int], sent: int, now: int
+) -> None:
+    after = answered_at(stamps, sent, now)
+    assert len(after) == len(stamps) + (0 if sent in stamps else 1)
+    assert max(after) >= max([now, *stamps])
+    assert list(after) == sorted(after)

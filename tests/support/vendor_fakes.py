@@ -11,6 +11,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
+from optibridge.vendor_http.client import Slot
+
 Handler = Callable[[httpx.Request], httpx.Response]
 ClientT = TypeVar("ClientT")
 
@@ -21,10 +23,14 @@ class CountingLimiter:
 
     buckets: list[str] = field(default_factory=list)
     throttled: int = 0
+    answered_slots: list[Slot] = field(default_factory=list)
 
-    def acquire(self, bucket: str) -> float:
+    def take_slot(self, bucket: str) -> Slot:
         self.buckets.append(bucket)
-        return 0.0
+        return Slot(bucket, stamp_us=len(self.buckets), waited_s=0.0)
+
+    def answered(self, slot: Slot) -> None:
+        self.answered_slots.append(slot)
 
     def record_throttled(self, bucket: str) -> None:
         self.throttled += 1

@@ -3,8 +3,11 @@
 Optimove allows 50 requests per 10 seconds per key, counted over a sliding window of arrival
 times. We keep a sliding *log*: the send times of the recent calls, in the key's
 `rate_limit_buckets` row, updated atomically. A call is admitted only while fewer than `limit`
-sends lie inside the last `window_s + margin_s` seconds; the margin absorbs the jitter between
-our send time and Optimove's arrival time. (A GCRA-style token bucket would not do: it lets the
+sends lie inside the last `window_s + margin_s` seconds. A call's stamp is its admission time
+while it is in flight, and moves to the time of its answer once it has one (`answered`): the
+answer comes after Optimove counted the call, so however long the call took to get there (a
+busy machine, a slow network), the log never shows it earlier than Optimove saw it. The margin
+covers calls still in flight. (A GCRA-style token bucket would not do: it lets the
 51st call through 0.2 s after a burst of 50, which Optimove's window refuses.)
 
 Send times come from one clock every process agrees on: PostgreSQL's `clock_timestamp()`, or
@@ -25,6 +28,7 @@ from optibridge.config import Config
 from optibridge.store import rate_limits
 from optibridge.store.db import write_locked
 from optibridge.store.rate_limits import BucketState
+from optibridge.vendor_http.client import Slot
 
 MICROS = 1_000_000
 
@@ -68,6 +72,16 @@ def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ..
     return (now,) * limit
 
 
+def answered_at(stamps: Sequence[int], sent_us: int, now_us: int) -> tuple[int, ...]:
+    """The log once the call admitted at `sent_us` has its answer at `now_us`: its stamp moves
+    to the answer (if it already left the log, the answer's stamp is added all the same)."""
+    now = max(now_us, max(stamps, default=now_us))
+    kept = list(stamps)
+    if sent_us in kept:
+        kept.remove(sent_us)
+    return tuple(sorted((*kept, now)))
+
+
 class LimiterBusy(Exception):
     """No slot within the caller's maximum wait; `retry_after_s`: when one would come."""
 
@@ -107,7 +121,12 @@ class RateLimiter:
         )
 
     def acquire(self, bucket: str, *, max_wait_s: float | None = None) -> float:
-        """Block until a call may be sent; the slot is taken. Returns the seconds waited.
+        """`take_slot`, for callers that only need the seconds waited."""
+        return self.take_slot(bucket, max_wait_s=max_wait_s).waited_s
+
+    def take_slot(self, bucket: str, *, max_wait_s: float | None = None) -> Slot:
+        """Block until a call may be sent; the slot is taken. Tell `answered` when the call
+        has its answer (or failed).
 
         `max_wait_s`: a caller that must not wait long (an agent in the console) gets
         `LimiterBusy` at once when no slot would come within that time, and takes no slot.
@@ -116,11 +135,22 @@ class RateLimiter:
         while True:
             decision = self._try_acquire(bucket)
             if decision.admitted:
-                return self._monotonic() - started
+                return Slot(bucket, decision.stamps[-1], self._monotonic() - started)
             wait_s = decision.wait_us / MICROS
             if max_wait_s is not None and self._monotonic() - started + wait_s > max_wait_s:
                 raise LimiterBusy(wait_s)
             self._sleep(wait_s)
+
+    def answered(self, slot: Slot) -> None:
+        """The call has its answer, or failed: its stamp moves to now (see the module)."""
+        with write_locked(self._engine) as connection:
+            state = rate_limits.lock_bucket(connection, slot.bucket)
+            now = rate_limits.clock_us(connection)
+            rate_limits.save_bucket(
+                connection,
+                slot.bucket,
+                BucketState(answered_at(state.stamps, slot.stamp_us, now), state.throttled_total),
+            )
 
     def record_throttled(self, bucket: str) -> None:
         """Optimove answered 429 anyway: count it, and make every process wait a full window."""

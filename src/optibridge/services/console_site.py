@@ -41,6 +41,7 @@ from optibridge.services.settings import StoredSettings, load_settings
 from optibridge.services.sites import get_site, webhook_token
 from optibridge.store.repositories import AttributeCacheRepository
 from optibridge.sync.worker import SiteSetup
+from optibridge.vendor_http.client import Slot
 
 log = get_logger(__name__)
 P = ParamSpec("P")
@@ -145,11 +146,14 @@ class _BoundedLimiter:
         self._max_wait_s = max_wait_s
         self._busy = busy
 
-    def acquire(self, bucket: str) -> float:
+    def take_slot(self, bucket: str) -> Slot:
         try:
-            return self._limiter.acquire(bucket, max_wait_s=self._max_wait_s)
+            return self._limiter.take_slot(bucket, max_wait_s=self._max_wait_s)
         except LimiterBusy as busy:
             raise self._busy(busy.retry_after_s) from None
+
+    def answered(self, slot: Slot) -> None:
+        self._limiter.answered(slot)
 
     def record_throttled(self, bucket: str) -> None:
         self._limiter.record_throttled(bucket)

@@ -46,10 +46,21 @@ MAX_CONNECT_TIMEOUT_S = 5.0
 MAX_RETRY_AFTER_S = 60.0
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A call's place in its bucket's window, stamped `stamp_us` until it is answered."""
+
+    bucket: str
+    stamp_us: int
+    waited_s: float
+
+
 class SlotLimiter(Protocol):
     """What a client needs from a rate limiter (`optibridge.optimove.limiter.RateLimiter`)."""
 
-    def acquire(self, bucket: str) -> float: ...
+    def take_slot(self, bucket: str) -> Slot: ...
+
+    def answered(self, slot: Slot) -> None: ...
 
     def record_throttled(self, bucket: str) -> None: ...
 
@@ -194,7 +205,8 @@ class VendorClient:
         for attempt in range(1, self._max_attempts + 1):
             if failure is not None:
                 self._sleep(self._backoff(attempt - 1, failure.retry_after_s))
-            waited = self._limiter.acquire(self._bucket)
+            slot = self._limiter.take_slot(self._bucket)
+            waited = slot.waited_s
             started = time.monotonic()
             try:
                 response = self._http.request(
@@ -223,6 +235,9 @@ class VendorClient:
                     raise self._unreachable(endpoint, reason) from None
                 failure = _Failure(reason, unreachable=True)
                 continue
+            finally:
+                # Answered or not, the vendor has counted the call by now (or never will).
+                self._limiter.answered(slot)
             self._record(endpoint, attempt, response.status_code, waited, started)
             status = response.status_code
             if 200 <= status < 300 or status in accept:
