@@ -2,7 +2,8 @@
 and each authentication attempt must reach it from the code that checks that secret (the spy
 records the optibridge functions on the stack). Where a secret is not compared but looked up
 (stored tokens, by their SHA-256) the test shows the database only ever sees the digest; where
-it is a MAC (console sessions, Fernet) that the MAC is verified. Tokens are stored as hashes."""
+it is a MAC (console sessions, Fernet) that our code opens it only through Fernet's
+authenticated decryption, which refuses a changed MAC. Tokens are stored as hashes."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from optibridge.sandbox.comm100 import create_app as create_comm100_sandbox
 from optibridge.sandbox.optimove import create_app as create_optimove_sandbox
+from optibridge.services.secrets import SecretBox, SecretKeyMismatch
 from optibridge.store.models import ApiToken
 from tests.security.conftest import SITE_A, Bench, bearer, encoded_forms, fresh_secret
 from tests.sync.stack import chat_end_for
@@ -221,30 +222,35 @@ def test_a_forms_csrf_token_is_compared_in_constant_time(
 
 
 @dataclass
-class MacSpy:
-    verified: list[bool] = field(default_factory=list)
+class OpenSpy:
+    """What `SecretBox.open` (our one door to Fernet's authenticated decryption) made of each
+    sealed value: True when it opened, False when it was refused."""
+
+    opened: list[bool] = field(default_factory=list)
 
 
 @pytest.fixture
-def fernet_macs(monkeypatch: pytest.MonkeyPatch) -> MacSpy:
-    """Fernet checks its HMAC-SHA256 with `cryptography`'s `HMAC.verify`, a constant-time
-    comparison (it is not `hmac.compare_digest`, and can't be patched: it is compiled)."""
-    watching = MacSpy()
-    verify = Fernet._verify_signature
+def box_opens(monkeypatch: pytest.MonkeyPatch) -> OpenSpy:
+    """Spies on our own boundary, not on cryptography's internals: `SecretBox.open` hands the
+    value to `MultiFernet.decrypt`, whose documented contract is to verify the HMAC-SHA256
+    before decrypting (in constant time) and to raise `InvalidToken` on any change."""
+    watching = OpenSpy()
+    open_sealed = SecretBox.open
 
-    def spying(fernet: Fernet, data: bytes) -> None:
+    def spying(box: SecretBox, sealed: str) -> str:
         try:
-            verify(fernet, data)
-        except Exception:
-            watching.verified.append(False)
+            plaintext = open_sealed(box, sealed)
+        except SecretKeyMismatch:
+            watching.opened.append(False)
             raise
-        watching.verified.append(True)
+        watching.opened.append(True)
+        return plaintext
 
-    monkeypatch.setattr(Fernet, "_verify_signature", spying)
+    monkeypatch.setattr(SecretBox, "open", spying)
     return watching
 
 
-def test_a_console_session_is_checked_by_its_mac(bench: Bench, fernet_macs: MacSpy) -> None:
+def test_a_console_session_is_checked_by_its_mac(bench: Bench, box_opens: OpenSpy) -> None:
     agent = bench.issue(SITE_A, "agent").token
     tab = bench.client.get(f"/console/{SITE_A}/livechat", params={"token": agent})
     found = re.search(r'name="optibridge-session" content="([^"]+)"', tab.text)
@@ -252,16 +258,17 @@ def test_a_console_session_is_checked_by_its_mac(bench: Bench, fernet_macs: MacS
     session = found.group(1)
     path = f"/api/v1/sites/{SITE_A}/console/changes/1"
 
-    fernet_macs.verified.clear()
+    box_opens.opened.clear()
     assert bench.client.get(path, headers=bearer(session)).status_code == 404  # no such change
-    assert fernet_macs.verified == [True]
+    assert box_opens.opened == [True]
 
+    # One bit of the MAC flipped: the sealed value still decodes, but its MAC no longer holds.
     prefix, sealed = session[:4], session[4:]
     raw = base64.urlsafe_b64decode(sealed)
     forged = prefix + base64.urlsafe_b64encode(raw[:-1] + bytes([raw[-1] ^ 1])).decode()
-    fernet_macs.verified.clear()
+    box_opens.opened.clear()
     assert bench.client.get(path, headers=bearer(forged)).status_code == 401
-    assert fernet_macs.verified == [False]
+    assert box_opens.opened == [False]
 
 
 def test_an_agent_token_in_the_tabs_address_is_checked_like_any_token(
