@@ -1,8 +1,9 @@
 """Acceptance: three OS processes sharing one API key and one database never overrun Optimove.
 
 Each process calls the sandbox (its own process, default 50 requests per 10 s) as fast as the
-shared limiter lets it, for 30 s. The sandbox must log zero 429s, and the calls must use most of
-the budget the limiter allows (50 per 10.5 s: the window plus the 0.5 s margin).
+shared limiter lets it, for 30 s. The sandbox must log zero 429s and no window may ever hold more
+than the limit; every process gets a share. How much of the budget the calls use is printed
+(and measured in bench/sync_budget.py), not asserted: speed is for benchmarks.
 """
 
 from __future__ import annotations
@@ -85,5 +86,4 @@ def test_three_processes_sharing_a_key_stay_within_optimoves_limit(
     assert tightest > WINDOW_S
     assert all(s["errors"] == {} for s in summaries), summaries
     assert sum(s["calls"] for s in summaries) == len(log)
-    assert in_duration >= 0.8 * allowed
     assert all(s["calls"] > 0 for s in summaries), "every process got a share"

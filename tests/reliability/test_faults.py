@@ -147,6 +147,7 @@ def test_optimove_errors_429s_timeouts_and_lost_callbacks_leave_no_record_half_w
             "timeout_ms": 1500,  # beyond OPTIBRIDGE_OPTIMOVE_TIMEOUT_S
             "callback_delay_ms": 500,
             "callback_drop_rate": 0.5,
+            "seed": 1106,  # the same faults, in the same order of arrival, every run
         },
     ).raise_for_status()
 
@@ -190,7 +191,13 @@ def test_comm100_errors_and_timeouts_on_ticket_contacts_leave_no_record_half_way
     stack.comm100.delete("/_sandbox/requests").raise_for_status()
     stack.comm100.put(
         "/_sandbox/faults",
-        json={"error_rate": 0.25, "rate_429": 0.1, "timeout_rate": 0.1, "timeout_ms": 1500},
+        json={
+            "error_rate": 0.25,
+            "rate_429": 0.1,
+            "timeout_rate": 0.1,
+            "timeout_ms": 1500,
+            "seed": 1107,  # the same faults, in the same order of arrival, every run
+        },
     ).raise_for_status()
 
     expected = [

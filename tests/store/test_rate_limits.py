@@ -77,27 +77,28 @@ def test_many_first_users_at_once_create_one_row(engine: Engine) -> None:
     assert states == [BucketState((), 0)] * 8
 
 
-def test_a_locked_bucket_makes_the_next_locker_wait(engine: Engine) -> None:
+def test_a_locked_bucket_admits_one_locker_at_a_time(engine: Engine) -> None:
+    """Lockers read, add one and save, all at once: none may read what another is changing, so
+    no increment is lost."""
     with write_locked(engine) as connection:
         lock_bucket(connection, "held")
-    holding = threading.Event()
-    waited: list[float] = []
+    lockers, increments = 6, 15
+    start = threading.Barrier(lockers)
 
-    def second_locker() -> None:
-        holding.wait()
-        started = time.monotonic()
-        with write_locked(engine) as connection:
-            lock_bucket(connection, "held")
-        waited.append(time.monotonic() - started)
+    def count_up(_: int) -> None:
+        start.wait()
+        for _ in range(increments):
+            with write_locked(engine) as connection:
+                state = lock_bucket(connection, "held")
+                counted = BucketState(state.stamps, state.throttled_total + 1)
+                save_bucket(connection, "held", counted)
 
-    thread = threading.Thread(target=second_locker)
-    thread.start()
-    with write_locked(engine) as connection:
-        lock_bucket(connection, "held")
-        holding.set()
-        time.sleep(0.3)
-    thread.join()
-    assert waited[0] >= 0.2
+    with ThreadPoolExecutor(lockers) as pool:
+        list(pool.map(count_up, range(lockers)))
+    with engine.connect() as connection:
+        final = read_bucket(connection, "held")
+    assert final is not None
+    assert final.throttled_total == lockers * increments
 
 
 def test_garbage_in_the_stamps_column_is_ignored(engine: Engine) -> None:

@@ -78,26 +78,40 @@ def test_a_failed_earlier_record_holds_nothing(engine: Engine) -> None:
         assert not customer_busy(session, SITE, "C-1", later)
 
 
+def race_through_the_guard(engine: Engine, customer: str, records: list[int]) -> list[int]:
+    """Each record's worker, released at the same moment (a barrier), checks the guard and
+    claims `customer` if it passed; the records that passed."""
+    together = threading.Barrier(len(records))
+    passed: list[int] = []
+
+    def guard(record_id: int) -> None:
+        together.wait()
+        with transaction(engine) as session:
+            if not customer_busy(session, SITE, customer, record_id):
+                claim_customer(session, record_id, customer)
+                passed.append(record_id)
+
+    workers = [threading.Thread(target=guard, args=(record,)) for record in records]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return passed
+
+
 def test_two_records_of_one_customer_never_both_pass_the_guard(engine: Engine) -> None:
+    """Two workers, each holding a record it has just identified as the same customer's, race
+    through the guard: exactly one of them may claim the customer, every time."""
     with transaction(engine) as session:
         add_site(session)
-        first = queued(session, order_key="visitor:a")
-        second = queued(session, order_key="visitor:b")
-    answers: list[bool] = []
-
-    def second_guard() -> None:
+    for round_ in range(10):
         with transaction(engine) as session:
-            answers.append(customer_busy(session, SITE, "C-1", second))
-
-    with transaction(engine) as session:
-        assert not customer_busy(session, SITE, "C-1", first)
-        claim_customer(session, first, "C-1")
-        rival = threading.Thread(target=second_guard)
-        rival.start()
-        time.sleep(0.3)  # the rival is waiting for the customer's lock, not deciding
-        assert answers == []
-    rival.join(timeout=30)
-    assert answers == [True]
+            records = [
+                queued(session, state="working", customer_id=None, order_key=f"v:{round_}:{n}")
+                for n in range(2)
+            ]
+        passed = race_through_the_guard(engine, f"C-{round_}", records)
+        assert len(passed) == 1, (round_, passed)
 
 
 def test_fields_written_later_name_the_latest_record_that_wrote_each(engine: Engine) -> None:

@@ -514,9 +514,7 @@ def use_up_the_window(runtime: Runtime) -> None:
 
 def test_an_agent_never_waits_for_a_busy_optimove_budget(console: Console) -> None:
     use_up_the_window(console.runtime)  # other work took the whole budget
-    started = time.monotonic()
     response = console.post("lookup", chat(visitor("C-whoever")))
-    assert time.monotonic() - started < 4
     assert response.status_code == 429
     error = response.json()["error"]
     assert error["code"] == "busy"
