@@ -2,7 +2,7 @@
 
 A tiny host page (served on the service's own origin, as a Comm100 console would frame it)
 embeds the tab and speaks the host protocol: it waits for `optibridge:ready` and posts the
-conversation as `optibridge:context`. Screenshots of each state go to docs/screenshots/.
+conversation as `optibridge:context`. `make screenshots` saves each state to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -12,18 +12,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import FrameLocator, Page, expect
 
 from optibridge.sandbox.comm100_payloads import Chat, FieldAnswer, Visitor, chat_ended
+from tests.e2e import screenshots
 from tests.sync.stack import OPTIMOVE_KEY, Site, Stack, default_settings, running_stack
 
 pytestmark = [pytest.mark.integration]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HOST_PATH = "/__test_host"
 TIMEOUT_MS = 15_000
 
@@ -97,8 +96,7 @@ iframe {{ border: 1px solid #ccc; width: 420px; height: 640px; }}</style></head>
 
 
 def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.locator("#tab").screenshot(path=str(SCREENSHOTS / f"console-{name}.png"))
+    screenshots.shoot(page.locator("#tab"), f"console-{name}.png")
 
 
 def test_a_returning_customer_is_shown_and_edited(page: Page, stack: Stack) -> None:

@@ -3,7 +3,7 @@
 One administrator's whole journey (SPEC 1, administrator stories 1-6): sign in, add a site,
 connect Optimove with a wrong then the right key, connect Comm100, configure both channels,
 save with a problem then without, paste-ready webhook URLs, read the sync log, retry a failed
-record, sign out. Screenshots of each page go to docs/screenshots/ (linked from the docs).
+record, sign out. `make screenshots` saves each page to docs/screenshots/ (linked from the docs).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from tests.e2e import screenshots
 from tests.support.processes import free_port, optibridge_command, running_process
 
 pytestmark = pytest.mark.integration
 
 ADMIN_TOKEN = "e2e-admin-token-0123456789abcdef"
 SITE = 20000
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
@@ -93,8 +93,7 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"control-panel-{name}.png"), full_page=True)
+    screenshots.shoot(page, f"control-panel-{name}.png", full_page=True)
 
 
 def script_errors(page: Page) -> list[str]:
