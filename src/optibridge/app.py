@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from optibridge import __version__
 from optibridge.runtime import Runtime
@@ -29,8 +32,19 @@ site's secret token in their URL.
 """
 
 
+# Swagger UI (/docs) loads its script and styles from here, not from a CDN: the
+# service's API documentation works on a network with no way out (docs/decisions.md).
+DOCS_ASSETS_PATH = "/docs-assets"
+
+
 def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
-    app = FastAPI(title="optibridge", version=__version__, description=DESCRIPTION)
+    app = FastAPIOffline(
+        title="optibridge",
+        version=__version__,
+        description=DESCRIPTION,
+        static_url=DOCS_ASSETS_PATH,
+        redoc_url=None,  # ReDoc's bundle fetches its logo from cdn.redoc.ly
+    )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(ops.router)
@@ -50,4 +64,19 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
         app.mount("/sandbox/optimove", create_optimove_sandbox())
         app.mount("/sandbox/comm100", create_comm100_sandbox())
     app.add_middleware(AccessLogMiddleware)
+    _add_components(app, admin_api.SETTINGS_COMPONENTS)
     return app
+
+
+def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """Schemas that routes reference by hand (`openapi_extra`) join the document's components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in schemas.items():
+            components.setdefault(name, schema)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -108,6 +108,7 @@ from functools import partial
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from optibridge.sandbox.comm100_control import router
 from optibridge.sandbox.comm100_simulator import mount_simulator
@@ -123,10 +124,12 @@ def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> 
     `webhook_transport` carries the simulator's webhooks (default: real HTTP); tests may pass
     one bound to an ASGI app.
     """
-    app = FastAPI(
+    app = FastAPIOffline(  # its /docs page works offline, as the service's does
         title="Comm100 sandbox",
         summary="An in-memory emulator of the Comm100 v4 API, with a /_sandbox/ control surface.",
         version="1",
+        static_url="/docs-assets",
+        redoc_url=None,
     )
     state = SandboxState()
     app.state.sandbox = state

@@ -77,6 +77,7 @@ from functools import partial
 
 import httpx
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from optibridge.sandbox.control import add_control_surface
 from optibridge.sandbox.optimove_control import router
@@ -91,10 +92,12 @@ def create_app(*, callback_transport: httpx.AsyncBaseTransport | None = None) ->
     `callback_transport` lets in-process tests deliver callbacks to an ASGI app or a mock
     instead of over the network.
     """
-    app = FastAPI(
+    app = FastAPIOffline(  # its /docs page works offline, as the service's does
         title="Optimove sandbox",
         summary="An in-memory emulator of the Optimove API, with a /_sandbox/ control surface.",
         version="1",
+        static_url="/docs-assets",
+        redoc_url=None,
     )
     state = SandboxState(callback_transport=callback_transport)
     app.state.sandbox = state

@@ -43,7 +43,13 @@ UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api/v1/sites", responses=ERRORS)
-SETTINGS_SCHEMA = SiteSettings.model_json_schema(mode="validation")
+# The settings body is validated by the settings service (every problem at once, with JSON
+# pointers), so FastAPI can't derive its schema: it is written into the OpenAPI document by hand,
+# its nested models as components like every other model's (`app.py` adds them).
+SETTINGS_SCHEMA = SiteSettings.model_json_schema(
+    mode="validation", ref_template="#/components/schemas/{model}"
+)
+SETTINGS_COMPONENTS: dict[str, Any] = SETTINGS_SCHEMA.pop("$defs", {})
 
 
 @router.post(
