@@ -14,6 +14,7 @@ from rich.table import Table
 
 from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
+from optibridge.listening import CannotListen, bind_listener
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -54,7 +55,7 @@ SiteArgument = Annotated[int, typer.Argument(help="The Comm100 site id.")]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -104,7 +105,8 @@ def serve(
     from optibridge.server import run_service
 
     config = load_config(database_url=database_url)
-    run_service(config, host=host, port=port, with_worker=worker)
+    with _listening_errors():
+        run_service(config, host=host, port=port, with_worker=worker)
 
 
 @app.command()
@@ -118,7 +120,9 @@ def demo(
     """The service with both sandboxes in one process and demo site 10000 ready to use."""
     from optibridge.demo import run_demo
 
-    run_demo(load_config(data_dir=data_dir), host=host, port=port)
+    config = load_config(data_dir=data_dir)
+    with _listening_errors():
+        run_demo(config, host=host, port=port)
 
 
 @app.command()
@@ -317,7 +321,10 @@ def sandbox_optimove(
 
     from optibridge.sandbox.optimove import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    with _listening_errors():
+        listener = bind_listener(host, port)
+    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    server.run(sockets=[listener])
 
 
 @sandbox_app.command("comm100")
@@ -330,7 +337,19 @@ def sandbox_comm100(
 
     from optibridge.sandbox.comm100 import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    with _listening_errors():
+        listener = bind_listener(host, port)
+    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    server.run(sockets=[listener])
+
+
+@contextmanager
+def _listening_errors() -> Iterator[None]:
+    """A port that is taken (or not allowed) is one line and exit code 1, not a traceback."""
+    try:
+        yield
+    except CannotListen as error:
+        fail(str(error))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import start_http_server
 
 from optibridge.config import Config
+from optibridge.listening import bind_listener
 from optibridge.logs import configure_logging, get_logger
 from optibridge.metrics import PROCESS_REGISTRY
 from optibridge.runtime import Runtime
@@ -52,6 +53,7 @@ def run_service(
 
     from optibridge.app import create_app
 
+    listener = bind_listener(host, port)  # first: a taken port is reported before any work
     configure_logging(config.log_format, config.log_level)
     if config.public_url is None:
         # Optimove's callbacks and the webhook URLs need an address; the one we serve is it.
@@ -76,8 +78,9 @@ def run_service(
             worker = Worker(runtime)
             threading.Thread(target=worker.run_forever, name="worker", daemon=True).start()
         log.info("listening", host=host, port=port, worker=with_worker)
-        server.run()
+        server.run(sockets=[listener])
     finally:
+        listener.close()
         if worker is not None:
             worker.stop.set()
         runtime.close()
