@@ -834,14 +834,15 @@ def _docs(drive: Drive) -> None:
     drive.call("GET", "/docs", 200)
 
 
+@drives("GET", "/docs-assets")
+def _docs_assets(drive: Drive) -> None:
+    drive.call("GET", "/docs-assets/swagger-ui.css", 200)
+    drive.call("GET", "/docs-assets/../../secret.key", 404)
+
+
 @drives("GET", "/docs/oauth2-redirect")
 def _docs_redirect(drive: Drive) -> None:
     drive.call("GET", "/docs/oauth2-redirect", 200)
-
-
-@drives("GET", "/redoc")
-def _redoc(drive: Drive) -> None:
-    drive.call("GET", "/redoc", 200)
 
 
 @drives("GET", "/metrics")
