@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,11 +31,12 @@ def postgres_server_url() -> str | None:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; PostgreSQL gets a fresh database per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'optibridge.db'}"
+@contextmanager
+def empty_database(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of an empty database of `kind` ("sqlite" in `directory`, or a fresh PostgreSQL
+    database, dropped afterwards; skipped when no PostgreSQL server is configured)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'optibridge.db'}"
         return
     server_url = postgres_server_url()
     if server_url is None:
@@ -49,6 +51,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind; PostgreSQL gets a fresh database per test."""
+    with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,3 +1,3 @@
-from optibridge.cli import app
+from optibridge.cli import main
 
-app(prog_name="optibridge")
+main()

@@ -21,6 +21,7 @@ from optibridge.web import (
 )
 from optibridge.web.access_log import AccessLogMiddleware
 from optibridge.web.errors import install_error_handlers
+from optibridge.web.storable_input import StorableInputMiddleware
 
 DESCRIPTION = """\
 Connects a Comm100 site (Live Chat, Ticketing & Messaging) with an Optimove account.
@@ -63,6 +64,8 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
 
         app.mount("/sandbox/optimove", create_optimove_sandbox())
         app.mount("/sandbox/comm100", create_comm100_sandbox())
+    # Outermost last: the access log sees every answer, the middleware's 400s included.
+    app.add_middleware(StorableInputMiddleware)
     app.add_middleware(AccessLogMiddleware)
     _add_components(app, admin_api.SETTINGS_COMPONENTS)
     return app

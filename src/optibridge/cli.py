@@ -494,3 +494,14 @@ def tokens_revoke(
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
         revoke_token(session, token_id)
     out.print(f"token {token_id} revoked")
+
+
+def main() -> None:
+    """The `optibridge` command. Arguments are made storable first, like every other input
+    (`safe_text`): bytes that aren't UTF-8 arrive as lone surrogates, NUL can't be stored."""
+    import sys
+
+    from optibridge.safe_text import storable_text
+
+    sys.argv = [storable_text(argument) for argument in sys.argv]
+    app(prog_name="optibridge")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,9 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
+from optibridge.errors import BadRequest
+from optibridge.sync.ingest import parse_event
+from tests.support.strategies import nasty_text
 
 # --- strategies -------------------------------------------------------------------------------
 
@@ -23,12 +27,12 @@ scalars = (
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
+    | nasty_text(max_size=12)
 )
 json_values = st.recursive(
     scalars,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        st.lists(inner, max_size=4) | st.dictionaries(nasty_text(max_size=8), inner, max_size=4)
     ),
     max_leaves=20,
 )
@@ -67,7 +71,7 @@ KNOWN_KEYS = [
     "ContactOrVisitorId",
     "TicketId",
 ]
-keys = st.sampled_from(KNOWN_KEYS) | st.text(max_size=8)
+keys = st.sampled_from(KNOWN_KEYS) | nasty_text(max_size=8)
 shaped_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6),
@@ -116,6 +120,22 @@ def parses_or_refuses_with_a_reason(parse: Any, body: object) -> None:
 def test_any_json_is_parsed_or_refused_with_a_shape_error(body: Any) -> None:
     parses_or_refuses_with_a_reason(parse_livechat_webhook, body)
     parses_or_refuses_with_a_reason(parse_ticket_trigger, body)
+
+
+@given(st.sampled_from(["livechat", "ticketing"]), livechat_like | trigger_like | json_values)
+def test_any_json_text_is_an_event_with_storable_text_or_a_400(channel: Any, body: Any) -> None:
+    """What the webhook door does with the bytes: lone surrogates and NUL, spelled as JSON
+    escapes, never reach an event; anything unusable is a 400 that says why."""
+    try:
+        event = parse_event(channel, json.dumps(body).encode())
+    except BadRequest as refused:
+        refusal = refused.message
+        assert refusal
+        return
+    parts = [event.dedupe_key, event.order_key, event.comm100_ids, event.context.to_json()]
+    stored = json.dumps(parts, ensure_ascii=False)
+    stored.encode("utf-8")  # no lone surrogate left
+    assert "\x00" not in stored
 
 
 @given(livechat_like)

@@ -22,6 +22,7 @@ from optibridge.domain.decide import Change, Plan, attribute_chunks, decide, map
 from optibridge.domain.identify import Identification, identify
 from optibridge.domain.settings import EventPolicy, FieldMapping, FieldRef
 from optibridge.domain.values import ValueRejected, is_empty, same_value, to_optimove_value
+from tests.support.strategies import nasty_text
 
 ACCOUNT: dict[str, str | None] = {
     "EMAIL": "Nvarchar(100)",
@@ -376,7 +377,9 @@ def test_attribute_chunks_never_exceed_ten_and_keep_every_change_in_order(
 
 
 @given(
-    st.lists(st.builds(Change, st.text(max_size=5), st.none() | st.text(max_size=3), st.text())),
+    st.lists(
+        st.builds(Change, nasty_text(max_size=5), st.none() | nasty_text(max_size=3), nasty_text())
+    ),
     st.integers(1, 30),
 )
 def test_attribute_chunks_of_any_changes(changes: list[Change], size: int) -> None:

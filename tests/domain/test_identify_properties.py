@@ -9,6 +9,7 @@ from optibridge.domain.context import ConversationContext
 from optibridge.domain.fields import resolve
 from optibridge.domain.identify import identify, normalize_customer_id
 from optibridge.domain.settings import FieldRef
+from tests.support.strategies import nasty_text
 
 NAMES = ["customer_id", "Customer ID", "email", "vip"]
 refs = st.builds(
@@ -16,7 +17,9 @@ refs = st.builds(
     st.sampled_from(["custom_variable", "prechat", "offline"]),
     st.sampled_from(NAMES),
 )
-values = st.sampled_from(["", "  ", "C-1", " C-2 ", "Ann@Example.COM", "abc"]) | st.text(max_size=8)
+values = st.sampled_from(["", "  ", "C-1", " C-2 ", "Ann@Example.COM", "abc"]) | nasty_text(
+    max_size=8
+)
 forms = st.dictionaries(st.sampled_from(NAMES), values, max_size=4)
 contexts = st.builds(
     lambda prechat, offline, custom_variables: ConversationContext(

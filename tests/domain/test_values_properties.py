@@ -18,6 +18,7 @@ from optibridge.domain.values import (
     text_length,
     to_optimove_value,
 )
+from tests.support.strategies import nasty_text
 
 FIELD_TYPES = [
     None,
@@ -47,7 +48,7 @@ raw_values = st.one_of(
     dates.map(date.isoformat),
     dates.map(lambda d: f"{d:%d.%m.%Y}"),
     st.sampled_from(["yes", "No", "true", "0", "1", "maybe", "", "  ", "5.0", "1.234,50"]),
-    st.text(max_size=12),
+    nasty_text(max_size=12),
 )
 
 
@@ -119,7 +120,7 @@ def test_conversion_gives_a_non_empty_value_that_converts_to_itself(
     assert same_value(written, written, field_type)
 
 
-@given(st.text(max_size=30), st.integers(1, 20))
+@given(nasty_text(max_size=30), st.integers(1, 20))
 def test_text_is_never_changed_and_only_rejected_when_too_long(text: str, size: int) -> None:
     try:
         written = to_optimove_value(text, f"Nvarchar({size})", field="F")

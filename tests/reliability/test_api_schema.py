@@ -1,6 +1,7 @@
-"""The running service against its own OpenAPI document, with schemathesis: whatever a client
-sends (valid or not), no answer is a 5xx, and every error has SPEC 5's shape
-`{"error": {"code", "message", "details"}}`.
+"""The running service against its own OpenAPI document, with schemathesis, on SQLite and on
+PostgreSQL: whatever a client sends (valid or not), no answer is a 5xx, every error has SPEC 5's
+shape `{"error": {"code", "message", "details"}}`, and every answer is one the document
+declares (its status, its content type, a body that fits its schema).
 
 Each operation of `/openapi.json` gets schemathesis' generated cases (positive and negative)
 through hypothesis. (schemathesis' pytest loader, `from_fixture`, relies on a pytest internal
@@ -17,8 +18,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
+from tests.conftest import empty_database
 from tests.sync.stack import ADMIN_TOKEN, Stack, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.reliability]
@@ -27,9 +35,19 @@ EXAMPLES_PER_OPERATION = 20
 JSON_INTERFACES = ("/api/", "/webhooks/", "/callbacks/")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("schema")) as running:
+# What else each answer must satisfy, beyond the error shape: it is what the document says.
+DOCUMENTED = [status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp(f"schema-{request.param}")
+    with (
+        empty_database(request.param, tmp) as database_url,
+        running_stack(tmp, database_url=database_url) as running,
+    ):
         running.new_site()  # a connected site, so site-scoped operations have one to find
         yield running
 
@@ -91,10 +109,21 @@ def test_no_request_gets_a_5xx_and_every_error_has_the_documented_shape(stack: S
             )
             problem = error_shape_problem(case.formatted_path, response)
             assert problem is None, f"{case.method} {case.formatted_path}: {problem}"
+            case.validate_response(response, checks=DOCUMENTED)
 
         try:
             answers_properly()
-        except AssertionError as failure:
-            problems[operation.label] = str(failure).splitlines()[0]
+        except (AssertionError, FailureGroup) as failure:
+            problems[operation.label] = _first_lines(failure)
     assert operations > 10
     assert not problems, "\n".join(f"{label}: {problem}" for label, problem in problems.items())
+
+
+def _first_lines(failure: BaseException) -> str:
+    """What went wrong, briefly: schemathesis' failures name the check and the request."""
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    if isinstance(failure, FailureGroup):
+        lines = [line for line in lines if not line.startswith("Schemathesis found")]
+        curl = [line for line in str(failure).splitlines() if "curl " in line]
+        return " | ".join(lines[:4] + [c.strip()[:300] for c in curl[:1]])
+    return lines[0] if lines else repr(failure)

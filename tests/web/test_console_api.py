@@ -3,6 +3,7 @@ as their own processes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -558,6 +559,41 @@ def test_an_edit_is_written_at_once_and_confirmed_by_optimoves_callback(
     assert console.optimove_calls(since) == []  # the confirmed write kept the cache current
     record = console.records("console_edit")[0]
     assert (record.state, record.outcome) == ("done", "updated")
+
+
+def test_an_edit_with_text_that_cant_be_stored_is_written_with_it_replaced(
+    console: Console,
+) -> None:
+    """A lone surrogate and NUL (legal JSON escapes) become U+FFFD at the door: the edit is
+    written, and the agent's change and the sync log read back as text."""
+    customer = console.customer(EMAIL="ann@example.com", PHONE=None)
+    body = {
+        "channel": "livechat",
+        "customer_id": customer,
+        "values": {"PHONE": "+1 \ud800 555\u0000"},
+        "context": visitor(customer),
+    }
+    response = console.client.post(
+        f"/api/v1/sites/{SITE}/console/edit",
+        content=json.dumps(body).encode(),  # the escapes \\ud800 and \\u0000, as sent
+        headers={**console.agent(), "content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    change = response.json()
+    assert change["changes"] == [{"field": "PHONE", "old": None, "new": "+1 \ufffd 555\ufffd"}]
+    assert console.change(change["record_id"])["status"] == "sent"
+    listed = console.client.get(f"/api/v1/sites/{SITE}/syncs", headers=console.admin())
+    assert listed.status_code == 200, listed.text
+
+
+def test_a_console_body_nested_too_deep_is_a_400(console: Console) -> None:
+    response = console.client.post(
+        f"/api/v1/sites/{SITE}/console/lookup",
+        content=b'{"context":' * 500 + b"{}" + b"}" * 500,
+        headers={**console.agent(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "more than 64 levels deep" in response.json()["error"]["message"]
 
 
 def test_a_change_optimove_refuses_is_reported_as_failed(console: Console) -> None:

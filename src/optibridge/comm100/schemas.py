@@ -85,8 +85,13 @@ _GUID = re.compile(
 )
 
 
+# Comm100's ids are GUIDs (36 characters) or integers; anything much longer is not an id, and
+# would not fit where ids are stored (`sync_records.order_key`, `customer_links.subject_id`).
+MAX_ID_LENGTH = 100
+
+
 class BadId(ValueError):
-    """An id that is neither a string nor an integral number."""
+    """An id that is neither a string nor an integral number, or far too long to be one."""
 
 
 def identifier(value: Any) -> str | None:
@@ -99,18 +104,24 @@ def identifier(value: Any) -> str | None:
     if isinstance(value, bool):
         raise BadId("a boolean")
     if isinstance(value, int):
-        return str(value)
+        return _short_enough(str(value))
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise BadId("a number that is not an integer")
-        return str(int(value))
+        return _short_enough(str(int(value)))
     if isinstance(value, str):
         stripped = value.strip()
         if not stripped:
             return None
         guid = _GUID.match(stripped)
-        return guid.group(1).lower() if guid else stripped
+        return guid.group(1).lower() if guid else _short_enough(stripped)
     raise BadId(f"a JSON {json_kind(value)}")
+
+
+def _short_enough(id_text: str) -> str:
+    if len(id_text) > MAX_ID_LENGTH:
+        raise BadId(f"{len(id_text)} characters (an id has at most {MAX_ID_LENGTH})")
+    return id_text
 
 
 _WCF_DATE = re.compile(r"^/?Date\((-?\d{1,16})(?:[+-]\d{4})?\)/?$", re.IGNORECASE)

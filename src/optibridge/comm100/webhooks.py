@@ -375,7 +375,7 @@ def _first_id(*candidates: tuple[Mapping[str, Any] | None, str, str | None]) -> 
         except BadId as exc:
             label = f"{where}.{key}" if where else key
             raise WebhookShapeError(
-                f"'{label}' must be a string or an integer, found {exc}"
+                f"'{label}' must be a string or an integer id, found {exc}"
             ) from None
         if value is not None:
             return value
@@ -432,4 +432,6 @@ def canonical(value: Any, depth: int = 0) -> Any:
 
 def _digest(parts: list[Any]) -> str:
     encoded = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    # surrogatepass: the webhook door has made text storable already; a caller that did not
+    # must still get a digest, not a crash.
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()

@@ -22,6 +22,10 @@ from optibridge.domain.context import ConversationContext
 from optibridge.domain.fields import describe, resolve
 from optibridge.domain.settings import FieldRef
 
+# The longest customer id we look up, create or store (`sync_records.customer_id` and the links
+# and cache keyed by it). A rule whose value is longer is passed over, and says why.
+MAX_CUSTOMER_ID_LENGTH = 200
+
 _LOOKS_LIKE_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _EMAIL_FIELD_NAMES = frozenset({"email", "emailaddress"})
 
@@ -32,14 +36,19 @@ class Identification:
     via: Literal["rule", "link"] | None  # which way it was found
     rule: FieldRef | None  # the rule that yielded it
     missing: tuple[FieldRef, ...]  # when unidentified: the rules' fields; () otherwise
+    # Rules whose value could not be a customer id, each with why (passed over, in order).
+    unusable: tuple[tuple[FieldRef, str], ...] = ()
 
     @property
     def identified(self) -> bool:
         return self.customer_id is not None
 
     def missing_description(self) -> str:
-        """`custom variable 'customer_id', system field 'email'`."""
-        return ", ".join(describe(ref) for ref in self.missing)
+        """`custom variable 'customer_id', system field 'email'`, each rule passed over with why."""
+        why = dict(self.unusable)
+        return ", ".join(
+            f"{describe(ref)} ({why[ref]})" if ref in why else describe(ref) for ref in self.missing
+        )
 
 
 def is_email_field(ref: FieldRef) -> bool:
@@ -71,14 +80,30 @@ def identify(
 ) -> Identification:
     """The customer of `context`: the first rule with a value, else the remembered link, else
     unidentified with the rules' fields as the missing ones."""
+    unusable: list[tuple[FieldRef, str]] = []
     for rule in rules:
         customer_id = normalize_customer_id(resolve(rule, context), rule)
+        if customer_id is not None and len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
+            unusable.append(
+                (
+                    rule,
+                    f"its value has {len(customer_id)} characters; "
+                    f"a customer id has at most {MAX_CUSTOMER_ID_LENGTH}",
+                )
+            )
+            continue
         if customer_id is not None:
-            return Identification(customer_id=customer_id, via="rule", rule=rule, missing=())
+            return Identification(
+                customer_id=customer_id, via="rule", rule=rule, missing=(), unusable=tuple(unusable)
+            )
     linked = normalize_customer_id(linked_customer_id)
     if linked is not None:
-        return Identification(customer_id=linked, via="link", rule=None, missing=())
-    return Identification(customer_id=None, via=None, rule=None, missing=_unique(rules))
+        return Identification(
+            customer_id=linked, via="link", rule=None, missing=(), unusable=tuple(unusable)
+        )
+    return Identification(
+        customer_id=None, via=None, rule=None, missing=_unique(rules), unusable=tuple(unusable)
+    )
 
 
 def _unique(rules: Sequence[FieldRef]) -> tuple[FieldRef, ...]:

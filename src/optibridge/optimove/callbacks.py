@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from optibridge import safe_text
 
 
 class CallbackShapeError(ValueError):
@@ -34,8 +35,10 @@ class UpdateResult:
 
 def parse_update_callback(body: bytes) -> UpdateResult:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = safe_text.loads(body).value
+    except safe_text.JsonTooDeep as error:
+        raise CallbackShapeError(f"the body is not usable JSON: {error}") from None
+    except ValueError:
         raise CallbackShapeError("the body is not JSON") from None
     if not isinstance(document, Mapping):
         raise CallbackShapeError("the body is not a JSON object")

@@ -25,7 +25,6 @@ from optibridge.store.sync_log import (
     CallWithConfirmation,
     SyncFilter,
     SyncLogRepository,
-    as_utc,
 )
 
 RecordState = Literal["queued", "working", "awaiting_callback", "done", "failed"]
@@ -330,8 +329,8 @@ def _item(record: SyncRecord) -> SyncItem:
         id=record.id,
         channel=record.channel,
         event=record.event,
-        received_at=as_utc(record.received_at),
-        updated_at=as_utc(record.updated_at),
+        received_at=record.received_at,
+        updated_at=record.updated_at,
         state=record.state,
         outcome=record.outcome,
         reason=record.reason,
@@ -365,7 +364,7 @@ def _call(entry: CallWithConfirmation) -> CallItem:
         endpoint=call.endpoint,
         status=call.status,
         request_id=call.request_id,
-        at=as_utc(call.at),
+        at=call.at,
         duration_ms=call.duration_ms,
         detail=call.detail,
         confirmed=confirmed,

@@ -16,17 +16,54 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from optibridge import safe_text
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class StorableJSON(TypeDecorator[Any]):
+    """JSON whose text is always storable and sendable (`safe_text`), both ways: what is written
+    is cleaned, and so is what is read, so rows written before every door cleaned its input
+    (a lone surrogate escaped as `\\ud800` in a stored change) read as valid text too."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else safe_text.clean(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else safe_text.clean(value).value
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back as an aware UTC datetime on every database (SQLite
+    keeps no zone, so it would hand back a naive one, which is not a valid `date-time`)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: StorableJSON, list[Any]: StorableJSON}
 
 
 class Site(Base):
@@ -36,7 +73,7 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     # The secret in the webhook URLs; encrypted because the admin must be able to read it back.
     webhook_token_enc: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class SiteSettings(Base):
@@ -47,10 +84,10 @@ class SiteSettings(Base):
     site_id: Mapped[int] = mapped_column(
         ForeignKey("sites.site_id", ondelete="CASCADE"), primary_key=True
     )
-    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    document: Mapped[dict[str, Any]] = mapped_column(StorableJSON)
     optimove_api_key_enc: Mapped[str | None] = mapped_column(Text, default=None)
     comm100_api_key_enc: Mapped[str | None] = mapped_column(Text, default=None)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ApiToken(Base):
@@ -66,7 +103,7 @@ class ApiToken(Base):
         ForeignKey("sites.site_id", ondelete="CASCADE"), default=None, index=True
     )
     label: Mapped[str] = mapped_column(String(200), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class RateLimitBucket(Base):
@@ -75,7 +112,7 @@ class RateLimitBucket(Base):
     __tablename__ = "rate_limit_buckets"
 
     bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
-    stamps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    stamps: Mapped[list[Any]] = mapped_column(StorableJSON, default=list)
     throttled_total: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -87,7 +124,7 @@ class AttributeCache(Base):
     site_id: Mapped[int] = mapped_column(
         ForeignKey("sites.site_id", ondelete="CASCADE"), primary_key=True
     )
-    attributes: Mapped[list[Any]] = mapped_column(JSON)
+    attributes: Mapped[list[Any]] = mapped_column(StorableJSON)
     fetched_at: Mapped[float] = mapped_column(Float)
 
 
@@ -118,18 +155,18 @@ class SyncRecord(Base):
     dedupe_key: Mapped[str] = mapped_column(String(64))
     # Records with the same key are processed one at a time, oldest first.
     order_key: Mapped[str] = mapped_column(String(200))
-    comm100_ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    comm100_ids: Mapped[dict[str, Any]] = mapped_column(StorableJSON, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(StorableJSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     state: Mapped[str] = mapped_column(String(24), default="queued")
     outcome: Mapped[str | None] = mapped_column(String(24), default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     customer_id: Mapped[str | None] = mapped_column(String(200), default=None)
-    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    changes: Mapped[list[Any]] = mapped_column(StorableJSON, default=list)
     # Fields whose Optimove value this event set (written, or found equal under `overwrite`):
     # an older event of the customer processed later leaves them alone.
-    asserted_fields: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    asserted_fields: Mapped[list[Any] | None] = mapped_column(StorableJSON, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[float] = mapped_column(Float, default=0.0)
     claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -156,11 +193,11 @@ class OptimoveWrite(Base):
     state: Mapped[str] = mapped_column(String(16), default="sending")
     request_id: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
     # {customer_id: {field: value}} exactly as sent.
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(StorableJSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     sent_at: Mapped[float | None] = mapped_column(Float, default=None)
     settled_at: Mapped[float | None] = mapped_column(Float, default=None)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(StorableJSON, default=None)
 
 
 class OptimoveCallLog(Base):
@@ -176,7 +213,7 @@ class OptimoveCallLog(Base):
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     request_id: Mapped[str | None] = mapped_column(String(100), default=None)
     write_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     duration_ms: Mapped[float | None] = mapped_column(Float, default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
 
@@ -192,7 +229,7 @@ class CustomerLink(Base):
     subject_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     subject_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(200))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class CustomerCache(Base):
@@ -205,5 +242,5 @@ class CustomerCache(Base):
     )
     customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     found: Mapped[bool] = mapped_column(Boolean, default=True)
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(StorableJSON, default=dict)
     fetched_at: Mapped[float] = mapped_column(Float)

@@ -95,6 +95,9 @@ class TokenRepository:
         return self.session.scalars(query).all()
 
     def get(self, token_id: int) -> ApiToken | None:
+        # Token ids are 32-bit (PostgreSQL would refuse even to compare with a larger one).
+        if not 0 < token_id < 2**31:
+            return None
         return self.session.get(ApiToken, token_id)
 
     def delete(self, token: ApiToken) -> None:

@@ -163,13 +163,8 @@ class SyncLogRepository:
                 (state, outcome): count for state, outcome, count in self.session.execute(grouped)
             },
             due=self.session.scalar(due) or 0,
-            oldest_queued_received_at=as_utc(oldest_at) if oldest_at is not None else None,
+            oldest_queued_received_at=oldest_at,
         )
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A stored timestamp as aware UTC (SQLite gives it back naive)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _utc(moment: datetime) -> datetime:

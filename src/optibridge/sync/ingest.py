@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
 
+from optibridge import safe_text
 from optibridge.comm100.webhooks import (
     InboundEvent,
     WebhookShapeError,
@@ -15,12 +15,15 @@ from optibridge.comm100.webhooks import (
 )
 from optibridge.domain.context import Channel
 from optibridge.errors import BadRequest, NotFound, Unauthorized
+from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
 from optibridge.services.secrets import same_secret
 from optibridge.services.sites import webhook_token
 from optibridge.store.db import write_locked
 from optibridge.store.repositories import SiteRepository
 from optibridge.store.sync_records import NewRecord, insert_record
+
+log = get_logger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
 # Site secrets rarely change; decrypting them on every delivery would cost more than the insert.
@@ -65,9 +68,14 @@ def verify_site(tokens: SiteTokens, site_id: int, given_token: str | None) -> No
 
 def parse_event(channel: Channel, body: bytes) -> InboundEvent:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        cleaned = safe_text.loads(body)
+    except safe_text.JsonTooDeep as error:
+        raise BadRequest(f"The body is not usable JSON: {error}.") from None
+    except ValueError as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from None
+    if cleaned.replaced:
+        log.info("webhook_characters_replaced", channel=channel, replaced=cleaned.replaced)
+    document = cleaned.value
     try:
         if channel == "livechat":
             return parse_livechat_webhook(document)

@@ -7,11 +7,12 @@ error's message is read with the vendor's own key lookup: its JSON casing stays 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from optibridge import safe_text
 
 # Longest server message we quote back to an administrator.
 MESSAGE_LIMIT = 300
@@ -55,9 +56,10 @@ def decode_body(content: bytes, content_type: str | None) -> Body:
     if _HTML_START.match(text) or (content_type or "").lower().startswith("text/html"):
         return Body("html", text)
     try:
-        return Body("json", json.loads(text))
-    except (ValueError, RecursionError):  # nested deeper than json can parse: not data for us
-        return Body("text", text)
+        # Text a vendor sent is stored and shown: made storable like every input (safe_text).
+        return Body("json", safe_text.loads(text).value)
+    except ValueError:  # not JSON, or nested deeper than any answer of an API we call
+        return Body("text", safe_text.storable_text(text))
 
 
 def error_message(body: Body, get: KeyLookup) -> str:

@@ -14,6 +14,7 @@ from optibridge.services import tokens as token_service
 from optibridge.store.repositories import TokenRepository
 from optibridge.web.deps import PrincipalDep, RuntimeDep, public_url
 from optibridge.web.schemas import (
+    MALFORMED,
     AttributeList,
     AttributeOut,
     ConnectionTest,
@@ -25,22 +26,21 @@ from optibridge.web.schemas import (
     TokenCreate,
     TokenOut,
     WebhookUrlsOut,
+    error_responses,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
-        400: "Malformed request",
+ERRORS = error_responses(
+    {
+        400: MALFORMED,
         401: "Missing or invalid token",
         403: "The token may not do this",
         404: "Unknown site",
         422: "Invalid input: every problem with a JSON pointer",
-    }.items()
-}
-UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
-    502: {"model": ErrorResponse, "description": "Optimove refused or failed"},
-    504: {"model": ErrorResponse, "description": "Optimove did not answer in time"},
-}
+    }
+)
+UPSTREAM_ERRORS = error_responses(
+    {502: "Optimove refused or failed", 504: "Optimove did not answer in time"}
+)
 
 router = APIRouter(prefix="/api/v1/sites", responses=ERRORS)
 # The settings body is validated by the settings service (every problem at once, with JSON

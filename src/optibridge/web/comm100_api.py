@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from optibridge.services import comm100_connection as comm100_service
 from optibridge.web.deps import PrincipalDep, RuntimeDep
-from optibridge.web.schemas import ErrorResponse
+from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
+ERRORS = error_responses(
+    {
+        400: MALFORMED,
         401: "Missing or invalid token",
         403: "The token may not do this",
         404: "Unknown site",
         422: "Invalid input: every problem with a JSON pointer",
-    }.items()
-}
+    }
+)
 
 router = APIRouter(prefix="/api/v1/sites", tags=["comm100"], responses=ERRORS)
 

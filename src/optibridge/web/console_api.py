@@ -17,13 +17,13 @@ from optibridge.domain.context import Channel
 from optibridge.errors import PayloadTooLarge
 from optibridge.services import console as console_service
 from optibridge.web.deps import ConsoleCallerDep, RuntimeDep
-from optibridge.web.schemas import ErrorResponse
+from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
 
 MAX_BODY_BYTES = 64 * 1024
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
+ERRORS = error_responses(
+    {
+        400: MALFORMED,
         401: "Missing, invalid or expired token or console session",
         404: "Unknown site (or a site this token does not reach)",
         413: "Body over 64 KiB",
@@ -31,8 +31,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         429: "`busy`: Optimove's shared budget (50 calls per 10 s) has no slot soon enough",
         502: "Optimove (or Comm100) refused or failed; the message says why",
         504: "Optimove (or Comm100) did not answer in time",
-    }.items()
-}
+    }
+)
 
 
 def limit_body(request: Request) -> None:

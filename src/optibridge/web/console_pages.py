@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
@@ -62,10 +62,22 @@ TokenQuery = Annotated[
 ]
 
 
+# A tab that can't be shown is still a page (an agent reads it in the iframe), with its status.
+TAB_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": {"text/html": {}}}
+    for status, description in {
+        400: "The tab's address names another site than Comm100 opened it for",
+        401: "No agent token, or one that is not valid (revoked, another site's)",
+        404: "The site is not set up for this token",
+    }.items()
+}
+
+
 @router.get(
     "/console/{site_id}/livechat",
     response_class=HTMLResponse,
     summary="The Optimove tab beside a chat (an iframe page)",
+    responses=TAB_REFUSALS,
 )
 def livechat_tab(
     site_id: int,
@@ -85,6 +97,7 @@ def livechat_tab(
     "/console/{site_id}/ticketing",
     response_class=HTMLResponse,
     summary="The Optimove tab beside a ticket (an iframe page)",
+    responses=TAB_REFUSALS,
 )
 def ticketing_tab(
     site_id: int,

@@ -73,14 +73,6 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("secret_key_mismatch", message=str(error))
         return JSONResponse(error_body("secret_key_mismatch", str(error)), status_code=500)
 
-    @app.exception_handler(OverflowError)
-    async def _id_out_of_range(request: Request, error: OverflowError) -> JSONResponse:
-        # SQLite can't even compare with an integer beyond 64 bits: no stored id is that large.
-        if any(_beyond_64_bits(part) for part in request.url.path.split("/")):
-            body = error_body("not_found", "Nothing has that id: it is out of range.")
-            return JSONResponse(body, status_code=404)
-        return await _unexpected(request, error)
-
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected_error", error_type=type(error).__name__)
@@ -88,10 +80,3 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("internal_error", "Something went wrong on our side; it has been logged."),
             status_code=500,
         )
-
-
-def _beyond_64_bits(path_segment: str) -> bool:
-    digits = path_segment.removeprefix("-")
-    if not digits.isdecimal():
-        return False
-    return len(digits) > 19 or not -(2**63) <= int(path_segment) < 2**63

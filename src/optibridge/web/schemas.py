@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,19 @@ class ErrorInfo(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorInfo
+
+
+# Any route that reads a body or a parameter can meet one it can't read: not JSON, nested
+# too deep, a cursor that isn't ours (SPEC 5's 400).
+MALFORMED = "Malformed request: not JSON, nested too deep, or a parameter that can't be read"
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, each in SPEC 5's error shape."""
+    return {
+        code: {"model": ErrorResponse, "description": description}
+        for code, description in descriptions.items()
+    }
 
 
 class SiteCreate(BaseModel):

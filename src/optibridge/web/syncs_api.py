@@ -15,17 +15,17 @@ from optibridge.services import syncs as sync_service
 from optibridge.services.syncs import RecordState
 from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import PrincipalDep, RuntimeDep
-from optibridge.web.schemas import ErrorResponse
+from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
+ERRORS = error_responses(
+    {
+        400: MALFORMED,
         401: "Missing or invalid token",
         403: "The token may not do this",
         404: "Unknown site (or record)",
         422: "Invalid parameter: the details name it",
-    }.items()
-}
+    }
+)
 
 router = APIRouter(prefix="/api/v1/sites", tags=["syncs"], responses=ERRORS)
 

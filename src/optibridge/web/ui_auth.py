@@ -32,6 +32,7 @@ from fastapi import Request, Response
 
 from optibridge.config import Config
 from optibridge.runtime import Runtime
+from optibridge.safe_text import storable_text
 from optibridge.services.secrets import same_secret, token_digest
 from optibridge.services.tokens import Principal, Role
 from optibridge.store.repositories import TokenRepository
@@ -350,7 +351,10 @@ async def read_form(request: Request) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise FormRejected(400, "The form is not valid UTF-8.") from None
-    return dict(parse_qsl(text, keep_blank_values=True))
+    return {
+        storable_text(name): storable_text(value)
+        for name, value in parse_qsl(text, keep_blank_values=True)
+    }
 
 
 def safe_next(target: str | None, default: str = "/ui/sites") -> str:

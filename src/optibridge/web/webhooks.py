@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
@@ -21,22 +21,21 @@ from optibridge.sync.ingest import (
     verify_site,
 )
 from optibridge.web.deps import RuntimeDep
-from optibridge.web.schemas import ErrorResponse
+from optibridge.web.schemas import error_responses
 
 router = APIRouter(tags=["webhooks"])
 
 TokenQuery = Annotated[
     str | None, Query(description="The site's secret, as in the URL shown to the admin.")
 ]
-WEBHOOK_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": description}
-    for code, description in {
+WEBHOOK_ERRORS = error_responses(
+    {
         400: "Malformed JSON, or not a Comm100 payload (the message says why)",
         401: "Wrong token",
         404: "Unknown site",
         413: "Body over 1 MiB",
-    }.items()
-}
+    }
+)
 
 
 async def read_limited_body(request: Request) -> bytes:
