@@ -68,16 +68,20 @@ from optibridge.services.console_site import (
 )
 from optibridge.store.models import OptimoveCallLog, SyncRecord
 from optibridge.store.sync_records import (
+    AWAITING_CALLBACK,
     DONE,
     FAILED,
+    QUEUED,
     UNFINISHED,
     WORKING,
     ClaimedRecord,
+    Held,
     NewRecord,
     cache_customer,
     cached_customer,
     customer_busy,
     finish,
+    hold,
     insert_record,
     linked_customer,
     log_call,
@@ -87,6 +91,9 @@ from optibridge.store.sync_records import (
 from optibridge.sync.batcher import PendingUpdate, WriteEntry, WriteNotSent, send_write
 
 log = get_logger(__name__)
+
+# Who holds a console change's record while it is written (workers have their own ids).
+CONSOLE_OWNER = "console"
 
 EDIT_EVENT = "console_edit"
 CREATE_EVENT = "console_create"
@@ -510,6 +517,7 @@ def _record_lookup(
         finish(
             session,
             record_id,
+            held=Held(QUEUED),  # inserted just now, in this transaction
             state=FAILED if failed else DONE,
             outcome=outcome,
             reason=reason,
@@ -877,13 +885,16 @@ def _start_write(
                 " now; try again in a few seconds."
             )
         record_id = _insert(session, caller, site_id, host, conversation, event, unique=False)
+        hold(
+            session,
+            record_id,
+            held=Held(QUEUED),  # inserted just now, in this transaction
+            owner=CONSOLE_OWNER,
+            lease_s=runtime.config.worker_lease_s,
+            customer_id=customer_id,
+        )
         row = session.get(SyncRecord, record_id)
         assert row is not None
-        row.state = WORKING
-        row.customer_id = customer_id
-        row.claimed_by = "console"
-        row.lease_until = time.time() + runtime.config.worker_lease_s
-        session.flush()
         return ClaimedRecord(
             id=record_id,
             site_id=site_id,
@@ -893,6 +904,7 @@ def _start_write(
             comm100_ids=dict(row.comm100_ids),
             context=dict(row.context),
             attempts=0,
+            claimed_by=CONSOLE_OWNER,
         )
 
 
@@ -909,18 +921,25 @@ def _send(
             send_write(runtime, setup, kind, [entry])
         except WriteNotSent as failure:
             with runtime.unit_of_work() as session:
-                settle_write(session, failure.write_id, "failed", {"error": str(failure.error)})
+                settle_write(session, failure.write_id, "failed", {"error": failure.message})
                 finish(
                     session,
                     record.id,
+                    held=Held(AWAITING_CALLBACK),
                     state=FAILED,
                     outcome="failed",
                     reason=plan.reason,
-                    error=str(failure.error),
+                    error=failure.message,
                     count_attempt=False,
                 )
             count_record_outcome("failed")
-            raise failure.error from None
+            if isinstance(failure.error, AppError):
+                raise failure.error from None
+            raise AppError(
+                "The change could not be sent to Optimove; it is in the sync log.",
+                status=502,
+                code="optimove_failed",
+            ) from failure
 
 
 def _record_refused(
@@ -938,6 +957,7 @@ def _record_refused(
         finish(
             session,
             record_id,
+            held=Held(QUEUED),  # inserted just now, in this transaction
             state=DONE,
             outcome="unchanged",
             reason=f"nothing written: the values were refused ({refused})",
@@ -995,6 +1015,7 @@ def _settle(
         finish(
             session,
             record_id,
+            held=Held(WORKING, CONSOLE_OWNER),
             state=state,
             outcome=outcome,
             reason=reason,
@@ -1010,6 +1031,7 @@ def _fail(runtime: Runtime, record_id: int, error: str) -> None:
         finish(
             session,
             record_id,
+            held=Held(WORKING, CONSOLE_OWNER),
             state=FAILED,
             outcome="failed",
             reason=None,

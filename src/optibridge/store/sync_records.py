@@ -65,6 +65,7 @@ class ClaimedRecord:
     comm100_ids: dict[str, Any]
     context: dict[str, Any]
     attempts: int
+    claimed_by: str  # the worker (or "console") holding it: transitions check it is still so
     # Put back in the queue by an administrator (`SyncLogRepository.requeue_failed`, the only
     # path that leaves a record queued with no attempts and its failure's error): it is re-run
     # as asked, even over what later events of its customer wrote meanwhile.
@@ -169,17 +170,60 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
             comm100_ids=dict(row["comm100_ids"] or {}),
             context=dict(row["context"] or {}),
             attempts=row["attempts"],
+            claimed_by=worker_id,
             retried_by_hand=row["attempts"] == 0 and row["last_error"] is not None,
         )
         for row in rows
     ]
 
 
-def extend_leases(session: Session, worker_id: str, ids: Sequence[int], lease_s: float) -> None:
+@dataclass(frozen=True)
+class Held:
+    """What a transition expects of the record: its state, and (when given) who holds it.
+
+    Every transition is a compare-and-set on these: a worker whose lease ran out, and whose
+    record another worker took meanwhile, changes nothing (the transition answers False).
+    """
+
+    state: str
+    owner: str | None = None
+
+    @classmethod
+    def by(cls, record: ClaimedRecord) -> Held:
+        """The record as its holder has it while working on it."""
+        return cls(WORKING, record.claimed_by)
+
+
+def _held(held: Held) -> Any:
+    condition = SyncRecord.state == held.state
+    if held.owner is not None:
+        condition = condition & (SyncRecord.claimed_by == held.owner)
+    return condition
+
+
+def hold(
+    session: Session, record_id: int, *, held: Held, owner: str, lease_s: float, customer_id: str
+) -> bool:
+    """Take a record for `owner` (working, leased, its customer known)."""
+    moved = session.execute(
+        update(SyncRecord)
+        .where(SyncRecord.id == record_id, _held(held))
+        .values(
+            state=WORKING,
+            claimed_by=owner,
+            lease_until=time.time() + lease_s,
+            customer_id=customer_id,
+            updated_at=utcnow(),
+        )
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
+
+
+def extend_leases(session: Session, worker_id: str, lease_s: float) -> None:
+    """Every record the worker is still working on is leased `lease_s` from now."""
     session.execute(
         update(SyncRecord)
-        .where(SyncRecord.id.in_(ids), SyncRecord.claimed_by == worker_id)
-        .where(SyncRecord.state == WORKING)
+        .where(SyncRecord.claimed_by == worker_id, SyncRecord.state == WORKING)
         .values(lease_until=time.time() + lease_s)
     )
 
@@ -188,6 +232,7 @@ def finish(
     session: Session,
     record_id: int,
     *,
+    held: Held,
     state: str,
     outcome: str | None,
     reason: str | None,
@@ -196,7 +241,8 @@ def finish(
     asserted: Sequence[str] | None = None,
     error: str | None = None,
     count_attempt: bool = True,
-) -> None:
+) -> bool:
+    """Settle the record (or move it to `awaiting_callback`), if it is still as `held` says."""
     values: dict[str, Any] = {
         "state": state,
         "outcome": outcome,
@@ -214,19 +260,24 @@ def finish(
         values["last_error"] = error
     if count_attempt:
         values["attempts"] = SyncRecord.attempts + 1
-    session.execute(update(SyncRecord).where(SyncRecord.id == record_id).values(**values))
+    moved = session.execute(
+        update(SyncRecord).where(SyncRecord.id == record_id, _held(held)).values(**values)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 def requeue(
     session: Session,
     record_id: int,
     *,
+    held: Held,
     delay_s: float,
     error: str | None,
     count_attempt: bool,
     customer_id: str | None = None,
-) -> None:
-    """Back to the queue, due after `delay_s` (a retry, or waiting for the customer)."""
+) -> bool:
+    """Back to the queue, due after `delay_s` (a retry, or waiting for the customer), if it is
+    still as `held` says."""
     values: dict[str, Any] = {
         "state": QUEUED,
         "next_attempt_at": time.time() + delay_s,
@@ -240,7 +291,10 @@ def requeue(
         values["customer_id"] = customer_id
     if count_attempt:
         values["attempts"] = SyncRecord.attempts + 1
-    session.execute(update(SyncRecord).where(SyncRecord.id == record_id).values(**values))
+    moved = session.execute(
+        update(SyncRecord).where(SyncRecord.id == record_id, _held(held)).values(**values)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 def customer_busy(session: Session, site_id: int, customer_id: str, record_id: int) -> bool:
@@ -480,9 +534,21 @@ def _is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def keep_write_taken(session: Session, write_id: str) -> None:
+    """The write's reconciliation is still under way: it stays taken a timeout from now (a
+    read-back of many customers can outlast one), so no other worker starts it again."""
+    now = time.time()
+    session.execute(
+        update(OptimoveWrite)
+        .where(OptimoveWrite.id == write_id, OptimoveWrite.state.in_(("sending", "sent")))
+        .values(sent_at=now, created_at=now)
+    )
+
+
 def take_overdue_write(session: Session, write_id: str, overdue_before: float) -> bool:
     """Claim a write's reconciliation (compare-and-set on its timestamps), so that only one
-    worker reads its customers back; the next look, if needed, comes a timeout later."""
+    worker reads its customers back; the next look, if needed, comes a timeout later (and
+    `keep_write_taken` pushes that further while the read-back goes on)."""
     now = time.time()
     taken = session.execute(
         update(OptimoveWrite)

@@ -28,14 +28,14 @@ from optibridge.store.sync_records import (
     AWAITING_CALLBACK,
     FAILED,
     ClaimedRecord,
+    Held,
     add_write,
     finish,
     log_call,
     mark_write_sent,
-    requeue,
     settle_write,
 )
-from optibridge.sync.retry import retry_delay
+from optibridge.sync.retry import retry_or_fail
 
 if TYPE_CHECKING:
     from optibridge.sync.worker import SiteSetup
@@ -68,12 +68,18 @@ class WriteEntry:
 
 
 class WriteBatcher:
+    """Gathers a round's updates and writes them; a record whose data can't be sent, and a site
+    whose flush breaks, fail alone: every other record of the batch, of the site and of other
+    sites is still written."""
+
     def __init__(self, runtime: Runtime, site_setup: Callable[[int], SiteSetup]) -> None:
         self._runtime = runtime
         self._site_setup = site_setup
         self._updates: list[PendingUpdate] = []
 
     def add(self, pending: PendingUpdate) -> None:
+        if self._refused(pending):
+            return
         self._updates.append(pending)
 
     def full(self) -> bool:
@@ -81,11 +87,10 @@ class WriteBatcher:
             MAX_CUSTOMERS_PER_CALL
         )
 
-    def record_ids(self) -> list[int]:
-        return [pending.record.id for pending in self._updates]
-
     def create(self, pending: PendingUpdate) -> None:
         """UpsertCustomer now; more than 10 attributes take more than one call."""
+        if self._refused(pending):
+            return
         setup = self._site_setup(pending.record.site_id)
         # A customer with no mapped values is still created, with its id alone.
         for chunk in attribute_chunks(pending.plan.changes) or [()]:
@@ -99,78 +104,167 @@ class WriteBatcher:
         for pending in updates:
             by_site.setdefault(pending.record.site_id, []).append(pending)
         for site_id, pendings in by_site.items():
-            setup = self._site_setup(site_id)
-            unsent: set[int] = set()
-            for call in _calls(pendings):
-                # A customer whose earlier call failed is back in the queue (or failed): the
-                # rest of its change waits for its next attempt.
-                entries = [e for e in call if unsent.isdisjoint(p.record.id for p in e.pending)]
-                if entries and not self._send(setup, "update", entries):
-                    unsent.update(p.record.id for e in entries for p in e.pending)
+            try:
+                self._flush_site(site_id, pendings)
+            except Exception as error:  # one site's trouble must not hold back another's
+                log.exception("site_flush_failed", site_id=site_id, error_type=type(error).__name__)
+                self._give_back(pendings, f"the write could not be sent: {describe(error)}")
+
+    def _flush_site(self, site_id: int, pendings: Sequence[PendingUpdate]) -> None:
+        setup = self._site_setup(site_id)
+        unsent: set[int] = set()
+        for call in _calls(pendings):
+            # A customer whose earlier call failed is back in the queue (or failed): the
+            # rest of its change waits for its next attempt.
+            entries = [e for e in call if unsent.isdisjoint(p.record.id for p in e.pending)]
+            if entries and not self._send(setup, "update", entries):
+                unsent.update(p.record.id for e in entries for p in e.pending)
 
     def _send(self, setup: SiteSetup, kind: str, entries: Sequence[WriteEntry]) -> bool:
         """Record the write, send it, note what Optimove said. False when it failed."""
         try:
             send_write(self._runtime, setup, kind, entries)
         except WriteNotSent as failure:
-            self._unsent(failure.write_id, entries, failure.error)
+            self._unsent(failure, entries)
             return False
         return True
 
-    def _unsent(self, write_id: str, entries: Sequence[WriteEntry], error: OptimoveError) -> None:
-        """The call failed: its records go back to the queue, or fail when retrying can't help."""
-        config = self._runtime.config
+    def _refused(self, pending: PendingUpdate) -> bool:
+        """A record whose values can't be put in a request fails at once, alone, saying why."""
+        why = unsendable(pending.customer_id, pending.plan.changes)
+        if why is None:
+            return False
         with self._runtime.unit_of_work() as session:
-            settle_write(session, write_id, "failed", {"error": str(error)})
+            moved = finish(
+                session,
+                pending.record.id,
+                held=Held.by(pending.record),
+                state=FAILED,
+                outcome="failed",
+                reason=pending.plan.reason,
+                customer_id=pending.customer_id,
+                error=f"Nothing was sent to Optimove: {why}.",
+            )
+        if moved:
+            count_record_outcome("failed")
+        return True
+
+    def _give_back(self, pendings: Sequence[PendingUpdate], error: str) -> None:
+        """Records of a flush that broke, still unsent: tried again later, within their
+        attempts (those already sent are past `working`, and the guard leaves them be)."""
+        with self._runtime.unit_of_work() as session:
+            for pending in pendings:
+                retry_or_fail(
+                    session,
+                    pending.record.id,
+                    pending.record.attempts,
+                    held=Held.by(pending.record),
+                    error=error,
+                    retryable=True,
+                    config=self._runtime.config,
+                    reason=pending.plan.reason,
+                )
+
+    def _unsent(self, failure: WriteNotSent, entries: Sequence[WriteEntry]) -> None:
+        """The call failed: its records go back to the queue, or fail when retrying can't help."""
+        with self._runtime.unit_of_work() as session:
+            settle_write(session, failure.write_id, "failed", {"error": failure.message})
             for entry in entries:
                 for pending in entry.pending:
-                    attempts = pending.record.attempts + 1
-                    if error.retryable and attempts < config.sync_max_attempts:
-                        requeue(
-                            session,
-                            pending.record.id,
-                            delay_s=retry_delay(
-                                attempts, config.sync_retry_base_s, config.sync_retry_max_s
-                            ),
-                            error=str(error),
-                            count_attempt=True,
-                        )
-                    else:
-                        count_record_outcome("failed")
-                        finish(
-                            session,
-                            pending.record.id,
-                            state=FAILED,
-                            outcome="failed",
-                            reason=pending.plan.reason,
-                            error=str(error),
-                        )
+                    retry_or_fail(
+                        session,
+                        pending.record.id,
+                        pending.record.attempts,
+                        held=Held(AWAITING_CALLBACK),
+                        error=failure.message,
+                        retryable=failure.retryable,
+                        config=self._runtime.config,
+                        reason=pending.plan.reason,
+                    )
+
+
+def unsendable(customer_id: str, changes: Sequence[Change]) -> str | None:
+    """Why these values can't be put in a request to Optimove, or None. Every door makes text
+    storable (`safe_text`), so this only meets what was stored before it did."""
+    texts = [("the customer id", customer_id)]
+    for change in changes:
+        texts.append((f"the name of {change.field!r}", change.field))
+        if change.new is not None:
+            texts.append((change.field, change.new))
+    for where, text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{where} holds a character that is not valid text (a lone UTF-16 surrogate)"
+    return None
+
+
+def describe(error: BaseException) -> str:
+    """An error in words for the sync log: a vendor's own message, else what kind it was."""
+    if isinstance(error, OptimoveError):
+        return str(error)
+    return f"unexpected {type(error).__name__}"
 
 
 class WriteNotSent(Exception):
     """The call failed. Its write is still `sending` and its records `awaiting_callback`: the
-    caller settles them (the batcher retries or fails them; the console fails them at once)."""
+    caller settles them (the batcher retries or fails them; the console fails them at once).
+    `error` is what went wrong: an `OptimoveError`, or anything else that broke the call."""
 
-    def __init__(self, write_id: str, error: OptimoveError) -> None:
-        super().__init__(str(error))
+    def __init__(self, write_id: str, error: Exception) -> None:
+        super().__init__(describe(error))
         self.write_id = write_id
         self.error = error
 
+    @property
+    def message(self) -> str:
+        return describe(self.error)
 
-def send_write(runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[WriteEntry]) -> str:
+    @property
+    def retryable(self) -> bool:
+        # Anything but a vendor's refusal may pass (a bug, a dropped connection): try again.
+        return not isinstance(self.error, OptimoveError) or self.error.retryable
+
+
+def send_write(
+    runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[WriteEntry]
+) -> str | None:
     """One UpdateCustomerAttributes (`kind` "update") or UpsertCustomer ("upsert") call.
 
     The write is recorded first, in the transaction that moves its records to
-    `awaiting_callback`; then it is sent with its id in the CallbackURL, so the callback (or a
-    read-back) settles the records. Returns the write id; `WriteNotSent` when the call failed.
+    `awaiting_callback` (only those still held by their worker); then it is sent with its id in
+    the CallbackURL, so the callback (or a read-back) settles the records. Returns the write
+    id (None when no record of it is still held: nothing was sent); `WriteNotSent` when the
+    call failed.
     """
     client = setup.optimove
     assert client is not None  # a plan that writes was made with a connected account
     write_id = str(uuid.uuid4())
     endpoint = UPSERT_ENDPOINT if kind == "upsert" else UPDATE_ENDPOINT
-    payload = {e.customer_id: {c.field: c.new for c in e.changes} for e in entries}
     site_id = entries[0].pending[0].record.site_id
     with runtime.unit_of_work() as session:
+        held = {
+            pending.record.id
+            for entry in entries
+            for pending in entry.pending
+            if finish(
+                session,
+                pending.record.id,
+                held=Held.by(pending.record),
+                state=AWAITING_CALLBACK,
+                outcome="pending",
+                reason=pending.plan.reason,
+                customer_id=pending.customer_id,
+                changes=[_change_json(c) for c in pending.plan.changes],
+                asserted=pending.plan.asserted,
+                count_attempt=False,
+            )
+        }
+        # A record another worker took over (its lease ran out) is that worker's to write.
+        entries = [e for e in entries if any(p.record.id in held for p in e.pending)]
+        if not entries:
+            return None
+        payload = {e.customer_id: {c.field: c.new for c in e.changes} for e in entries}
         add_write(
             session,
             OptimoveWrite(
@@ -179,23 +273,13 @@ def send_write(runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[
         )
         for entry in entries:
             for pending in entry.pending:
-                log_call(
-                    session,
-                    OptimoveCallLog(
-                        record_id=pending.record.id, endpoint=endpoint, write_id=write_id
-                    ),
-                )
-                finish(
-                    session,
-                    pending.record.id,
-                    state=AWAITING_CALLBACK,
-                    outcome="pending",
-                    reason=pending.plan.reason,
-                    customer_id=pending.customer_id,
-                    changes=[_change_json(c) for c in pending.plan.changes],
-                    asserted=pending.plan.asserted,
-                    count_attempt=False,
-                )
+                if pending.record.id in held:
+                    log_call(
+                        session,
+                        OptimoveCallLog(
+                            record_id=pending.record.id, endpoint=endpoint, write_id=write_id
+                        ),
+                    )
     callback_url = f"{setup.callback_base}&write={write_id}" if setup.callback_base else None
     started = time.perf_counter()
     try:
@@ -208,7 +292,7 @@ def send_write(runtime: Runtime, setup: SiteSetup, kind: str, entries: Sequence[
             accepted = client.update_customer_attributes(
                 [CustomerUpdate(cid, values) for cid, values in payload.items()], callback_url
             )
-    except OptimoveError as error:
+    except Exception as error:  # the write is recorded: whatever broke, its records are settled
         raise WriteNotSent(write_id, error) from error
     with runtime.unit_of_work() as session:
         mark_write_sent(session, write_id, accepted.request_id, 200)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 
+from optibridge.config import Config
 from optibridge.domain.context import ConversationContext
 from optibridge.errors import BadRequest
 from optibridge.logs import get_logger
@@ -22,6 +23,7 @@ from optibridge.store.sync_records import (
     AWAITING_CALLBACK,
     DONE,
     FAILED,
+    Held,
     finish,
     forget_cached_customer,
     get_write,
@@ -29,12 +31,15 @@ from optibridge.store.sync_records import (
     patch_cached_customer,
     records_of_write,
     remember_link,
-    requeue,
     settle_write,
     write_by_request_id,
 )
+from optibridge.sync.retry import retry_or_fail
 
 log = get_logger(__name__)
+
+# A written record waits for its write's confirmation, whoever sent it.
+AWAITING = Held(AWAITING_CALLBACK)
 
 ERROR_MEANINGS = {
     "INVALID_CUSTOMER": "the customer does not exist in Optimove (an update never creates one)",
@@ -84,12 +89,12 @@ def apply_write_result(
     failures: Mapping[str, str],
     *,
     how: str,
-    retry_unapplied: bool = False,
+    retry_unapplied: Config | None = None,
 ) -> None:
     """Settle a write and every record it carried. Idempotent: a settled write is left alone.
 
-    Records of customers in `failures` fail with the reason, or, with `retry_unapplied`, go
-    back to the queue to be decided again.
+    Records of customers in `failures` fail with the reason, or, with `retry_unapplied` (the
+    retry settings), go back to the queue to be decided again while they have attempts left.
     """
     if write.state in ("confirmed", "failed"):
         return
@@ -107,19 +112,29 @@ def apply_write_result(
         why = failures.get(customer) or failures.get("*")
         if why is not None:
             forget_cached_customer(session, record.site_id, customer)
-            if retry_unapplied:
-                requeue(session, record.id, delay_s=0, error=why, count_attempt=True)
+            if retry_unapplied is not None:
+                retry_or_fail(
+                    session,
+                    record.id,
+                    record.attempts,
+                    held=AWAITING,
+                    error=why,
+                    retryable=True,
+                    config=retry_unapplied,
+                    reason=record.reason,
+                )
                 continue
-            count_record_outcome("failed")
-            finish(
+            if finish(
                 session,
                 record.id,
+                held=AWAITING,
                 state=FAILED,
                 outcome="failed",
                 reason=record.reason,
                 error=f"Optimove did not apply the change: {why}.",
                 count_attempt=False,
-            )
+            ):
+                count_record_outcome("failed")
             continue
         if has_unsettled_write(session, record.id):
             continue  # part of the change went in another call, still unconfirmed
@@ -127,15 +142,16 @@ def apply_write_result(
         if write.kind == "upsert":
             _remember_created(session, record.site_id, record.context, customer)
         outcome = "created" if write.kind == "upsert" else "updated"
-        count_record_outcome(outcome)
-        finish(
+        if finish(
             session,
             record.id,
+            held=AWAITING,
             state=DONE,
             outcome=outcome,
             reason=f"{record.reason} ({how})" if record.reason else how,
             count_attempt=False,
-        )
+        ):
+            count_record_outcome(outcome)
 
 
 def _remember_created(

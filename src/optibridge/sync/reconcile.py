@@ -15,7 +15,12 @@ from optibridge.domain.values import same_value
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
-from optibridge.store.sync_records import get_write, overdue_writes, take_overdue_write
+from optibridge.store.sync_records import (
+    get_write,
+    keep_write_taken,
+    overdue_writes,
+    take_overdue_write,
+)
 from optibridge.sync.callbacks import apply_write_result
 
 if TYPE_CHECKING:
@@ -39,10 +44,18 @@ def reconcile_overdue_writes(runtime: Runtime, site_setup: Callable[[int], SiteS
             write = get_write(session, write_id)
             assert write is not None
             site_id, payload = write.site_id, dict(write.payload or {})
+
+        def still_on_it(write_id: str = write_id) -> None:
+            with runtime.unit_of_work() as session:
+                keep_write_taken(session, write_id)
+
         try:
-            unapplied = _unapplied_customers(site_setup(site_id), payload)
+            unapplied = _unapplied_customers(site_setup(site_id), payload, still_on_it)
         except AppError as error:
             log.warning("reconciliation_deferred", write=write_id, error=str(error))
+            continue
+        except Exception:  # one write's trouble must not stop the round (and every claim)
+            log.exception("reconciliation_failed", write=write_id)
             continue
         with runtime.unit_of_work() as session:
             write = get_write(session, write_id)
@@ -53,13 +66,17 @@ def reconcile_overdue_writes(runtime: Runtime, site_setup: Callable[[int], SiteS
                 write,
                 {customer: "the change is not in Optimove" for customer in unapplied},
                 how="confirmed by reading Optimove back (no callback came)",
-                retry_unapplied=True,
+                retry_unapplied=runtime.config,
             )
         settled += 1
     return settled
 
 
-def _unapplied_customers(setup: SiteSetup, payload: dict[str, dict[str, str | None]]) -> list[str]:
+def _unapplied_customers(
+    setup: SiteSetup,
+    payload: dict[str, dict[str, str | None]],
+    after_each_read: Callable[[], None],
+) -> list[str]:
     client = setup.optimove
     if client is None:
         raise AppError("Optimove is not connected for this site.")
@@ -67,6 +84,7 @@ def _unapplied_customers(setup: SiteSetup, payload: dict[str, dict[str, str | No
     unapplied = []
     for customer_id, written in payload.items():
         customer = client.get_customer_attributes(customer_id)
+        after_each_read()
         # Optimove's spelling of a name may differ between calls (Age / AGE).
         current = (
             {name.lower(): value for name, value in customer.values().items()}

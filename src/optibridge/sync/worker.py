@@ -42,6 +42,7 @@ from optibridge.store.sync_records import (
     DONE,
     FAILED,
     ClaimedRecord,
+    Held,
     cache_customer,
     cached_customer,
     claim,
@@ -57,7 +58,7 @@ from optibridge.store.sync_records import (
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
 from optibridge.sync.reconcile import reconcile_overdue_writes
-from optibridge.sync.retry import retry_delay
+from optibridge.sync.retry import retry_or_fail
 
 log = get_logger(__name__)
 
@@ -88,6 +89,35 @@ class SiteSetup:
     @property
     def settings(self) -> SiteSettings:
         return self.stored.settings
+
+
+class LeaseKeeper:
+    """Renews the worker's leases while a round runs, however long one call waits (a
+    `Retry-After`, a slow Optimove): a second worker never takes a record still being worked.
+    """
+
+    def __init__(self, runtime: Runtime, worker_id: str) -> None:
+        self._runtime = runtime
+        self._worker_id = worker_id
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="lease-keeper", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        lease_s = self._runtime.config.worker_lease_s
+        while not self._done.wait(lease_s / 3):
+            try:
+                with self._runtime.unit_of_work() as session:
+                    extend_leases(session, self._worker_id, lease_s)
+            except Exception:  # the next beat tries again; the lease still has two thirds left
+                log.exception("lease_renewal_failed", worker=self._worker_id)
 
 
 @dataclass
@@ -129,29 +159,25 @@ class Worker:
         if not claimed:
             return 0
         batcher = WriteBatcher(self.runtime, self._site_setup)
-        lease_renewed = time.monotonic()
-        for position, record in enumerate(claimed):
-            if self.stop.is_set():
-                self._release(claimed[position:])
-                break
-            self._process_safely(record, batcher)
-            if batcher.full():
-                batcher.flush()
-            if time.monotonic() - lease_renewed > config.worker_lease_s / 3:
-                with self.runtime.unit_of_work() as session:
-                    extend_leases(
-                        session,
-                        self.worker_id,
-                        [r.id for r in claimed[position:]] + batcher.record_ids(),
-                        config.worker_lease_s,
-                    )
-                lease_renewed = time.monotonic()
-        batcher.flush()
+        with LeaseKeeper(self.runtime, self.worker_id):
+            for position, record in enumerate(claimed):
+                if self.stop.is_set():
+                    self._release(claimed[position:])
+                    break
+                self._process_safely(record, batcher)
+                if batcher.full():
+                    batcher.flush()
+            batcher.flush()
         return len(claimed)
 
     # --- one record ----------------------------------------------------------------------
 
     def _process_safely(self, record: ClaimedRecord, batcher: WriteBatcher) -> None:
+        if record.attempts >= self.runtime.config.sync_max_attempts and not record.retried_by_hand:
+            # Back in the queue with no attempt left (a read-back found the change missing):
+            # every record ends within its attempts.
+            self._fail(record, f"gave up after {record.attempts} attempts")
+            return
         try:
             self._process(record, batcher)
         except RecordFailed as failure:
@@ -219,6 +245,7 @@ class Worker:
                 requeue(
                     session,
                     record.id,
+                    held=Held.by(record),
                     delay_s=CUSTOMER_BUSY_DELAY_S * (1 + random.random()),
                     error=None,
                     count_attempt=False,
@@ -322,9 +349,10 @@ class Worker:
         self, record: ClaimedRecord, *, outcome: str, reason: str, plan: Plan | None = None
     ) -> None:
         with self.runtime.unit_of_work() as session:
-            finish(
+            moved = finish(
                 session,
                 record.id,
+                held=Held.by(record),
                 state=DONE,
                 outcome=outcome,
                 reason=reason,
@@ -332,29 +360,45 @@ class Worker:
                 changes=[],
                 asserted=plan.asserted if plan else None,
             )
-        count_record_outcome(outcome)
+        if moved:
+            count_record_outcome(outcome)
+        else:
+            log.warning("record_no_longer_held", record=record.id, worker=self.worker_id)
 
     def _fail(self, record: ClaimedRecord, error: str) -> None:
-        log.warning("record_failed", record=record.id, error=error)
-        with self.runtime.unit_of_work() as session:
-            finish(session, record.id, state=FAILED, outcome="failed", reason=None, error=error)
-        count_record_outcome("failed")
+        self._after_failure(record, error, retryable=False)
 
     def _retry(self, record: ClaimedRecord, error: str) -> None:
-        config = self.runtime.config
-        attempts = record.attempts + 1
-        if attempts >= config.sync_max_attempts:
-            self._fail(record, f"gave up after {attempts} attempts: {error}")
-            return
-        delay = retry_delay(attempts, config.sync_retry_base_s, config.sync_retry_max_s)
+        self._after_failure(record, error, retryable=True)
+
+    def _after_failure(self, record: ClaimedRecord, error: str, *, retryable: bool) -> None:
         with self.runtime.unit_of_work() as session:
-            requeue(session, record.id, delay_s=delay, error=error, count_attempt=True)
+            moved = retry_or_fail(
+                session,
+                record.id,
+                record.attempts,
+                held=Held.by(record),
+                error=error,
+                retryable=retryable,
+                config=self.runtime.config,
+            )
+        if moved == FAILED:
+            log.warning("record_failed", record=record.id, error=error)
+        elif not moved:
+            log.warning("record_no_longer_held", record=record.id, worker=self.worker_id)
 
     def _release(self, records: list[ClaimedRecord]) -> None:
         """Stopping: hand unprocessed records back at once instead of waiting for the lease."""
         with self.runtime.unit_of_work() as session:
             for record in records:
-                requeue(session, record.id, delay_s=0, error=None, count_attempt=False)
+                requeue(
+                    session,
+                    record.id,
+                    held=Held.by(record),
+                    delay_s=0,
+                    error=None,
+                    count_attempt=False,
+                )
 
     # --- per-site setup ------------------------------------------------------------------
 
