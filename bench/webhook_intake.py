@@ -120,14 +120,18 @@ def run(duration: int, connections: list[int], databases: list[str]) -> list[Res
     results = []
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        targets: list[tuple[str, str | None]] = [("bare FastAPI endpoint", None)]
+        targets: list[tuple[str, str | None, str]] = [("bare FastAPI endpoint", None, "")]
         if "sqlite" in databases:
-            targets.append(("optibridge, SQLite", f"sqlite:///{workdir / 'optibridge.db'}"))
+            # The default (every commit on disk before the 202), and what it costs beside NORMAL.
+            for synchronous in ("FULL", "NORMAL"):
+                url = f"sqlite:///{workdir / f'optibridge-{synchronous.lower()}.db'}"
+                targets.append((f"optibridge, SQLite {synchronous}", url, synchronous))
         if "postgres" in databases:
             server = stack.enter_context(postgres_server())
-            targets.append(("optibridge, PostgreSQL", stack.enter_context(fresh_database(server))))
-        for target, database_url in targets:
-            with serving(workdir, target, database_url) as url:
+            database = stack.enter_context(fresh_database(server))
+            targets.append(("optibridge, PostgreSQL", database, ""))
+        for target, database_url, synchronous in targets:
+            with serving(workdir, target, database_url, synchronous) as url:
                 for count in connections:
                     load(url, count, 2)  # warm up: connections, caches, token cache
                     if database_url:
@@ -139,7 +143,9 @@ def run(duration: int, connections: list[int], databases: list[str]) -> list[Res
 
 
 @contextmanager
-def serving(workdir: Path, target: str, database_url: str | None) -> Iterator[str]:
+def serving(
+    workdir: Path, target: str, database_url: str | None, sqlite_synchronous: str = ""
+) -> Iterator[str]:
     """The target running; yields its webhook URL (with the site's token)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -155,8 +161,9 @@ def serving(workdir: Path, target: str, database_url: str | None) -> Iterator[st
         "OPTIBRIDGE_SECRET_KEY": Fernet.generate_key().decode(),
         "OPTIBRIDGE_LOG_FORMAT": "json",
         "OPTIBRIDGE_LOG_LEVEL": "warning",
+        **({"OPTIBRIDGE_SQLITE_SYNCHRONOUS": sqlite_synchronous} if sqlite_synchronous else {}),
     }
-    log = workdir / f"{target.split(',')[-1].strip().lower()}.log"
+    log = workdir / f"{target.split(',')[-1].strip().lower().replace(' ', '-')}.log"
     argv = optibridge_command("serve", "--no-worker", "--port", str(port))
     with running_process(argv, ready_url=f"{base}/healthz", env=env, log_path=log):
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -7,6 +7,7 @@ import re
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
@@ -38,6 +39,11 @@ class Config(BaseSettings):
     )
     public_url: str | None = Field(
         default=None, description="Where Comm100 and Optimove reach this service."
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite's durability: FULL syncs every commit to disk before a webhook is "
+        "answered (SPEC 4.4); NORMAL may lose the last commits on a power cut (not on a crash).",
     )
     log_format: str = Field(default="auto", description="auto (JSON off a terminal), json, text.")
     log_level: str = Field(default="info")

@@ -32,7 +32,9 @@ class Runtime:
 
     @classmethod
     def start(cls, config: Config) -> Runtime:
-        engine = make_engine(config.effective_database_url)
+        engine = make_engine(
+            config.effective_database_url, sqlite_synchronous=config.sqlite_synchronous
+        )
         return cls(
             config=config,
             engine=engine,

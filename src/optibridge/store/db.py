@@ -23,14 +23,17 @@ def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned for many processes sharing one database."""
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine tuned for many processes sharing one database. On SQLite, every commit is on
+    disk before it returns (`synchronous=FULL`) unless told otherwise (docs/benchmarks.md)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("sqlite_synchronous is FULL or NORMAL")
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        _make_sqlite_transactions_explicit(engine)
+        _make_sqlite_transactions_explicit(engine, sqlite_synchronous)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// means psycopg 3 here, the driver we ship.
@@ -38,7 +41,7 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _make_sqlite_transactions_explicit(engine: Engine) -> None:
+def _make_sqlite_transactions_explicit(engine: Engine, synchronous: str) -> None:
     """pysqlite's implicit transactions can't take a write lock up front; we need BEGIN IMMEDIATE.
 
     This is SQLAlchemy's documented recipe: the driver stops issuing BEGIN, we issue it ourselves,
@@ -50,7 +53,7 @@ def _make_sqlite_transactions_explicit(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
