@@ -167,7 +167,8 @@ def syncs_list(
     """The site's sync records, newest first."""
     from rich.text import Text
 
-    from optibridge.services.syncs import CHANNELS, OUTCOMES, RECORD_STATES, list_syncs
+    from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
+    from optibridge.services.syncs import list_syncs
     from optibridge.store.sync_log import SyncFilter
 
     _require_one_of("--outcome", outcome, OUTCOMES)

@@ -11,8 +11,8 @@ from pydantic import SecretStr
 
 from optibridge.config import Config
 from optibridge.runtime import Runtime
+from optibridge.secret_box import token_digest
 from optibridge.server import run_service
-from optibridge.services.secrets import token_digest
 from optibridge.services.settings import save_document
 from optibridge.services.sites import create_site, get_site, webhook_urls
 from optibridge.services.tokens import Role, issue_token

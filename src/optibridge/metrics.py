@@ -23,9 +23,9 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.logs import get_logger
 from optibridge.optimove.client import CallRecord
-from optibridge.services.syncs import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.store.sync_log import SyncLogRepository
 
 log = get_logger(__name__)
@@ -140,7 +140,7 @@ class SyncLogCollector:
             return [up]
         up.add_metric([], 1)
 
-        by_state = dict.fromkeys(RECORD_STATES, 0)
+        by_state: dict[str, int] = dict.fromkeys(RECORD_STATES, 0)
         by_outcome = dict.fromkeys((*OUTCOMES, UNDECIDED), 0)
         for (state, outcome), count in stats.by_state_and_outcome.items():
             state_label = state if state in RECORD_STATES else OTHER

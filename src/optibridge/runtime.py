@@ -15,7 +15,7 @@ from optibridge.config import Config
 from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.limiter import RateLimiter
-from optibridge.services.secrets import SecretBox
+from optibridge.secret_box import SecretBox
 from optibridge.ssrf_guard import outgoing_http
 from optibridge.store.db import make_engine, one_writer_at_a_time, session_factory
 

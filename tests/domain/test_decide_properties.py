@@ -17,9 +17,10 @@ from typing import Literal, TypeVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optibridge.domain.context import Channel, ConversationContext
+from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Change, Plan, attribute_chunks, decide, mapped_values
 from optibridge.domain.identify import Identification, identify
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import EventPolicy, FieldMapping, FieldRef
 from optibridge.domain.values import ValueRejected, is_empty, same_value, to_optimove_value
 from tests.support.strategies import nasty_text

@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import (
     CHANNEL_SOURCES,
     CONTACT_IDENTITY_TYPES,
     LIVECHAT_SYSTEM_FIELDS,
-    Channel,
     SettingsInvalid,
     is_masked,
     mask_secret,

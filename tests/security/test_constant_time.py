@@ -22,7 +22,7 @@ from sqlalchemy import event, select
 
 from optibridge.sandbox.comm100 import create_app as create_comm100_sandbox
 from optibridge.sandbox.optimove import create_app as create_optimove_sandbox
-from optibridge.services.secrets import SecretBox, SecretKeyMismatch
+from optibridge.secret_box import SecretBox, SecretKeyMismatch
 from optibridge.store.models import ApiToken
 from tests.security.conftest import SITE_A, Bench, bearer, encoded_forms, fresh_secret
 from tests.sync.stack import chat_end_for

@@ -14,13 +14,13 @@ from sqlalchemy import select
 
 from optibridge.config import Config
 from optibridge.runtime import Runtime
+from optibridge.secret_box import SecretBox
 from optibridge.services.secret_rotation import (
     RotationReport,
     SecretsUnreadable,
     UnreadableSecret,
     rotate_secrets,
 )
-from optibridge.services.secrets import SecretBox
 from optibridge.services.settings import load_settings
 from optibridge.services.sites import create_site, get_site, webhook_token
 from optibridge.store.migrate import upgrade_to_head

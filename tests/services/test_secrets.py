@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from optibridge.services.secrets import SecretBox, SecretKeyMismatch
+from optibridge.secret_box import SecretBox, SecretKeyMismatch
 
 NEW, OLD, UNKNOWN = (Fernet.generate_key() for _ in range(3))
 

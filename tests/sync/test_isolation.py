@@ -17,14 +17,13 @@ from sqlalchemy import select
 
 from optibridge.config import Config
 from optibridge.domain.decide import Change, Plan
+from optibridge.domain.records import AWAITING_CALLBACK, WORKING
 from optibridge.optimove.client import OptimoveClient
 from optibridge.runtime import Runtime
 from optibridge.services.sites import create_site
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.models import OptimoveWrite, SyncRecord
 from optibridge.store.sync_records import (
-    AWAITING_CALLBACK,
-    WORKING,
     ClaimedRecord,
     Held,
     NewRecord,

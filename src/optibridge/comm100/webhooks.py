@@ -46,9 +46,9 @@ from optibridge.domain.context import (
     CHAT_ENDED,
     OFFLINE_MESSAGE_SUBMITTED,
     TICKET_CREATED,
-    Channel,
     ConversationContext,
 )
+from optibridge.domain.records import Channel
 from optibridge.vendor_http.bodies import json_kind
 
 CHAT_STARTED = "chat_started"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Channel = Literal["livechat", "ticketing"]
+from optibridge.domain.records import Channel
 
 # Live Chat events we act on, and the ticket trigger; anything else is recorded as skipped.
 CHAT_ENDED = "chat_ended"

@@ -32,20 +32,10 @@ from typing import Literal
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.fields import resolve
 from optibridge.domain.identify import Identification
+from optibridge.domain.records import Outcome
 from optibridge.domain.settings import CUSTOMER_ID_FIELD, EventPolicy, FieldMapping
 from optibridge.domain.values import ValueRejected, is_empty, same_value, to_optimove_value
 
-Outcome = Literal[
-    "created",
-    "updated",
-    "unchanged",
-    "no_match",
-    "unidentified",
-    "needs_contact",
-    "skipped",
-    "failed",
-    "pending",
-]
 Action = Literal["none", "update", "create"]
 Rejections = tuple[tuple[str, str], ...]
 

@@ -35,10 +35,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from optibridge.domain.records import Channel
 from optibridge.domain.urls import url_problem
 from optibridge.errors import Invalid, Problem
 
-Channel = Literal["livechat", "ticketing"]
 FieldSource = Literal["system", "prechat", "offline", "custom_variable", "contact", "identity"]
 UpdateStrategy = Literal["none", "overwrite", "fill_empty"]
 NoMatchOperation = Literal["auto_create", "agent_create", "never"]

@@ -27,10 +27,10 @@ from typing import Any
 from optibridge.comm100.client import FIELDS_TTL_S
 from optibridge.comm100.errors import Comm100Error
 from optibridge.comm100.schemas import FormField
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import (
     CONTACT_IDENTITY_TYPES,
     LIVECHAT_SYSTEM_FIELDS,
-    Channel,
     FieldSource,
     SettingsInvalid,
     is_masked,
@@ -38,7 +38,7 @@ from optibridge.domain.settings import (
 )
 from optibridge.errors import Invalid, Problem
 from optibridge.runtime import Runtime
-from optibridge.services.secrets import token_digest
+from optibridge.secret_box import token_digest
 from optibridge.services.settings import StoredSettings, load_settings
 
 # The offline message form's system fields, as Live Chat webhooks name them (SPEC 2).

@@ -31,10 +31,19 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from optibridge.comm100 import errors as comm100_errors
-from optibridge.domain.context import CHAT_ENDED, TICKET_CREATED, Channel, ConversationContext
+from optibridge.domain.context import CHAT_ENDED, TICKET_CREATED, ConversationContext
 from optibridge.domain.decide import Change, Plan, attribute_chunks, decide, mapped_values
 from optibridge.domain.fields import describe
 from optibridge.domain.identify import Identification, identify
+from optibridge.domain.records import (
+    AWAITING_CALLBACK,
+    DONE,
+    FAILED,
+    QUEUED,
+    UNFINISHED,
+    WORKING,
+    Channel,
+)
 from optibridge.domain.settings import (
     CHANNEL_NAMES,
     ChannelSettings,
@@ -68,12 +77,6 @@ from optibridge.services.console_site import (
 )
 from optibridge.store.models import OptimoveCallLog, SyncRecord
 from optibridge.store.sync_records import (
-    AWAITING_CALLBACK,
-    DONE,
-    FAILED,
-    QUEUED,
-    UNFINISHED,
-    WORKING,
     ClaimedRecord,
     Held,
     NewRecord,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from optibridge.errors import NotFound, Unauthorized
 from optibridge.runtime import Runtime
-from optibridge.services.secrets import SecretKeyMismatch
+from optibridge.secret_box import SecretKeyMismatch
 from optibridge.services.tokens import Principal, Role, authenticate
 from optibridge.store.repositories import TokenRepository
 

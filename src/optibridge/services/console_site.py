@@ -25,7 +25,8 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
-from optibridge.domain.context import Channel, ConversationContext
+from optibridge.domain.context import ConversationContext
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import SiteSettings
 from optibridge.errors import AppError, Invalid, Problem
 from optibridge.logs import get_logger

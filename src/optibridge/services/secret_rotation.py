@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from optibridge.services.secrets import SecretBox, SecretKeyMismatch
+from optibridge.secret_box import SecretBox, SecretKeyMismatch
 from optibridge.store.models import Site, SiteSettings
 from optibridge.store.repositories import SettingsRepository, SiteRepository
 

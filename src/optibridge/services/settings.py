@@ -21,7 +21,7 @@ from optibridge.errors import BadRequest, Invalid, Problem
 from optibridge.optimove.errors import OptimoveError
 from optibridge.optimove.schemas import AttributeInfo
 from optibridge.runtime import Runtime
-from optibridge.services.secrets import SecretBox
+from optibridge.secret_box import SecretBox
 from optibridge.services.sites import get_site
 from optibridge.store.models import SiteSettings as SiteSettingsRow
 from optibridge.store.repositories import AttributeCacheRepository, SettingsRepository

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from optibridge.errors import Conflict, Invalid, NotFound, Problem
-from optibridge.services.secrets import SecretBox
+from optibridge.secret_box import SecretBox
 from optibridge.store.models import Site
 from optibridge.store.repositories import SiteRepository
 

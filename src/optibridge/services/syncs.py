@@ -12,12 +12,11 @@ import json
 import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from optibridge.domain.context import Channel
-from optibridge.domain.decide import Outcome
+from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.services.sites import get_site
 from optibridge.store.models import OptimoveWrite, SyncRecord
@@ -26,11 +25,6 @@ from optibridge.store.sync_log import (
     SyncFilter,
     SyncLogRepository,
 )
-
-RecordState = Literal["queued", "working", "awaiting_callback", "done", "failed"]
-CHANNELS: tuple[str, ...] = get_args(Channel)
-RECORD_STATES: tuple[str, ...] = get_args(RecordState)
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -215,7 +209,7 @@ def summarize(
     until = now or datetime.now(UTC)
     since = until - timedelta(hours=hours)
     counts = SyncLogRepository(session).outcome_counts(site_id, since)
-    outcomes = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+    outcomes: dict[str, int] = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
     return SyncSummary(
         hours=hours,
         since=since,

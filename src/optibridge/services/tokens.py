@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from optibridge.config import new_token
 from optibridge.errors import Forbidden, NotFound, Unauthorized
-from optibridge.services.secrets import same_secret, token_digest
+from optibridge.secret_box import same_secret, token_digest
 from optibridge.store.models import ApiToken
 from optibridge.store.repositories import TokenRepository
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, and_, exists, or_, select, text, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from optibridge.domain.records import AWAITING_CALLBACK, DONE, QUEUED, UNFINISHED, WORKING
 from optibridge.store.db import is_sqlite, write_locked
 from optibridge.store.models import (
     CustomerCache,
@@ -33,13 +34,6 @@ from optibridge.store.models import (
     SyncRecord,
     utcnow,
 )
-
-QUEUED = "queued"
-WORKING = "working"
-AWAITING_CALLBACK = "awaiting_callback"
-DONE = "done"
-FAILED = "failed"
-UNFINISHED = (QUEUED, WORKING, AWAITING_CALLBACK)
 
 
 @dataclass(frozen=True)

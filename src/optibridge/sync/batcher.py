@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from optibridge.domain.decide import Change, Plan, attribute_chunks
+from optibridge.domain.records import AWAITING_CALLBACK, FAILED
 from optibridge.logs import get_logger
 from optibridge.metrics import count_record_outcome
 from optibridge.optimove.errors import OptimoveError
@@ -25,8 +26,6 @@ from optibridge.optimove.schemas import CustomerUpdate
 from optibridge.runtime import Runtime
 from optibridge.store.models import OptimoveCallLog, OptimoveWrite
 from optibridge.store.sync_records import (
-    AWAITING_CALLBACK,
-    FAILED,
     ClaimedRecord,
     Held,
     add_write,

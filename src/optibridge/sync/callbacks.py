@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from optibridge.config import Config
 from optibridge.domain.context import ConversationContext
+from optibridge.domain.records import AWAITING_CALLBACK, DONE, FAILED
 from optibridge.errors import BadRequest
 from optibridge.logs import get_logger
 from optibridge.metrics import count_record_outcome
@@ -20,9 +21,6 @@ from optibridge.optimove.callbacks import (
 from optibridge.runtime import Runtime
 from optibridge.store.models import OptimoveWrite
 from optibridge.store.sync_records import (
-    AWAITING_CALLBACK,
-    DONE,
-    FAILED,
     Held,
     finish,
     forget_cached_customer,

@@ -13,11 +13,11 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
-from optibridge.domain.context import Channel
+from optibridge.domain.records import Channel
 from optibridge.errors import BadRequest, NotFound, Unauthorized
 from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
-from optibridge.services.secrets import same_secret
+from optibridge.secret_box import same_secret
 from optibridge.services.sites import webhook_token
 from optibridge.store.db import write_locked
 from optibridge.store.repositories import SiteRepository

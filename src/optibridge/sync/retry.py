@@ -7,8 +7,9 @@ import random
 from sqlalchemy.orm import Session
 
 from optibridge.config import Config
+from optibridge.domain.records import FAILED, QUEUED
 from optibridge.metrics import count_record_outcome
-from optibridge.store.sync_records import FAILED, QUEUED, Held, finish, requeue
+from optibridge.store.sync_records import Held, finish, requeue
 
 
 def retry_delay(attempt: int, base_s: float, max_s: float) -> float:

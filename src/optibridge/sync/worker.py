@@ -22,6 +22,7 @@ from optibridge.comm100.errors import Comm100Error
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
+from optibridge.domain.records import DONE, FAILED
 from optibridge.domain.settings import SiteSettings
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
@@ -39,8 +40,6 @@ from optibridge.services.settings import (
 from optibridge.services.sites import get_site, webhook_token
 from optibridge.store.models import OptimoveCallLog
 from optibridge.store.sync_records import (
-    DONE,
-    FAILED,
     ClaimedRecord,
     Held,
     cache_customer,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from optibridge.domain.context import Channel
+from optibridge.domain.records import Channel
 from optibridge.errors import PayloadTooLarge
 from optibridge.services import console as console_service
 from optibridge.web.deps import ConsoleCallerDep, RuntimeDep

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from optibridge.domain.context import Channel
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, NotFound, Unauthorized
 from optibridge.runtime import Runtime

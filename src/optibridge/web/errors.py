@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from optibridge.errors import AppError, Problem
 from optibridge.logs import get_logger
-from optibridge.services.secrets import SecretKeyMismatch
+from optibridge.secret_box import SecretKeyMismatch
 
 log = get_logger(__name__)
 

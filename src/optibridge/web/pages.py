@@ -22,7 +22,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from optibridge.domain.settings import CHANNEL_NAMES, Channel
+from optibridge.domain.records import CHANNELS, OUTCOMES, Channel
+from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Conflict, Invalid, Problem, Unauthorized
 from optibridge.optimove.errors import OptimoveError
 from optibridge.optimove.schemas import AttributeInfo
@@ -697,9 +698,9 @@ def sync_log(
 ) -> Response:
     session.principal.require_admin_of(site_id)
     problems: dict[str, str] = {}
-    if outcome and outcome not in sync_service.OUTCOMES:
+    if outcome and outcome not in OUTCOMES:
         problems["outcome"] = "Choose an outcome from the list."
-    if channel and channel not in sync_service.CHANNELS:
+    if channel and channel not in CHANNELS:
         problems["channel"] = "Choose a channel from the list."
     since_at = _moment(since, "since", problems)
     until_at = _moment(until, "until", problems)
@@ -756,7 +757,7 @@ def sync_log(
             "query": query,
             "paged": bool(cursor),
             "notice": notice,
-            "outcomes": [(key, OUTCOME_LABELS[key]) for key in sync_service.OUTCOMES],
+            "outcomes": [(key, OUTCOME_LABELS[key]) for key in OUTCOMES],
             "channel_names": CHANNEL_NAMES,
             "outcome_labels": OUTCOME_LABELS,
             "state_labels": STATE_LABELS,

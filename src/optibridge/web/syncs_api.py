@@ -9,10 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from optibridge.domain.context import Channel
-from optibridge.domain.decide import Outcome
+from optibridge.domain.records import OUTCOMES, RECORD_STATES, Channel, Outcome, RecordState
 from optibridge.services import syncs as sync_service
-from optibridge.services.syncs import RecordState
 from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import PrincipalDep, RuntimeDep
 from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
@@ -45,13 +43,11 @@ class SyncItemOut(BaseModel):
     received_at: datetime
     updated_at: datetime
     state: str = Field(
-        description="Where the record is in the pipeline: "
-        + ", ".join(sync_service.RECORD_STATES)
-        + "."
+        description="Where the record is in the pipeline: " + ", ".join(RECORD_STATES) + "."
     )
     outcome: str | None = Field(
         description="What it meant for the customer (SPEC 4.3): "
-        + ", ".join(sync_service.OUTCOMES)
+        + ", ".join(OUTCOMES)
         + "; null until decided."
     )
     reason: str | None = Field(description="Why this outcome, in words.")

@@ -33,7 +33,7 @@ from fastapi import Request, Response
 from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.safe_text import storable_text
-from optibridge.services.secrets import same_secret, token_digest
+from optibridge.secret_box import same_secret, token_digest
 from optibridge.services.tokens import Principal, Role
 from optibridge.store.repositories import TokenRepository
 

@@ -22,7 +22,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from optibridge import __version__
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
-from optibridge.services.secrets import SecretKeyMismatch
+from optibridge.secret_box import SecretKeyMismatch
 from optibridge.web.ui_auth import (
     CsrfRejected,
     FormRejected,

@@ -17,11 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from optibridge.domain.settings import (
-    CHANNEL_NAMES,
-    DEFAULT_CUSTOMER_URL_TEMPLATE,
-    Channel,
-)
+from optibridge.domain.records import Channel
+from optibridge.domain.settings import CHANNEL_NAMES, DEFAULT_CUSTOMER_URL_TEMPLATE
 from optibridge.errors import Problem
 
 CHANNELS: tuple[Channel, ...] = ("livechat", "ticketing")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from optibridge.domain.context import Channel
+from optibridge.domain.records import Channel
 from optibridge.errors import AppError, PayloadTooLarge
 from optibridge.metrics import observe_webhook
 from optibridge.sync.callbacks import settle_callback

@@ -1,4 +1,8 @@
-"""API keys and webhook secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256)."""
+"""API keys, webhook secrets and OAuth secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256).
+
+A foundation module, beside `config` and `errors`: the store, the engine and the runtime all seal
+and open secrets, so it belongs to none of them and imports nothing of ours.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""A sync record's vocabulary (SPEC 4.3): the channels it belongs to, the states it goes through,
+and the outcomes it ends with. The engine moves records through these states
+(`sync/records.py`), the store keeps them, and the sync log shows them.
+
+    queued ──claim──▶ working ──write sent──▶ awaiting_callback ──confirmed──▶ done
+      ▲                 │ │ │                          │
+      │                 │ │ └─ nothing to write ──▶ done   └── refused ──▶ failed
+      │                 │ └─ can't succeed, or no attempt left ──▶ failed
+      └─ retry later, ──┘                                  failed ──retry by hand──▶ queued
+         or wait for the customer
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Channel = Literal["livechat", "ticketing"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+
+RecordState = Literal["queued", "working", "awaiting_callback", "done", "failed"]
+QUEUED: RecordState = "queued"
+WORKING: RecordState = "working"
+AWAITING_CALLBACK: RecordState = "awaiting_callback"
+DONE: RecordState = "done"
+FAILED: RecordState = "failed"
+RECORD_STATES: tuple[RecordState, ...] = get_args(RecordState)
+# A record in one of these still has work ahead of it.
+UNFINISHED: tuple[RecordState, ...] = (QUEUED, WORKING, AWAITING_CALLBACK)
+
+Outcome = Literal[
+    "created",
+    "updated",
+    "unchanged",
+    "no_match",
+    "unidentified",
+    "needs_contact",
+    "skipped",
+    "failed",
+    "pending",
+]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
