@@ -14,10 +14,10 @@ from optibridge.comm100.client import Comm100Client
 from optibridge.config import Config
 from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
-from optibridge.optimove.limiter import RateLimiter
 from optibridge.secret_box import SecretBox
 from optibridge.ssrf_guard import outgoing_http
 from optibridge.store.db import make_engine, one_writer_at_a_time, session_factory
+from optibridge.store.limiter import RateLimiter
 
 
 @dataclass

@@ -19,8 +19,8 @@ from collections import Counter
 from optibridge.config import Config
 from optibridge.optimove.client import CallRecord, OptimoveClient
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.limiter import RateLimiter
 from optibridge.store.db import make_engine
+from optibridge.store.limiter import RateLimiter
 
 
 def main(base_url: str, api_key: str, database_url: str, start_at: float, duration_s: float) -> int:

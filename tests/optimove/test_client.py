@@ -7,9 +7,8 @@ from datetime import date
 import httpx
 import pytest
 
-from optibridge.optimove.client import CallRecord, OptimoveClient
+from optibridge.optimove.client import CallRecord, OptimoveClient, bucket_for_api_key
 from optibridge.optimove.errors import NotOptimoveApiError, UpsertUnavailableError
-from optibridge.optimove.limiter import bucket_for_api_key
 from optibridge.optimove.schemas import (
     AttributeInfo,
     CustomerAttribute,

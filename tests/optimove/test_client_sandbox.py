@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from optibridge.optimove.client import OptimoveClient
+from optibridge.optimove.client import OptimoveClient, bucket_for_api_key
 from optibridge.optimove.errors import (
     BadCredentialsError,
     NotOptimoveApiError,
@@ -19,12 +19,12 @@ from optibridge.optimove.errors import (
     UnreachableError,
     UpsertUnavailableError,
 )
-from optibridge.optimove.limiter import RateLimiter, bucket_for_api_key
 from optibridge.optimove.schemas import CustomerUpdate
+from optibridge.store.limiter import RateLimiter
 from tests.support.processes import free_port, running_process
+from tests.support.windows import max_in_any_window
 
 from .conftest import SANDBOX_KEY, Sandbox
-from .windows import max_in_any_window
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.windows import max_in_any_window
+
 from .conftest import SANDBOX_KEY, Sandbox
-from .windows import max_in_any_window
 
 HAMMER = Path(__file__).with_name("hammer.py")
 PROCESSES = 3

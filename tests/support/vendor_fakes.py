@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from optibridge.vendor_http.client import Slot
+from optibridge.domain.budget import Slot
 
 Handler = Callable[[httpx.Request], httpx.Response]
 ClientT = TypeVar("ClientT")

@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from optibridge.app import create_app
 from optibridge.config import Config
-from optibridge.optimove.limiter import LimiterBusy, bucket_for_api_key
+from optibridge.optimove.client import bucket_for_api_key
 from optibridge.runtime import Runtime
+from optibridge.store.limiter import LimiterBusy
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.models import OptimoveCallLog, SyncRecord
 from tests.support.processes import free_port, optibridge_command, running_process

@@ -13,6 +13,7 @@ anything Optimove says back is redacted before it is quoted.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TypeVar, Unpack
@@ -29,7 +30,6 @@ from optibridge.optimove.errors import (
     UnreachableError,
     UpsertUnavailableError,
 )
-from optibridge.optimove.limiter import bucket_for_api_key
 from optibridge.optimove.schemas import (
     AttributeInfo,
     CustomerAttributes,
@@ -78,6 +78,12 @@ OPTIMOVE = Vendor(
     invalid_request=InvalidRequestError,
     transient=TransientError,
 )
+
+
+def bucket_for_api_key(api_key: str) -> str:
+    """The bucket id of a key: a digest, so the key itself is never stored."""
+    digest = hashlib.sha256(api_key.strip().encode("utf-8")).hexdigest()
+    return f"optimove:{digest[:32]}"
 
 
 class OptimoveClient(VendorClient):

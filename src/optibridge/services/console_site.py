@@ -25,6 +25,7 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
+from optibridge.domain.budget import Slot
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import SiteSettings
@@ -32,17 +33,16 @@ from optibridge.errors import AppError, Invalid, Problem
 from optibridge.logs import get_logger
 from optibridge.metrics import observe_optimove_call
 from optibridge.optimove import errors as optimove_errors
-from optibridge.optimove.client import OptimoveClient
+from optibridge.optimove.client import OptimoveClient, bucket_for_api_key
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.limiter import LimiterBusy, RateLimiter, bucket_for_api_key
 from optibridge.optimove.schemas import AttributeInfo, CustomerAttributes
 from optibridge.runtime import Runtime
 from optibridge.services.console_session import ConsoleCaller, require_console_access
 from optibridge.services.settings import StoredSettings, load_settings
 from optibridge.services.sites import get_site, webhook_token
+from optibridge.store.limiter import LimiterBusy, RateLimiter
 from optibridge.store.repositories import AttributeCacheRepository
 from optibridge.sync.worker import SiteSetup
-from optibridge.vendor_http.client import Slot
 
 log = get_logger(__name__)
 P = ParamSpec("P")

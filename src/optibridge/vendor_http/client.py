@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Protocol, Self, TypedDict
 
 import httpx
 
+from optibridge.domain.budget import Slot
 from optibridge.ssrf_guard import PrivateAddressRefused
 from optibridge.vendor_http.bodies import Body, decode_body, trim
 from optibridge.vendor_http.errors import (
@@ -46,17 +47,9 @@ MAX_CONNECT_TIMEOUT_S = 5.0
 MAX_RETRY_AFTER_S = 60.0
 
 
-@dataclass(frozen=True)
-class Slot:
-    """A call's place in its bucket's window, stamped `stamp_us` until it is answered."""
-
-    bucket: str
-    stamp_us: int
-    waited_s: float
-
-
 class SlotLimiter(Protocol):
-    """What a client needs from a rate limiter (`optibridge.optimove.limiter.RateLimiter`)."""
+    """What a client needs from a rate limiter (the store's `RateLimiter`, shared by every
+    process)."""
 
     def take_slot(self, bucket: str) -> Slot: ...
 

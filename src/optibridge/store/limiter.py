@@ -1,85 +1,24 @@
-"""One rate limiter per Optimove API key, shared by every process through the database.
+"""The rate limiter every process shares, one bucket per API key, kept in the database.
 
-Optimove allows 50 requests per 10 seconds per key, counted over a sliding window of arrival
-times. We keep a sliding *log*: the send times of the recent calls, in the key's
-`rate_limit_buckets` row, updated atomically. A call is admitted only while fewer than `limit`
-sends lie inside the last `window_s + margin_s` seconds. A call's stamp is its admission time
-while it is in flight, and moves to the time of its answer once it has one (`answered`): the
-answer comes after Optimove counted the call, so however long the call took to get there (a
-busy machine, a slow network), the log never shows it earlier than Optimove saw it. The margin
-covers calls still in flight. (A GCRA-style token bucket would not do: it lets the
-51st call through 0.2 s after a burst of 50, which Optimove's window refuses.)
-
-Send times come from one clock every process agrees on: PostgreSQL's `clock_timestamp()`, or
-this machine's clock on SQLite (which is single-machine anyway). Transactions are tiny: lock the
-row, decide, write, commit; waiting happens outside them.
+Each bucket's sliding log of send times (`domain/budget.py`) is a row in `rate_limit_buckets`,
+updated atomically. Send times come from one clock every process agrees on: PostgreSQL's
+`clock_timestamp()`, or this machine's clock on SQLite (which is single-machine anyway).
+Transactions are tiny: lock the row, decide, write, commit; waiting happens outside them.
+Vendor clients see it only through `vendor_http`'s `SlotLimiter` protocol.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
 from optibridge.config import Config
+from optibridge.domain.budget import MICROS, Decision, Slot, answered_at, decide, fill_window
 from optibridge.store import rate_limits
 from optibridge.store.db import write_locked
 from optibridge.store.rate_limits import BucketState
-from optibridge.vendor_http.client import Slot
-
-MICROS = 1_000_000
-
-
-def bucket_for_api_key(api_key: str) -> str:
-    """The bucket id of a key: a digest, so the key itself is never stored."""
-    digest = hashlib.sha256(api_key.strip().encode("utf-8")).hexdigest()
-    return f"optimove:{digest[:32]}"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether a call may be sent now; `stamps` is the log to keep if it is."""
-
-    admitted: bool
-    stamps: tuple[int, ...]
-    wait_us: int  # when refused: the least time after which a call would be admitted
-
-
-def decide(stamps: Sequence[int], now_us: int, limit: int, window_us: int) -> Decision:
-    """Admit a call at `now_us` iff fewer than `limit` stamps lie in the window ending now.
-
-    A stamp `s` occupies the window while `now - window < s`. Time never runs backwards in the
-    log: a clock that stepped back is treated as standing still at the latest stamp, so the
-    recorded stamps always keep the promise, whatever the clock did.
-    """
-    if limit < 1 or window_us <= 0:
-        raise ValueError("limit and window must be positive")
-    now = max(now_us, max(stamps, default=now_us))
-    recent = sorted(s for s in stamps if s > now - window_us)
-    if len(recent) < limit:
-        return Decision(True, (*recent, now), 0)
-    # Full: wait until all but limit - 1 of them have left the window.
-    leaving = recent[len(recent) - limit]
-    return Decision(False, tuple(recent), leaving + window_us - now)
-
-
-def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ...]:
-    """The log after Optimove answered 429: full until a whole window has passed from now."""
-    now = max(now_us, max(stamps, default=now_us))
-    return (now,) * limit
-
-
-def answered_at(stamps: Sequence[int], sent_us: int, now_us: int) -> tuple[int, ...]:
-    """The log once the call admitted at `sent_us` has its answer at `now_us`: its stamp moves
-    to the answer (if it already left the log, the answer's stamp is added all the same)."""
-    now = max(now_us, max(stamps, default=now_us))
-    kept = list(stamps)
-    if sent_us in kept:
-        kept.remove(sent_us)
-    return tuple(sorted((*kept, now)))
 
 
 class LimiterBusy(Exception):

@@ -11,11 +11,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from optibridge.config import Config
-from optibridge.optimove import limiter as limiter_module
-from optibridge.optimove.limiter import Decision, RateLimiter, bucket_for_api_key
+from optibridge.domain import budget
+from optibridge.domain.budget import Decision
+from optibridge.optimove.client import bucket_for_api_key
+from optibridge.store import limiter as limiter_module
+from optibridge.store.limiter import RateLimiter
 from optibridge.store.models import RateLimitBucket
-
-from .windows import max_in_any_window
+from tests.support.windows import max_in_any_window
 
 BUCKET = bucket_for_api_key("test-key")
 
@@ -117,7 +119,7 @@ def test_many_threads_never_put_more_than_the_limit_in_a_window(
     limit, threads, calls_each = 4, 12, 4
     limiter = RateLimiter(engine, limit=limit, window_s=0.25, margin_s=0.05)
     admitted: list[int] = []
-    real_decide = limiter_module.decide
+    real_decide = budget.decide
 
     def recording_decide(stamps: Sequence[int], now_us: int, lim: int, window: int) -> Decision:
         decision = real_decide(stamps, now_us, lim, window)

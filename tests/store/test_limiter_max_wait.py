@@ -7,7 +7,8 @@ import time
 import pytest
 from sqlalchemy import Engine
 
-from optibridge.optimove.limiter import LimiterBusy, RateLimiter, bucket_for_api_key
+from optibridge.optimove.client import bucket_for_api_key
+from optibridge.store.limiter import LimiterBusy, RateLimiter
 
 BUCKET = bucket_for_api_key("max-wait-key")
 

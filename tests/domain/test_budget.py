@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optibridge.optimove.limiter import answered_at, bucket_for_api_key, decide, fill_window
-
-from .windows import max_in_any_window
+from optibridge.domain.budget import answered_at, decide, fill_window
+from optibridge.optimove.client import bucket_for_api_key
+from tests.support.windows import max_in_any_window
 
 WINDOW = 10_500_000  # 10 s + 0.5 s margin, in microseconds
 

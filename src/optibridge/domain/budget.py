@@ -1,0 +1,72 @@
+"""Optimove's budget as pure arithmetic (SPEC 4.4, ARCHITECTURE 3): a sliding log of send times
+per API key, and the decision whether one more call fits in the window.
+
+Optimove allows 50 requests per 10 seconds per key, counted over a sliding window of arrival
+times. A call is admitted only while fewer than `limit` stamps lie inside the last window (plus
+a margin for calls in flight). A call's stamp is its admission time while it is in flight and
+moves to the time of its answer once it has one: the answer comes after Optimove counted the
+call, so the log never shows it earlier than Optimove saw it. (A GCRA-style token bucket would
+not do: it lets the 51st call through 0.2 s after a burst of 50, which Optimove's window refuses.)
+
+The store keeps each key's log in the database, so that every process shares it
+(`store/limiter.py`); vendor clients only see a `Slot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MICROS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A call's place in its bucket's window, stamped `stamp_us` until it is answered."""
+
+    bucket: str
+    stamp_us: int
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a call may be sent now; `stamps` is the log to keep if it is."""
+
+    admitted: bool
+    stamps: tuple[int, ...]
+    wait_us: int  # when refused: the least time after which a call would be admitted
+
+
+def decide(stamps: Sequence[int], now_us: int, limit: int, window_us: int) -> Decision:
+    """Admit a call at `now_us` iff fewer than `limit` stamps lie in the window ending now.
+
+    A stamp `s` occupies the window while `now - window < s`. Time never runs backwards in the
+    log: a clock that stepped back is treated as standing still at the latest stamp, so the
+    recorded stamps always keep the promise, whatever the clock did.
+    """
+    if limit < 1 or window_us <= 0:
+        raise ValueError("limit and window must be positive")
+    now = max(now_us, max(stamps, default=now_us))
+    recent = sorted(s for s in stamps if s > now - window_us)
+    if len(recent) < limit:
+        return Decision(True, (*recent, now), 0)
+    # Full: wait until all but limit - 1 of them have left the window.
+    leaving = recent[len(recent) - limit]
+    return Decision(False, tuple(recent), leaving + window_us - now)
+
+
+def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ...]:
+    """The log after Optimove answered 429: full until a whole window has passed from now."""
+    now = max(now_us, max(stamps, default=now_us))
+    return (now,) * limit
+
+
+def answered_at(stamps: Sequence[int], sent_us: int, now_us: int) -> tuple[int, ...]:
+    """The log once the call admitted at `sent_us` has its answer at `now_us`: its stamp moves
+    to the answer (if it already left the log, the answer's stamp is added all the same)."""
+    now = max(now_us, max(stamps, default=now_us))
+    kept = list(stamps)
+    if sent_us in kept:
+        kept.remove(sent_us)
+    return tuple(sorted((*kept, now)))
