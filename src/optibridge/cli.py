@@ -452,8 +452,8 @@ def tokens_create(
     database_url: DatabaseOption = None,
 ) -> None:
     """Issue a token and print it once (only its hash is stored)."""
-    from optibridge.services.sites import get_site
     from optibridge.services.tokens import Role, issue_token
+    from optibridge.sync.sites import get_site
 
     if role not in {r.value for r in Role}:
         fail(f"--role must be admin or agent, not {role!r}")

@@ -14,9 +14,10 @@ from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
 from optibridge.server import run_service
 from optibridge.services.settings import save_document
-from optibridge.services.sites import create_site, get_site, webhook_urls
+from optibridge.services.sites import create_site
 from optibridge.services.tokens import Role, issue_token
 from optibridge.store.repositories import SiteRepository, TokenRepository
+from optibridge.sync.sites import get_site, webhook_urls
 
 DEMO_SITE_ID = 10000
 SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandboxes' documented default keys

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from optibridge.config import SECRET_KEY_FILE, Config
 from optibridge.runtime import Runtime
-from optibridge.services.settings import load_settings
-from optibridge.services.sites import create_site, get_site, webhook_token
+from optibridge.services.sites import create_site
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.models import Site, SiteSettings
 from optibridge.store.repositories import SettingsRepository
+from optibridge.sync.sites import get_site, load_settings, webhook_token
 from tests.support.processes import optibridge_command
 
 NEW, OLD, UNKNOWN = (Fernet.generate_key().decode() for _ in range(3))

@@ -7,10 +7,10 @@ from datetime import date
 import httpx
 import pytest
 
+from optibridge.domain.attributes import AttributeInfo
 from optibridge.optimove.client import CallRecord, OptimoveClient, bucket_for_api_key
 from optibridge.optimove.errors import NotOptimoveApiError, UpsertUnavailableError
 from optibridge.optimove.schemas import (
-    AttributeInfo,
     CustomerAttribute,
     CustomerAttributes,
     CustomerUpdate,

@@ -18,9 +18,10 @@ from optibridge.demo import (
 )
 from optibridge.runtime import Runtime
 from optibridge.sandbox.comm100_simulation import SimulatorConfig
-from optibridge.services.sites import create_site, get_site, webhook_urls
+from optibridge.services.sites import create_site
 from optibridge.services.tokens import Principal, Role, authenticate, revoke_token
 from optibridge.store.migrate import upgrade_to_head
+from optibridge.sync.sites import get_site, webhook_urls
 
 PUBLIC_URL = "http://127.0.0.1:8765"
 

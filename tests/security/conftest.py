@@ -26,9 +26,9 @@ from starlette.types import Receive, Scope, Send
 from optibridge.app import create_app
 from optibridge.config import Config
 from optibridge.runtime import Runtime
-from optibridge.services.sites import webhook_token
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.models import Base, Site
+from optibridge.sync.sites import webhook_token
 
 SITE_A, SITE_B = 10000, 20000
 MISSING_SITE = 99999

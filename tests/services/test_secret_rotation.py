@@ -21,11 +21,11 @@ from optibridge.services.secret_rotation import (
     UnreadableSecret,
     rotate_secrets,
 )
-from optibridge.services.settings import load_settings
-from optibridge.services.sites import create_site, get_site, webhook_token
+from optibridge.services.sites import create_site
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.models import Base, Site, SiteSettings
 from optibridge.store.repositories import SettingsRepository
+from optibridge.sync.sites import get_site, load_settings, webhook_token
 
 NEW, OLD, UNKNOWN = (Fernet.generate_key() for _ in range(3))
 BOTH_KEYS, OPTIMOVE_ONLY, NO_SETTINGS = 10001, 10002, 10003

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from optibridge.config import Config
 from optibridge.domain.decide import Change, Plan
 from optibridge.domain.records import AWAITING_CALLBACK, WORKING
+from optibridge.domain.settings import SiteSettings
 from optibridge.optimove.client import OptimoveClient
 from optibridge.runtime import Runtime
 from optibridge.services.sites import create_site
@@ -34,7 +35,8 @@ from optibridge.store.sync_records import (
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
 from optibridge.sync.callbacks import apply_write_result
-from optibridge.sync.worker import LeaseKeeper, SiteSetup
+from optibridge.sync.sites import SiteSetup, StoredSettings
+from optibridge.sync.worker import LeaseKeeper
 from tests.support.vendor_fakes import CountingLimiter
 
 SITES = (10000, 20000)
@@ -138,7 +140,8 @@ def setups(optimove: FakeOptimove) -> Any:
     def site_setup(site_id: int) -> SiteSetup:
         if site_id == optimove.broken_site:
             raise RuntimeError("this site's setup broke")
-        return SiteSetup(stored=None, field_types={}, callback_base=None, optimove=client)  # type: ignore[arg-type]
+        stored = StoredSettings(SiteSettings(), "key", None)
+        return SiteSetup(site_id, stored, [], callback_base=None, optimove=client)
 
     return site_setup
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from optibridge.domain.attributes import AttributeInfo
 from optibridge.optimove.errors import (
     BadCredentialsError,
     InvalidRequestError,
@@ -31,7 +32,6 @@ from optibridge.optimove.errors import (
     UpsertUnavailableError,
 )
 from optibridge.optimove.schemas import (
-    AttributeInfo,
     CustomerAttributes,
     CustomerUpdate,
     ShapeError,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from optibridge.domain.attributes import AttributeInfo
 from optibridge.vendor_http import bodies
 from optibridge.vendor_http.bodies import Body, json_kind, trim
 
@@ -24,16 +25,6 @@ MAX_ATTRIBUTES_PER_CUSTOMER = 10
 
 class ShapeError(ValueError):
     """A body that is not what Optimove sends; the message says what was found instead."""
-
-
-@dataclass(frozen=True)
-class AttributeInfo:
-    """One attribute of the account (`GetCustomerAttributeList`)."""
-
-    real_field_name: str
-    description: str = ""
-    alias: str | None = None
-    field_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from optibridge.domain.settings import (
 from optibridge.errors import Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
-from optibridge.services.settings import StoredSettings, load_settings
+from optibridge.sync.sites import StoredSettings, load_settings
 
 # The offline message form's system fields, as Live Chat webhooks name them (SPEC 2).
 OFFLINE_FORM_SYSTEM_FIELDS = ("name", "email", "phone", "company", "subject", "content")

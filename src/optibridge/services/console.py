@@ -20,8 +20,6 @@ less than the worker's.
 
 from __future__ import annotations
 
-import math
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -61,17 +59,12 @@ from optibridge.runtime import Runtime
 from optibridge.services.console_session import ConsoleCaller
 from optibridge.services.console_site import (
     LOOKUP_EVENT,
-    NOT_CONNECTED,
-    ConsoleSite,
     CreationNotAllowed,
     HostContext,
     NeedsContact,
-    NotConnected,
     check_access,
     completed_context,
     for_agents,
-    load_attributes,
-    load_site,
     plain_message,
     read_host_context,
 )
@@ -81,7 +74,6 @@ from optibridge.store.sync_records import (
     Held,
     NewRecord,
     cache_customer,
-    cached_customer,
     customer_busy,
     finish,
     hold,
@@ -92,6 +84,14 @@ from optibridge.store.sync_records import (
     settle_write,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteEntry, WriteNotSent, send_write
+from optibridge.sync.customers import read_customer
+from optibridge.sync.sites import (
+    NOT_CONNECTED,
+    NotConnected,
+    SiteSetup,
+    load_attributes,
+    load_site,
+)
 
 log = get_logger(__name__)
 
@@ -104,7 +104,6 @@ CHANGE_EVENTS = (EDIT_EVENT, CREATE_EVENT)
 
 MAX_EDITED_FIELDS = 50
 MAX_VALUE_LENGTH = 4000
-READ_ENDPOINT = "GET Customers/{id}/Attributes"
 
 # The event whose policy governs what agents may do beside a conversation of each channel.
 _CHANNEL_EVENT: Mapping[Channel, str] = {"livechat": CHAT_ENDED, "ticketing": TICKET_CREATED}
@@ -209,7 +208,7 @@ def lookup(
     """What the tab shows for this conversation; `refresh` reads Optimove, never the cache."""
     check_access(runtime, caller, site_id)
     host = read_host_context(channel, raw_context)
-    site = load_site(runtime, site_id, with_attributes=False)
+    site = load_site(runtime, site_id, lane="agent", with_attributes=False)
     settings = site.settings
     section = settings.channel(channel)
     policy = _policy(section, channel)
@@ -226,7 +225,7 @@ def lookup(
             runtime, caller, site_id, host, host.context, "failed", None, None, not_connected
         )
         return ConsoleView(channel, "not_connected", NOT_CONNECTED)
-    site.attributes = load_attributes(runtime, site_id, site.optimove)
+    site.attributes = load_attributes(runtime, site, lane="agent")
     try:
         context = completed_context(site, host)
     except (AppError, comm100_errors.Comm100Error) as error:
@@ -267,7 +266,7 @@ def lookup(
 
 
 def _unidentified_view(
-    site: ConsoleSite,
+    site: SiteSetup,
     section: ChannelSettings,
     policy: EventPolicy,
     channel: Channel,
@@ -294,7 +293,7 @@ def _unidentified_view(
 
 
 def _identified_view(
-    site: ConsoleSite,
+    site: SiteSetup,
     section: ChannelSettings,
     policy: EventPolicy,
     channel: Channel,
@@ -342,58 +341,38 @@ def _as_read(view: ConsoleView, read: _Read) -> ConsoleView:
 
 def _read_customer(
     runtime: Runtime,
-    site: ConsoleSite,
+    site: SiteSetup,
     customer_id: str,
     *,
     refresh: bool,
     stale_ok: bool = True,
     details_of: Sequence[str] = (),
 ) -> _Read:
-    """The customer from the cache when fresh (unless `refresh`, or the labels and types of
-    `details_of` are not known yet), else from Optimove. When Optimove fails: with
-    `stale_ok`, the last known data marked stale; else (or with none known) the error."""
-    ttl = runtime.config.customer_cache_ttl_s
-    cached = None
-    if not refresh and site.knows_details(details_of):
-        with runtime.unit_of_work(read_only=True) as session:
-            cached = cached_customer(session, site.site_id, customer_id, ttl)
-    if cached is not None:
-        return _Read(cached.attributes if cached.found else None, cached.fetched_at)
-    client = site.require_optimove()
-    started = time.perf_counter()
-    try:
-        customer = client.get_customer_attributes(customer_id)
-    except OptimoveError as error:
-        if not stale_ok:
-            raise
-        with runtime.unit_of_work(read_only=True) as session:
-            last = cached_customer(session, site.site_id, customer_id, math.inf)
-        if last is None:
-            raise
-        call = OptimoveCallLog(
-            endpoint=READ_ENDPOINT,
-            status=error.upstream_status,
-            duration_ms=_ms_since(started),
-            detail=str(error),
-        )
-        return _Read(
-            last.attributes if last.found else None,
-            last.fetched_at,
-            stale=True,
-            notice=f"{plain_message(error)} Showing the last known data, which may be out of date.",
-            call=call,
-            error=str(error),
-        )
-    attributes = customer.values() if customer is not None else None
-    if customer is not None:
-        site.learn(customer)
-    call = OptimoveCallLog(
-        endpoint=READ_ENDPOINT,
-        status=200 if customer is not None else 404,
-        duration_ms=_ms_since(started),
-        detail="found" if customer is not None else "not found",
+    """The engine's read (`sync.customers.read_customer`), as the tab shows it: last known
+    data, when Optimove failed, comes with a notice the agent can read."""
+    read = read_customer(
+        runtime,
+        site,
+        customer_id,
+        max_age_s=runtime.config.customer_cache_ttl_s,
+        refresh=refresh,
+        stale_ok=stale_ok,
+        details_of=details_of,
     )
-    return _Read(attributes, time.time(), call=call, cache_it=True)
+    notice = (
+        f"{plain_message(read.error)} Showing the last known data, which may be out of date."
+        if read.error is not None
+        else None
+    )
+    return _Read(
+        read.attributes,
+        read.fetched_at,
+        stale=read.stale,
+        notice=notice,
+        call=read.call,
+        cache_it=read.from_optimove,
+        error=str(read.error) if read.error is not None else None,
+    )
 
 
 def _linked(session: Session, site_id: int, context: ConversationContext) -> str | None:
@@ -409,7 +388,7 @@ def _policy(section: ChannelSettings, channel: Channel) -> EventPolicy:
 
 
 def _shown_fields(
-    site: ConsoleSite, mapping: Sequence[FieldMapping], current: Mapping[str, str | None]
+    site: SiteSetup, mapping: Sequence[FieldMapping], current: Mapping[str, str | None]
 ) -> list[FieldView]:
     """The mapped fields marked *show in console*, in the mapping's order, with their values."""
     folded = {name.casefold(): value for name, value in current.items()}
@@ -436,7 +415,7 @@ def _answer_key(ref: FieldRef) -> str:
 
 
 def _offer(
-    site: ConsoleSite,
+    site: SiteSetup,
     section: ChannelSettings,
     policy: EventPolicy,
     channel: Channel,
@@ -452,7 +431,7 @@ def _offer(
             " on this site.",
             customer_id,
         )
-    values, _rejected = mapped_values(section.field_mapping, context, site.field_types())
+    values, _rejected = mapped_values(section.field_mapping, context, site.field_types)
     preview = [
         FieldView(
             name,
@@ -590,7 +569,7 @@ def edit(
     """Write the fields an agent changed to `customer_id` (only fields shown in the console)."""
     check_access(runtime, caller, site_id)
     host = _host_or_empty(channel, raw_context)
-    site = load_site(runtime, site_id)
+    site = load_site(runtime, site_id, lane="agent")
     section = site.settings.channel(channel)
     _require_enabled(section, channel)
     site.require_optimove()
@@ -683,7 +662,7 @@ def _editable_values(section: ChannelSettings, values: Mapping[str, str | None])
     return edited
 
 
-def _converted(site: ConsoleSite, edited: Mapping[str, str]) -> dict[str, tuple[str, str | None]]:
+def _converted(site: SiteSetup, edited: Mapping[str, str]) -> dict[str, tuple[str, str | None]]:
     """field (the account's spelling) → (the value as Optimove stores it, its type); or 422
     naming every value its attribute's type refuses."""
     problems: list[Problem] = []
@@ -721,7 +700,7 @@ def create(
     """Create the conversation's customer in Optimove, when the policy lets agents create."""
     check_access(runtime, caller, site_id)
     host = read_host_context(channel, raw_context)
-    site = load_site(runtime, site_id)
+    site = load_site(runtime, site_id, lane="agent")
     section = site.settings.channel(channel)
     _require_enabled(section, channel)
     policy = _policy(section, channel)
@@ -766,7 +745,7 @@ def create(
         message = f"Customer {customer_id} already exists in Optimove: refresh the tab to see it."
         _settle(runtime, record.id, DONE, "unchanged", message, customer_id)
         raise Conflict(message)
-    field_types = site.field_types()
+    field_types = site.field_types
     values, rejected = mapped_values(section.field_mapping, context, field_types)
     plan = decide(
         policy=EventPolicy(update=policy.update, no_match="auto_create"),
@@ -911,13 +890,11 @@ def _start_write(
         )
 
 
-def _send(
-    runtime: Runtime, site: ConsoleSite, record: ClaimedRecord, plan: Plan, kind: str
-) -> None:
+def _send(runtime: Runtime, site: SiteSetup, record: ClaimedRecord, plan: Plan, kind: str) -> None:
     """The plan's write(s), ≤ 10 attributes per call; a failure fails the record at once (the
     agent sees why and can try again: console changes are never retried behind their back)."""
     pending = PendingUpdate(record=record, plan=plan)
-    setup = site.setup()
+    setup = site
     for chunk in attribute_chunks(plan.changes) or [()]:
         entry = WriteEntry(pending.customer_id, chunk, (pending,))
         try:
@@ -973,7 +950,7 @@ def _record_refused(
 
 def _read_for_write(
     runtime: Runtime,
-    site: ConsoleSite,
+    site: SiteSetup,
     record_id: int,
     customer_id: str,
     *,
@@ -1074,7 +1051,3 @@ def _names(fields: Sequence[str]) -> str:
     if len(fields) <= 1:
         return "".join(fields)
     return ", ".join(fields[:-1]) + " and " + fields[-1]
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -6,45 +6,40 @@ Optimove, and no outside call is made while a database transaction is open.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from optibridge.domain.settings import (
     SettingsInvalid,
-    SiteSettings,
     is_masked,
     mask_secret,
     settings_to_document,
     validate_settings,
 )
-from optibridge.errors import BadRequest, Invalid, Problem
+from optibridge.errors import BadRequest, Invalid
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.schemas import AttributeInfo
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
-from optibridge.services.sites import get_site
-from optibridge.store.models import SiteSettings as SiteSettingsRow
 from optibridge.store.repositories import AttributeCacheRepository, SettingsRepository
 
-
-@dataclass(frozen=True)
-class StoredSettings:
-    settings: SiteSettings
-    optimove_api_key: str | None
-    comm100_api_key: str | None
-
-
-@dataclass(frozen=True)
-class OptimoveConnection:
-    base_url: str
-    api_key: str
-
-
-def load_settings(runtime: Runtime, site_id: int) -> StoredSettings:
-    with runtime.unit_of_work(read_only=True) as session:
-        get_site(session, site_id)
-        row = SettingsRepository(session).get(site_id)
-        return _decode(row, runtime.box)
+# The engine's site loading, offered here to the transport (services are its clients).
+from optibridge.sync.sites import (
+    OptimoveConnection as OptimoveConnection,
+)
+from optibridge.sync.sites import (
+    StoredSettings as StoredSettings,
+)
+from optibridge.sync.sites import (
+    fetch_attributes as fetch_attributes,
+)
+from optibridge.sync.sites import (
+    get_site as get_site,
+)
+from optibridge.sync.sites import (
+    load_settings as load_settings,
+)
+from optibridge.sync.sites import (
+    optimove_connection as optimove_connection,
+)
 
 
 def read_document(runtime: Runtime, site_id: int) -> dict[str, Any]:
@@ -84,54 +79,6 @@ def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]
         if _connection_of(current) != _connection_of(new):
             AttributeCacheRepository(session).forget(site_id)
     return _masked_document(new)
-
-
-def optimove_connection(
-    stored: StoredSettings, override: dict[str, Any] | None = None
-) -> OptimoveConnection:
-    """The connection to test or use; `override` lets an admin test before saving."""
-    base_url = (override or {}).get("base_url") or stored.settings.optimove.base_url
-    api_key = (override or {}).get("api_key")
-    if not api_key or is_masked(api_key):
-        api_key = stored.optimove_api_key
-    problems = []
-    if not base_url:
-        problems.append(Problem("/optimove/base_url", "the Optimove Base URL is not set"))
-    if not api_key:
-        problems.append(Problem("/optimove/api_key", "the Optimove API key is not set"))
-    if problems or base_url is None or api_key is None:
-        raise Invalid("Optimove is not connected yet.", problems)
-    return OptimoveConnection(base_url=base_url, api_key=api_key)
-
-
-def fetch_attributes(
-    runtime: Runtime,
-    site_id: int,
-    connection: OptimoveConnection,
-    *,
-    saved: bool,
-    refresh: bool = False,
-) -> tuple[list[AttributeInfo], bool]:
-    """The account's attribute list and whether it came from the cache.
-
-    One Optimove call unless a fresh cached copy exists (the list changes rarely). Only the
-    saved connection's list is cached: a connection tried before saving may be another account.
-    """
-    if saved and not refresh:
-        with runtime.unit_of_work(read_only=True) as session:
-            cached = AttributeCacheRepository(session).fresh(
-                site_id, runtime.config.attribute_cache_ttl_s
-            )
-        if cached is not None:
-            return [AttributeInfo(**item) for item in cached], True
-    client = runtime.optimove_client(connection.base_url, connection.api_key)
-    attributes = client.get_attribute_list()
-    if saved:
-        with runtime.unit_of_work() as session:
-            AttributeCacheRepository(session).store(
-                site_id, [asdict(attribute) for attribute in attributes]
-            )
-    return attributes, False
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:
@@ -199,15 +146,6 @@ def _with_kept_keys(raw: dict[str, Any], current: StoredSettings) -> dict[str, A
             part["api_key"] = None
         candidate[section] = part
     return candidate
-
-
-def _decode(row: SiteSettingsRow | None, box: SecretBox) -> StoredSettings:
-    if row is None:
-        return StoredSettings(SiteSettings(), None, None)
-    settings = SiteSettings.model_validate(row.document)
-    optimove_key = box.open(row.optimove_api_key_enc) if row.optimove_api_key_enc else None
-    comm100_key = box.open(row.comm100_api_key_enc) if row.comm100_api_key_enc else None
-    return StoredSettings(settings, optimove_key, comm100_key)
 
 
 def _masked_document(stored: StoredSettings) -> dict[str, Any]:

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from optibridge.errors import Conflict, Invalid, NotFound, Problem
+from optibridge.errors import Conflict, Invalid, Problem
 from optibridge.secret_box import SecretBox
 from optibridge.store.models import Site
 from optibridge.store.repositories import SiteRepository
 
+# The engine's site loading, offered here to the transport (services are its clients).
+from optibridge.sync.sites import (
+    WebhookUrls as WebhookUrls,
+)
+from optibridge.sync.sites import (
+    get_site as get_site,
+)
+from optibridge.sync.sites import (
+    webhook_token as webhook_token,
+)
+from optibridge.sync.sites import (
+    webhook_urls as webhook_urls,
+)
+
 MAX_SITE_ID = 2**53 - 1  # JSON numbers beyond this lose precision in browsers
-
-
-@dataclass(frozen=True)
-class WebhookUrls:
-    livechat: str
-    ticketing: str
-    optimove_callback: str
-
-
-def get_site(session: Session, site_id: int) -> Site:
-    site = SiteRepository(session).get(site_id)
-    if site is None:
-        raise NotFound(f"Site {site_id} does not exist.")
-    return site
 
 
 def list_sites(session: Session, only: int | None = None) -> Sequence[Site]:
@@ -59,17 +57,3 @@ def create_site(session: Session, box: SecretBox, site_id: int, name: str) -> Si
 
 def delete_site(session: Session, site_id: int) -> None:
     SiteRepository(session).delete(get_site(session, site_id))
-
-
-def webhook_token(box: SecretBox, site: Site) -> str:
-    return box.open(site.webhook_token_enc)
-
-
-def webhook_urls(box: SecretBox, site: Site, public_url: str) -> WebhookUrls:
-    query = urlencode({"token": webhook_token(box, site)})
-    base = public_url.rstrip("/")
-    return WebhookUrls(
-        livechat=f"{base}/webhooks/comm100/{site.site_id}/livechat?{query}",
-        ticketing=f"{base}/webhooks/comm100/{site.site_id}/ticketing?{query}",
-        optimove_callback=f"{base}/callbacks/optimove/{site.site_id}?{query}",
-    )

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
-from optibridge.services.sites import get_site
 from optibridge.store.models import OptimoveWrite, SyncRecord
 from optibridge.store.sync_log import (
     CallWithConfirmation,
     SyncFilter,
     SyncLogRepository,
 )
+from optibridge.sync.sites import get_site
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from optibridge.domain.decide import Change, Plan, attribute_chunks
 from optibridge.domain.records import AWAITING_CALLBACK, FAILED
@@ -35,9 +34,7 @@ from optibridge.store.sync_records import (
     settle_write,
 )
 from optibridge.sync.retry import retry_or_fail
-
-if TYPE_CHECKING:
-    from optibridge.sync.worker import SiteSetup
+from optibridge.sync.sites import SiteSetup
 
 log = get_logger(__name__)
 

@@ -18,10 +18,10 @@ from optibridge.errors import BadRequest, NotFound, Unauthorized
 from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
 from optibridge.secret_box import same_secret
-from optibridge.services.sites import webhook_token
 from optibridge.store.db import write_locked
 from optibridge.store.repositories import SiteRepository
 from optibridge.store.sync_records import NewRecord, insert_record
+from optibridge.sync.sites import webhook_token
 
 log = get_logger(__name__)
 

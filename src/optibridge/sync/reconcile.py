@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from optibridge.domain.values import same_value
 from optibridge.errors import AppError
@@ -22,9 +21,7 @@ from optibridge.store.sync_records import (
     take_overdue_write,
 )
 from optibridge.sync.callbacks import apply_write_result
-
-if TYPE_CHECKING:
-    from optibridge.sync.worker import SiteSetup
+from optibridge.sync.sites import SiteSetup
 
 log = get_logger(__name__)
 

@@ -11,11 +11,9 @@ import os
 import random
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlencode
+from typing import Any
 
 from optibridge.comm100.client import Comm100Client
 from optibridge.comm100.errors import Comm100Error
@@ -23,27 +21,15 @@ from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
 from optibridge.domain.records import DONE, FAILED
-from optibridge.domain.settings import SiteSettings
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.metrics import count_record_outcome
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.schemas import CustomerAttribute
 from optibridge.runtime import Runtime
-from optibridge.services.settings import (
-    StoredSettings,
-    fetch_attributes,
-    load_settings,
-    optimove_connection,
-)
-from optibridge.services.sites import get_site, webhook_token
-from optibridge.store.models import OptimoveCallLog
 from optibridge.store.sync_records import (
     ClaimedRecord,
     Held,
-    cache_customer,
-    cached_customer,
     claim,
     claim_customer,
     customer_busy,
@@ -51,13 +37,17 @@ from optibridge.store.sync_records import (
     fields_written_later,
     finish,
     linked_customer,
-    log_call,
     remember_link,
     requeue,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
+from optibridge.sync.customers import note_read, read_customer
 from optibridge.sync.reconcile import reconcile_overdue_writes
 from optibridge.sync.retry import retry_or_fail
+from optibridge.sync.sites import (
+    SiteSetup,
+    load_site,
+)
 
 log = get_logger(__name__)
 
@@ -73,21 +63,6 @@ class RecordFailed(Exception):
 
 class TryLater(Exception):
     """A transient problem: retry the record with backoff."""
-
-
-@dataclass
-class SiteSetup:
-    """What a round needs to know about a site, loaded once per round."""
-
-    stored: StoredSettings
-    field_types: dict[str, str | None]
-    callback_base: str | None
-    optimove: OptimoveClient | None = None
-    comm100: Comm100Client | None = None
-
-    @property
-    def settings(self) -> SiteSettings:
-        return self.stored.settings
 
 
 class LeaseKeeper:
@@ -128,12 +103,8 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     # Each round reloads the sites it meets (their settings may have changed).
     _sites: dict[int, SiteSetup | Exception] = field(default_factory=dict, init=False)
-    # Field types learned from customer reads, per site (the attribute list has none).
-    _learned_types: dict[int, dict[str, str]] = field(default_factory=dict, init=False)
     # Comm100 clients outlive rounds: each caches the site's contact-field names.
-    _comm100_clients: dict[tuple[int, str, str, str], Comm100Client] = field(
-        default_factory=dict, init=False
-    )
+    _comm100_clients: dict[tuple[Any, ...], Comm100Client] = field(default_factory=dict, init=False)
 
     def run_forever(self) -> None:
         log.info("worker_started", worker=self.worker_id)
@@ -306,41 +277,12 @@ class Worker:
         self, setup: SiteSetup, record: ClaimedRecord, customer_id: str
     ) -> dict[str, str | None] | None:
         """The customer as Optimove has it (None: not found), from the cache when fresh."""
-        ttl = self.runtime.config.customer_cache_ttl_s
-        with self.runtime.unit_of_work(read_only=True) as session:
-            cached = cached_customer(session, record.site_id, customer_id, ttl)
-        if cached is not None:
-            return cached.attributes if cached.found else None
-        client = self._optimove(setup)
-        started = time.perf_counter()
-        customer = client.get_customer_attributes(customer_id)
-        attributes = customer.values() if customer is not None else None
-        if customer is not None:
-            self._learn_field_types(setup, record.site_id, customer.attributes)
-        with self.runtime.unit_of_work() as session:
-            cache_customer(session, record.site_id, customer_id, attributes)
-            log_call(
-                session,
-                OptimoveCallLog(
-                    record_id=record.id,
-                    endpoint="GET Customers/{id}/Attributes",
-                    status=200 if customer is not None else 404,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                    detail="found" if customer is not None else "not found",
-                ),
-            )
-        return attributes
-
-    def _learn_field_types(
-        self, setup: SiteSetup, site_id: int, attributes: Sequence[CustomerAttribute]
-    ) -> None:
-        """Optimove's attribute list carries no types; a customer read does (Date, Bigint…)."""
-        learned = self._learned_types.setdefault(site_id, {})
-        for attribute in attributes:
-            if attribute.field_type:
-                learned[attribute.real_field_name] = attribute.field_type
-                if not setup.field_types.get(attribute.real_field_name):
-                    setup.field_types[attribute.real_field_name] = attribute.field_type
+        self._optimove(setup)
+        read = read_customer(
+            self.runtime, setup, customer_id, max_age_s=self.runtime.config.customer_cache_ttl_s
+        )
+        note_read(self.runtime, record.id, record.site_id, customer_id, read)
+        return read.attributes
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -417,36 +359,9 @@ class Worker:
         return setup
 
     def _load_site(self, site_id: int) -> SiteSetup:
-        stored = load_settings(self.runtime, site_id)
-        settings = stored.settings
-        optimove: OptimoveClient | None = None
-        field_types: dict[str, str | None] = {}
-        if settings.optimove.base_url and stored.optimove_api_key:
-            connection = optimove_connection(stored)
-            optimove = self.runtime.optimove_client(connection.base_url, connection.api_key)
-            attributes, _cached = fetch_attributes(self.runtime, site_id, connection, saved=True)
-            learned = self._learned_types.get(site_id, {})
-            field_types = {
-                a.real_field_name: a.field_type or learned.get(a.real_field_name)
-                for a in attributes
-            }
-        comm100: Comm100Client | None = None
-        section = settings.comm100
-        if section.api_base_url and section.agent_email and stored.comm100_api_key:
-            key = (site_id, section.api_base_url, section.agent_email, stored.comm100_api_key)
-            comm100 = self._comm100_clients.get(key)
-            if comm100 is None:
-                comm100 = self.runtime.comm100_client(*key[1:], site_id)
-                self._comm100_clients[key] = comm100
-        with self.runtime.unit_of_work() as session:
-            token = webhook_token(self.runtime.box, get_site(session, site_id))
-        public = self.runtime.config.public_url
-        callback_base = (
-            f"{public}/callbacks/optimove/{site_id}?{urlencode({'token': token})}"
-            if public
-            else None
+        return load_site(
+            self.runtime, site_id, lane="engine", comm100_clients=self._comm100_clients
         )
-        return SiteSetup(stored, field_types, callback_base, optimove, comm100)
 
     def _optimove(self, setup: SiteSetup) -> OptimoveClient:
         if setup.optimove is None:

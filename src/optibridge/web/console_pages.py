@@ -28,7 +28,7 @@ from optibridge.services.console_session import (
     clean_agent_id,
     issue_session,
 )
-from optibridge.services.settings import load_settings
+from optibridge.sync.sites import load_settings
 from optibridge.web.deps import RuntimeDep
 
 WEB = Path(__file__).parent

@@ -22,11 +22,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from optibridge.domain.attributes import AttributeInfo
 from optibridge.domain.records import CHANNELS, OUTCOMES, Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Conflict, Invalid, Problem, Unauthorized
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.schemas import AttributeInfo
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_connection as comm100_service
 from optibridge.services import settings as settings_service

@@ -1,0 +1,122 @@
+"""Reading a customer from Optimove: the one read the engine and the agent console share.
+
+A read is one Optimove call, the scarcest thing we have (reference/optimove.md: no bulk read,
+50 calls per 10 s per key). So every read goes through here: a fresh enough copy in the read
+cache (`customer_cache`, kept current by our own confirmed writes) is used instead, what the
+read teaches about attributes (aliases, types) is learned for the account, and the read is noted
+on its sync record (the call) and in the cache (the values), in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optibridge.optimove.errors import OptimoveError
+from optibridge.runtime import Runtime
+from optibridge.store.models import OptimoveCallLog
+from optibridge.store.sync_records import cache_customer, cached_customer, log_call
+from optibridge.sync.sites import SiteSetup
+
+READ_ENDPOINT = "GET Customers/{id}/Attributes"
+
+
+@dataclass(frozen=True)
+class CustomerRead:
+    """A customer as read (from the cache or Optimove), and what the read cost.
+
+    `attributes` is None when Optimove has no such customer. `call` is the Optimove call made
+    (None when the cache answered); `from_optimove` says the values are new to the cache.
+    `stale` marks the last known values, shown because Optimove failed (`error` says how).
+    """
+
+    attributes: dict[str, str | None] | None
+    fetched_at: float
+    call: OptimoveCallLog | None = None
+    from_optimove: bool = False
+    stale: bool = False
+    error: OptimoveError | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.attributes is not None
+
+
+def read_customer(
+    runtime: Runtime,
+    setup: SiteSetup,
+    customer_id: str,
+    *,
+    max_age_s: float,
+    refresh: bool = False,
+    stale_ok: bool = False,
+    details_of: Sequence[str] = (),
+) -> CustomerRead:
+    """The customer from the cache when its copy is at most `max_age_s` old (unless `refresh`,
+    or the labels and types of `details_of` are not known yet: a read teaches them), else from
+    Optimove. When Optimove fails: with `stale_ok`, the last known values marked stale (and the
+    error); else, or with none known, the error is raised."""
+    if not refresh and setup.knows_details(details_of):
+        with runtime.unit_of_work(read_only=True) as session:
+            cached = cached_customer(session, setup.site_id, customer_id, max_age_s)
+        if cached is not None:
+            return CustomerRead(cached.attributes if cached.found else None, cached.fetched_at)
+    client = setup.require_optimove()
+    started = time.perf_counter()
+    try:
+        customer = client.get_customer_attributes(customer_id)
+    except OptimoveError as error:
+        if not stale_ok:
+            raise
+        with runtime.unit_of_work(read_only=True) as session:
+            last = cached_customer(session, setup.site_id, customer_id, math.inf)
+        if last is None:
+            raise
+        call = OptimoveCallLog(
+            endpoint=READ_ENDPOINT,
+            status=error.upstream_status,
+            duration_ms=_ms_since(started),
+            detail=str(error),
+        )
+        attributes = last.attributes if last.found else None
+        return CustomerRead(attributes, last.fetched_at, call=call, stale=True, error=error)
+    if customer is not None:
+        setup.learn(customer)
+    call = OptimoveCallLog(
+        endpoint=READ_ENDPOINT,
+        status=200 if customer is not None else 404,
+        duration_ms=_ms_since(started),
+        detail="found" if customer is not None else "not found",
+    )
+    attributes = customer.values() if customer is not None else None
+    return CustomerRead(attributes, time.time(), call=call, from_optimove=True)
+
+
+def note_read(
+    runtime: Runtime, record_id: int, site_id: int, customer_id: str, read: CustomerRead
+) -> None:
+    """Put the read on its record (the call made) and its values in the cache."""
+    if read.call is None and not read.from_optimove:
+        return
+    with runtime.unit_of_work() as session:
+        if read.call is not None:
+            log_call(session, replace_record(read.call, record_id))
+        if read.from_optimove:
+            cache_customer(session, site_id, customer_id, read.attributes)
+
+
+def replace_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
+    """The call, as made for `record_id` (a read may be noted on a record made after it)."""
+    return OptimoveCallLog(
+        record_id=record_id,
+        endpoint=call.endpoint,
+        status=call.status,
+        duration_ms=call.duration_ms,
+        detail=call.detail,
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
