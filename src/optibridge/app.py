@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from optibridge import __version__
+from optibridge.console import api as console_api
+from optibridge.console import pages as console_pages
 from optibridge.runtime import Runtime
 from optibridge.web import (
     admin_api,
     comm100_api,
-    console_api,
-    console_pages,
     ops,
     pages,
     syncs_api,

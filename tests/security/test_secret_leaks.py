@@ -37,6 +37,7 @@ from optibridge.sandbox.comm100_payloads import ticket_created_trigger
 from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord
 from optibridge.sync.worker import Worker
 from tests.comm100.conftest import start_sandbox as start_comm100_sandbox
+from tests.console.test_api import chat, settings, visitor
 from tests.optimove.conftest import start_sandbox as start_optimove_sandbox
 from tests.security.conftest import (
     PUBLIC_URL,
@@ -52,7 +53,6 @@ from tests.security.conftest import (
     secrets_in,
 )
 from tests.sync.stack import chat_end_for
-from tests.web.test_console_api import chat, settings, visitor
 from tests.web.ui_client import csrf_token, form_values, page
 
 # The service runs in-process; both vendor sandboxes are processes of their own.

@@ -9,7 +9,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from optibridge.errors import Unauthorized
 from optibridge.runtime import Runtime
-from optibridge.services.console_session import ConsoleCaller, authenticate_console
 from optibridge.services.tokens import Principal, authenticate
 
 bearer = HTTPBearer(
@@ -41,26 +40,6 @@ def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-console_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ConsoleBearer",
-    description="A site-scoped agent token, or the console session the tab page hands its script.",
-)
-
-
-def get_console_caller(
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(console_bearer)],
-) -> ConsoleCaller:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized(
-            "Send an agent token (or the tab's console session) as 'Authorization: Bearer <token>'."
-        )
-    return authenticate_console(runtime, credentials.credentials)
-
-
-ConsoleCallerDep = Annotated[ConsoleCaller, Depends(get_console_caller)]
 
 
 def public_url(runtime: Runtime, request: Request) -> str:

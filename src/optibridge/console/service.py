@@ -29,6 +29,18 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from optibridge.comm100 import errors as comm100_errors
+from optibridge.console.session import ConsoleCaller
+from optibridge.console.site import (
+    LOOKUP_EVENT,
+    CreationNotAllowed,
+    HostContext,
+    NeedsContact,
+    check_access,
+    completed_context,
+    for_agents,
+    plain_message,
+    read_host_context,
+)
 from optibridge.domain.context import CHAT_ENDED, TICKET_CREATED, ConversationContext
 from optibridge.domain.decide import Change, Plan, attribute_chunks, decide, mapped_values
 from optibridge.domain.fields import describe
@@ -56,18 +68,6 @@ from optibridge.logs import get_logger
 from optibridge.metrics import count_record_outcome
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
-from optibridge.services.console_session import ConsoleCaller
-from optibridge.services.console_site import (
-    LOOKUP_EVENT,
-    CreationNotAllowed,
-    HostContext,
-    NeedsContact,
-    check_access,
-    completed_context,
-    for_agents,
-    plain_message,
-    read_host_context,
-)
 from optibridge.store.models import OptimoveCallLog, SyncRecord
 from optibridge.store.sync_records import (
     ClaimedRecord,

@@ -21,6 +21,7 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
+from optibridge.console.session import ConsoleCaller, require_console_access
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.records import Channel
 from optibridge.errors import AppError, Invalid, Problem
@@ -28,7 +29,6 @@ from optibridge.logs import get_logger
 from optibridge.optimove import errors as optimove_errors
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
-from optibridge.services.console_session import ConsoleCaller, require_console_access
 from optibridge.sync.sites import (
     NOT_CONNECTED as NOT_CONNECTED,
 )

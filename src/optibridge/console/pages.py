@@ -18,21 +18,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from optibridge.domain.records import Channel
-from optibridge.domain.settings import CHANNEL_NAMES
-from optibridge.errors import AppError, NotFound, Unauthorized
-from optibridge.runtime import Runtime
-from optibridge.services.console_session import (
+from optibridge.console.session import (
     SESSION_PREFIX,
     authenticate_console,
     clean_agent_id,
     issue_session,
 )
+from optibridge.domain.records import Channel
+from optibridge.domain.settings import CHANNEL_NAMES
+from optibridge.errors import AppError, NotFound, Unauthorized
+from optibridge.runtime import Runtime
 from optibridge.sync.sites import load_settings
 from optibridge.web.deps import RuntimeDep
 
-WEB = Path(__file__).parent
-templates = Jinja2Templates(directory=WEB / "templates")
+CONSOLE = Path(__file__).parent  # its own templates/ and static/
+templates = Jinja2Templates(directory=CONSOLE / "templates")
 
 # Comm100's agent consoles live under these (dash11.comm100.io, ….comm100.com).
 COMM100_FRAME_ANCESTORS = ("https://*.comm100.com", "https://*.comm100.io")
@@ -43,7 +43,7 @@ _ASSETS = {
 
 
 def _asset_version(name: str) -> str:
-    return hashlib.sha256((WEB / "static" / name).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256((CONSOLE / "static" / name).read_bytes()).hexdigest()[:12]
 
 
 _VERSIONS = {name: _asset_version(name) for name in _ASSETS}
@@ -117,7 +117,7 @@ def console_asset(name: str) -> Response:
     if media_type is None:
         raise NotFound(f"No console file {name!r}.")
     return FileResponse(
-        WEB / "static" / name,
+        CONSOLE / "static" / name,
         media_type=media_type,
         headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )
@@ -175,7 +175,7 @@ def _tab(
     root = request.scope.get("root_path", "")
     response = templates.TemplateResponse(
         request,
-        "console/tab.html",
+        "tab.html",
         {
             "channel": channel,
             "channel_name": CHANNEL_NAMES[channel],
@@ -198,7 +198,7 @@ def _problem(
     root = request.scope.get("root_path", "")
     response = templates.TemplateResponse(
         request,
-        "console/problem.html",
+        "problem.html",
         {
             "title": title,
             "message": message,

@@ -11,12 +11,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from optibridge.console import service as console_service
+from optibridge.console.session import ConsoleCaller, authenticate_console
 from optibridge.domain.records import Channel
-from optibridge.errors import PayloadTooLarge
-from optibridge.services import console as console_service
-from optibridge.web.deps import ConsoleCallerDep, RuntimeDep
+from optibridge.errors import PayloadTooLarge, Unauthorized
+from optibridge.web.deps import RuntimeDep
 from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,6 +35,27 @@ ERRORS = error_responses(
         504: "Optimove (or Comm100) did not answer in time",
     }
 )
+
+
+console_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ConsoleBearer",
+    description="A site-scoped agent token, or the console session the tab page hands its script.",
+)
+
+
+def get_console_caller(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(console_bearer)],
+) -> ConsoleCaller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized(
+            "Send an agent token (or the tab's console session) as 'Authorization: Bearer <token>'."
+        )
+    return authenticate_console(runtime, credentials.credentials)
+
+
+ConsoleCallerDep = Annotated[ConsoleCaller, Depends(get_console_caller)]
 
 
 def limit_body(request: Request) -> None:

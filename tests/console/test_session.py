@@ -11,15 +11,15 @@ import pytest
 from cryptography.fernet import Fernet
 
 from optibridge.config import Config
-from optibridge.errors import NotFound, Unauthorized
-from optibridge.runtime import Runtime
-from optibridge.services.console_session import (
+from optibridge.console.session import (
     SESSION_PREFIX,
     SESSION_TTL_S,
     authenticate_console,
     issue_session,
     require_console_access,
 )
+from optibridge.errors import NotFound, Unauthorized
+from optibridge.runtime import Runtime
 from optibridge.services.sites import create_site
 from optibridge.services.tokens import Principal, Role, issue_token, revoke_token
 from optibridge.store.migrate import upgrade_to_head
