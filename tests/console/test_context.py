@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from optibridge.console.site import read_host_context
 from optibridge.errors import Invalid
+from optibridge.sync.agents import read_host_context
 
 VISITOR = "5b0e2f4c-1111-4a4a-9d9d-000000000001"
 CONTACT = "6f1c2a9e-0000-4000-8000-000000001001"

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from optibridge.console import service as console_service
+from optibridge.console import changes
+from optibridge.console import lookup as lookups
 from optibridge.console.session import ConsoleCaller, authenticate_console
 from optibridge.domain.records import Channel
 from optibridge.errors import PayloadTooLarge, Unauthorized
@@ -284,7 +285,7 @@ def lookup(
     (the chat-end decision then needs no read either). When Optimove can't be read, the last
     known data comes back with `stale: true`; with none known, the error.
     """
-    view = console_service.lookup(
+    view = lookups.lookup(
         runtime, site_id, caller, _channel(body), _raw(body.context) or {}, refresh=False
     )
     return ConsoleViewOut.model_validate(view)
@@ -295,7 +296,7 @@ def refresh(
     site_id: int, body: Annotated[LookupIn, Body()], runtime: RuntimeDep, caller: ConsoleCallerDep
 ) -> ConsoleViewOut:
     """As `lookup`, but always reads Optimove (never the cache)."""
-    view = console_service.lookup(
+    view = lookups.lookup(
         runtime, site_id, caller, _channel(body), _raw(body.context) or {}, refresh=True
     )
     return ConsoleViewOut.model_validate(view)
@@ -313,7 +314,7 @@ def edit(
     differ from Optimove's at once. `status: sent` until Optimove's callback confirms it: poll
     `GET …/console/changes/{record_id}`. Only fields shown in the console can be edited, and
     never emptied. 409 while another write to the customer is under way."""
-    change = console_service.edit(
+    change = changes.edit(
         runtime,
         site_id,
         caller,
@@ -346,7 +347,7 @@ def create(
     other than `never`. The id comes from the identification rules; when the conversation
     lacks it, `answers` gives it (by a key of the lookup's `create.asks`).
     """
-    change = console_service.create(
+    change = changes.create(
         runtime, site_id, caller, _channel(body), _raw(body.context) or {}, body.answers
     )
     return ConsoleChangeOut.model_validate(change)
@@ -356,5 +357,5 @@ def create(
 def change_status(
     site_id: int, record_id: int, runtime: RuntimeDep, caller: ConsoleCallerDep
 ) -> ConsoleChangeOut:
-    change = console_service.change_status(runtime, site_id, caller, record_id)
+    change = changes.change_status(runtime, site_id, caller, record_id)
     return ConsoleChangeOut.model_validate(change)

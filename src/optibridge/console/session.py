@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from optibridge.errors import NotFound, Unauthorized
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretKeyMismatch
-from optibridge.services.tokens import Principal, Role, authenticate
-from optibridge.store.repositories import TokenRepository
+from optibridge.services.tokens import Principal, Role, authenticate, still_grants
+from optibridge.sync.sites import load_settings
 
 SESSION_PREFIX = "obs_"
 SESSION_TTL_S = 12 * 3600.0  # an agent's working day; reopening the tab issues a new one
@@ -106,11 +106,17 @@ def _open_session(runtime: Runtime, sealed: str, now: float | None) -> ConsoleCa
             raise expired
     else:
         with runtime.unit_of_work(read_only=True) as session:
-            record = TokenRepository(session).get(int(token_id))
-        if record is None or record.role != role or record.site_id not in (None, site_id):
+            granted = still_grants(session, int(token_id), role, site_id)
+        if not granted:
             raise Unauthorized("The token this console session came from was revoked.")
     agent = claims.get("agent")
     return ConsoleCaller(
         Principal(role=Role(role), site_id=site_id, token_id=token_id),
         agent if isinstance(agent, str) else None,
     )
+
+
+def check_access(runtime: Runtime, caller: ConsoleCaller, site_id: int) -> None:
+    """The caller may use `site_id`'s console, and the site exists (else 404 either way)."""
+    require_console_access(caller.principal, site_id)
+    load_settings(runtime, site_id)

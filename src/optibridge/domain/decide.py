@@ -168,7 +168,7 @@ def decide(
             _nothing("unchanged", _with_rejections(why, rejections), customer_id, rejections),
             asserted=asserted,
         )
-    fields = _names(change.field for change in changes)
+    fields = field_names(change.field for change in changes)
     verb = "were" if len(changes) > 1 else "was"
     if policy.update == "fill_empty":
         why = f"{fields} {verb} empty in Optimove and filled from {origin}"
@@ -279,7 +279,7 @@ def _no_match(
     if changes:
         why = (
             f"customer {customer_id} was not in Optimove: created it with"
-            f" {_names(c.field for c in changes)} from {origin}"
+            f" {field_names(c.field for c in changes)} from {origin}"
         )
     else:
         why = (
@@ -354,17 +354,17 @@ def _writable(
     return writable, tuple(refused)
 
 
-def _names(fields: Iterable[str]) -> str:
+def field_names(fields: Iterable[str]) -> str:
     """`EMAIL`, `EMAIL and PHONE`, `EMAIL, PHONE and AGE`."""
-    names = list(fields)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    listed = list(fields)
+    if len(listed) <= 1:
+        return "".join(listed)
+    return ", ".join(listed[:-1]) + " and " + listed[-1]
 
 
 def _with_rejections(reason: str, rejected: Rejections) -> str:
     if not rejected:
         return reason
-    fields = _names(dict.fromkeys(field for field, _ in rejected))
+    fields = field_names(dict.fromkeys(field for field, _ in rejected))
     count = len(rejected)
     return f"{reason} ({count} value{'s' if count > 1 else ''} left out: {fields})"

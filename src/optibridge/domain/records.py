@@ -39,3 +39,11 @@ Outcome = Literal[
     "pending",
 ]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+# What agents do in the console's tab is recorded too (SPEC 4.3): what they looked at
+# (activity, kept apart from what happened to Optimove), and what they changed.
+AGENT_LOOKUP = "console_lookup"
+AGENT_EDIT = "console_edit"
+AGENT_CREATE = "console_create"
+AGENT_EVENT_PREFIX = "console_"
+AGENT_CHANGES = (AGENT_EDIT, AGENT_CREATE)

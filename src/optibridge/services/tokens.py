@@ -77,3 +77,9 @@ def revoke_token(session: Session, token_id: int) -> None:
     if record is None:
         raise NotFound(f"Token {token_id} does not exist.")
     repository.delete(record)
+
+
+def still_grants(session: Session, token_id: int, role: str, site_id: int) -> bool:
+    """Whether token `token_id` still exists with `role`, for `site_id` (or every site)."""
+    record = TokenRepository(session).get(token_id)
+    return record is not None and record.role == role and record.site_id in (None, site_id)

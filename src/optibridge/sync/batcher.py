@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from optibridge.domain.decide import Change, Plan, attribute_chunks
 from optibridge.domain.records import AWAITING_CALLBACK, FAILED
 from optibridge.logs import get_logger
-from optibridge.metrics import count_record_outcome
 from optibridge.optimove.errors import OptimoveError
 from optibridge.optimove.schemas import CustomerUpdate
 from optibridge.runtime import Runtime
@@ -33,7 +32,7 @@ from optibridge.store.sync_records import (
     mark_write_sent,
     settle_write,
 )
-from optibridge.sync.retry import retry_or_fail
+from optibridge.sync.records import retry_or_fail, settle
 from optibridge.sync.sites import SiteSetup
 
 log = get_logger(__name__)
@@ -131,7 +130,7 @@ class WriteBatcher:
         if why is None:
             return False
         with self._runtime.unit_of_work() as session:
-            moved = finish(
+            settle(
                 session,
                 pending.record.id,
                 held=Held.by(pending.record),
@@ -141,8 +140,6 @@ class WriteBatcher:
                 customer_id=pending.customer_id,
                 error=f"Nothing was sent to Optimove: {why}.",
             )
-        if moved:
-            count_record_outcome("failed")
         return True
 
     def _give_back(self, pendings: Sequence[PendingUpdate], error: str) -> None:

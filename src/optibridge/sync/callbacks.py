@@ -11,7 +11,6 @@ from optibridge.domain.context import ConversationContext
 from optibridge.domain.records import AWAITING_CALLBACK, DONE, FAILED
 from optibridge.errors import BadRequest
 from optibridge.logs import get_logger
-from optibridge.metrics import count_record_outcome
 from optibridge.optimove.callbacks import (
     CallbackError,
     CallbackShapeError,
@@ -22,7 +21,6 @@ from optibridge.runtime import Runtime
 from optibridge.store.models import OptimoveWrite
 from optibridge.store.sync_records import (
     Held,
-    finish,
     forget_cached_customer,
     get_write,
     has_unsettled_write,
@@ -32,7 +30,7 @@ from optibridge.store.sync_records import (
     settle_write,
     write_by_request_id,
 )
-from optibridge.sync.retry import retry_or_fail
+from optibridge.sync.records import retry_or_fail, settle
 
 log = get_logger(__name__)
 
@@ -122,7 +120,7 @@ def apply_write_result(
                     reason=record.reason,
                 )
                 continue
-            if finish(
+            settle(
                 session,
                 record.id,
                 held=AWAITING,
@@ -131,8 +129,7 @@ def apply_write_result(
                 reason=record.reason,
                 error=f"Optimove did not apply the change: {why}.",
                 count_attempt=False,
-            ):
-                count_record_outcome("failed")
+            )
             continue
         if has_unsettled_write(session, record.id):
             continue  # part of the change went in another call, still unconfirmed
@@ -140,7 +137,7 @@ def apply_write_result(
         if write.kind == "upsert":
             _remember_created(session, record.site_id, record.context, customer)
         outcome = "created" if write.kind == "upsert" else "updated"
-        if finish(
+        settle(
             session,
             record.id,
             held=AWAITING,
@@ -148,8 +145,7 @@ def apply_write_result(
             outcome=outcome,
             reason=f"{record.reason} ({how})" if record.reason else how,
             count_attempt=False,
-        ):
-            count_record_outcome(outcome)
+        )
 
 
 def _remember_created(

@@ -23,7 +23,6 @@ from optibridge.domain.identify import identify
 from optibridge.domain.records import DONE, FAILED
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
-from optibridge.metrics import count_record_outcome
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
@@ -35,7 +34,6 @@ from optibridge.store.sync_records import (
     customer_busy,
     extend_leases,
     fields_written_later,
-    finish,
     linked_customer,
     remember_link,
     requeue,
@@ -43,7 +41,7 @@ from optibridge.store.sync_records import (
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
 from optibridge.sync.customers import note_read, read_customer
 from optibridge.sync.reconcile import reconcile_overdue_writes
-from optibridge.sync.retry import retry_or_fail
+from optibridge.sync.records import retry_or_fail, settle
 from optibridge.sync.sites import (
     SiteSetup,
     load_site,
@@ -290,7 +288,7 @@ class Worker:
         self, record: ClaimedRecord, *, outcome: str, reason: str, plan: Plan | None = None
     ) -> None:
         with self.runtime.unit_of_work() as session:
-            moved = finish(
+            moved = settle(
                 session,
                 record.id,
                 held=Held.by(record),
@@ -301,9 +299,7 @@ class Worker:
                 changes=[],
                 asserted=plan.asserted if plan else None,
             )
-        if moved:
-            count_record_outcome(outcome)
-        else:
+        if not moved:
             log.warning("record_no_longer_held", record=record.id, worker=self.worker_id)
 
     def _fail(self, record: ClaimedRecord, error: str) -> None:

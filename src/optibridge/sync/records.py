@@ -1,8 +1,14 @@
-"""When to try a record again, and when to stop trying."""
+"""A sync record's transitions (`domain/records.py` draws them): the one module that moves
+records between states. Every move is a compare-and-set on the state it expects and, while a
+worker (or the console) works on it, on who holds it (`Held`): a holder whose lease ran out
+changes nothing. Every settled record is counted once in the metrics, here.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -10,6 +16,42 @@ from optibridge.config import Config
 from optibridge.domain.records import FAILED, QUEUED
 from optibridge.metrics import count_record_outcome
 from optibridge.store.sync_records import Held, finish, requeue
+
+# Who holds an agent's change while it is written (workers have their own ids).
+CONSOLE_OWNER = "console"
+
+
+def settle(
+    session: Session,
+    record_id: int,
+    *,
+    held: Held,
+    state: str,
+    outcome: str,
+    reason: str | None,
+    customer_id: str | None = None,
+    changes: list[dict[str, Any]] | None = None,
+    asserted: Sequence[str] | None = None,
+    error: str | None = None,
+    count_attempt: bool = True,
+) -> bool:
+    """`done` or `failed` with its outcome, if the record is still as `held` says; counted."""
+    moved = finish(
+        session,
+        record_id,
+        held=held,
+        state=state,
+        outcome=outcome,
+        reason=reason,
+        customer_id=customer_id,
+        changes=changes,
+        asserted=asserted,
+        error=error,
+        count_attempt=count_attempt,
+    )
+    if moved:
+        count_record_outcome(outcome)
+    return moved
 
 
 def retry_delay(attempt: int, base_s: float, max_s: float) -> float:
@@ -41,9 +83,7 @@ def retry_or_fail(
         return QUEUED if moved else ""
     if retryable:
         error = f"gave up after {attempts} attempts: {error}"
-    moved = finish(
+    moved = settle(
         session, record_id, held=held, state=FAILED, outcome="failed", reason=reason, error=error
     )
-    if moved:
-        count_record_outcome("failed")
     return FAILED if moved else ""
