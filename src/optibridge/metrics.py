@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.logs import get_logger
-from optibridge.optimove.client import CallRecord
 from optibridge.store.sync_log import SyncLogRepository
+from optibridge.vendor_http.client import CallRecord
 
 log = get_logger(__name__)
 

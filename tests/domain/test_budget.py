@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optibridge.domain.budget import answered_at, decide, fill_window
+from optibridge.domain.budget import answered_at, backoff, decide, fill_window
 from optibridge.optimove.client import bucket_for_api_key
 from tests.support.windows import max_in_any_window
 
@@ -192,3 +192,17 @@ def test_an_answer_moves_the_calls_stamp_and_never_frees_a_place(
     assert len(after) == len(stamps) + (0 if sent in stamps else 1)
     assert max(after) >= max([now, *stamps])
     assert list(after) == sorted(after)
+
+
+@given(
+    st.integers(1, 60),
+    st.floats(0.01, 10),
+    st.floats(0.01, 600),
+    st.floats(0, 1, exclude_max=True),
+)
+def test_a_backoff_never_exceeds_its_cap_and_grows_with_failures(
+    failures: int, base_s: float, max_s: float, draw: float
+) -> None:
+    waited = backoff(failures, base_s, max_s, draw)
+    assert 0 <= waited <= max_s
+    assert waited <= backoff(failures + 1, base_s, max_s, draw)

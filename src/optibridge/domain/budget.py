@@ -70,3 +70,11 @@ def answered_at(stamps: Sequence[int], sent_us: int, now_us: int) -> tuple[int, 
     if sent_us in kept:
         kept.remove(sent_us)
     return tuple(sorted((*kept, now)))
+
+
+def backoff(failures: int, base_s: float, max_s: float, draw: float) -> float:
+    """How long to wait after the `failures`-th failure in a row: exponential with full jitter,
+    `draw` (uniform in [0, 1)) times min(max_s, base_s · 2^(failures-1)). One formula for vendor
+    calls and for records alike."""
+    ceiling: float = min(max_s, base_s * 2.0 ** (failures - 1))
+    return draw * ceiling

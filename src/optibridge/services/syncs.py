@@ -21,8 +21,10 @@ from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.store.models import OptimoveWrite, SyncRecord
 from optibridge.store.sync_log import (
     CallWithConfirmation,
-    SyncFilter,
     SyncLogRepository,
+)
+from optibridge.store.sync_log import (
+    SyncFilter as SyncFilter,
 )
 from optibridge.sync.sites import get_site
 

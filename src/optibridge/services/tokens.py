@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -83,3 +84,16 @@ def still_grants(session: Session, token_id: int, role: str, site_id: int) -> bo
     """Whether token `token_id` still exists with `role`, for `site_id` (or every site)."""
     record = TokenRepository(session).get(token_id)
     return record is not None and record.role == role and record.site_id in (None, site_id)
+
+
+def site_tokens(session: Session, site_id: int) -> Sequence[ApiToken]:
+    """The tokens limited to `site_id` (their hashes only: tokens are never stored)."""
+    return TokenRepository(session).list(site_id)
+
+
+def revoke_site_token(session: Session, site_id: int, token_id: int) -> None:
+    """Revoke a token of `site_id` (404 for any other token, or another site's)."""
+    record = TokenRepository(session).get(token_id)
+    if record is None or record.site_id != site_id:
+        raise NotFound(f"Token {token_id} does not exist for site {site_id}.")
+    revoke_token(session, token_id)

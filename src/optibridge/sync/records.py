@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from optibridge.config import Config
+from optibridge.domain.budget import backoff
 from optibridge.domain.records import FAILED, QUEUED
 from optibridge.metrics import count_record_outcome
 from optibridge.store.sync_records import Held, finish, requeue
@@ -55,9 +56,8 @@ def settle(
 
 
 def retry_delay(attempt: int, base_s: float, max_s: float) -> float:
-    """Exponential backoff with jitter: between half and all of base·2^(attempt-1), capped."""
-    ceiling: float = min(max_s, base_s * 2 ** (attempt - 1))
-    return random.uniform(ceiling / 2, ceiling)
+    """When the record is tried again: the same backoff as vendor calls (`domain.budget`)."""
+    return backoff(attempt, base_s, max_s, random.random())
 
 
 def retry_or_fail(

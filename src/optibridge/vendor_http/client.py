@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Protocol, Self, TypedDict
 
 import httpx
 
-from optibridge.domain.budget import Slot
+from optibridge.domain.budget import Slot, backoff
 from optibridge.ssrf_guard import PrivateAddressRefused
 from optibridge.vendor_http.bodies import Body, decode_body, trim
 from optibridge.vendor_http.errors import (
@@ -252,8 +252,7 @@ class VendorClient:
         """Full jitter: uniform in [0, min(max, base·2^(failures-1))]; Retry-After wins."""
         if retry_after_s is not None:
             return min(retry_after_s, MAX_RETRY_AFTER_S)
-        ceiling = min(self._backoff_max_s, self._backoff_base_s * 2.0 ** (failures - 1))
-        return self._jitter() * ceiling
+        return backoff(failures, self._backoff_base_s, self._backoff_max_s, self._jitter())
 
     def _record(
         self, endpoint: str, attempt: int, status: int | None, waited: float, started: float

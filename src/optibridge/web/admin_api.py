@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from optibridge.domain.settings import SiteSettings
-from optibridge.errors import NotFound
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services import tokens as token_service
-from optibridge.store.repositories import TokenRepository
 from optibridge.web.deps import PrincipalDep, RuntimeDep, public_url
 from optibridge.web.schemas import (
     MALFORMED,
@@ -190,7 +188,7 @@ def list_tokens(site_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> l
     principal.require_admin_of(site_id)
     with runtime.unit_of_work() as session:
         site_service.get_site(session, site_id)
-        records = TokenRepository(session).list(site_id)
+        records = token_service.site_tokens(session, site_id)
         return [TokenOut.model_validate(record, from_attributes=True) for record in records]
 
 
@@ -200,8 +198,5 @@ def revoke_token(
 ) -> Response:
     principal.require_admin_of(site_id)
     with runtime.unit_of_work() as session:
-        record = TokenRepository(session).get(token_id)
-        if record is None or record.site_id != site_id:
-            raise NotFound(f"Token {token_id} does not exist for site {site_id}.")
-        token_service.revoke_token(session, token_id)
+        token_service.revoke_site_token(session, site_id, token_id)
     return Response(status_code=204)

@@ -6,11 +6,9 @@ from functools import partial
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from optibridge.metrics import CONTENT_TYPE, render_metrics
-from optibridge.store.migrate import is_current
+from optibridge.services.health import readiness
 from optibridge.web.deps import RuntimeDep
 
 router = APIRouter(tags=["operations"])
@@ -25,14 +23,8 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "Not ready; the body says why."}})
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database answers and its schema is current."""
-    try:
-        with runtime.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        if not is_current(runtime.engine):
-            return JSONResponse({"status": "migrations pending"}, status_code=503)
-    except SQLAlchemyError:
-        return JSONResponse({"status": "database unreachable"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    status = readiness(runtime)
+    return JSONResponse({"status": status}, status_code=200 if status == "ready" else 503)
 
 
 @router.get(

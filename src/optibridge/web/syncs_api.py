@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from optibridge.domain.records import OUTCOMES, RECORD_STATES, Channel, Outcome, RecordState
 from optibridge.services import syncs as sync_service
-from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import PrincipalDep, RuntimeDep
 from optibridge.web.schemas import MALFORMED, ErrorResponse, error_responses
 
@@ -135,7 +134,7 @@ def list_syncs(
     with other filters, is refused with 400.
     """
     principal.require_admin_of(site_id)
-    filters = SyncFilter(
+    filters = sync_service.SyncFilter(
         outcome=outcome,
         channel=channel,
         customer_id=customer_id,
