@@ -160,16 +160,16 @@ def test_the_session_cookie_signature_is_checked_in_constant_time(
     sign_in(browser, bench.known.admin_token)
     spy.calls.clear()
     assert browser.get("/ui/sites").status_code == 200
-    assert spy.by("optibridge.web.ui_auth.Signer.unsign")
+    assert spy.by("optibridge.web.ui.auth.Signer.unsign")
     # The deployment's bootstrap token is checked again at every request, also by a MAC.
-    assert spy.by("optibridge.web.ui_auth._still_valid")
+    assert spy.by("optibridge.web.ui.auth._still_valid")
 
     value = browser.cookies["optibridge_session"]
     browser.cookies.clear()
     browser.cookies.set("optibridge_session", value[:-8] + "0" * 8, path="/ui")
     spy.calls.clear()
     assert browser.get("/ui/sites", follow_redirects=False).status_code == 303
-    assert spy.by("optibridge.web.ui_auth.Signer.unsign")
+    assert spy.by("optibridge.web.ui.auth.Signer.unsign")
 
 
 def test_the_flash_message_signature_is_checked_in_constant_time(
@@ -181,7 +181,7 @@ def test_the_flash_message_signature_is_checked_in_constant_time(
     browser.post("/ui/logout", data={"csrf_token": token}, follow_redirects=False)
     spy.calls.clear()
     assert "signed out" in browser.get("/ui/login").text
-    assert spy.by("optibridge.web.ui_auth.read_flash")
+    assert spy.by("optibridge.web.ui.auth.read_flash")
 
 
 def test_the_login_forms_csrf_token_is_compared_in_constant_time(
@@ -196,7 +196,7 @@ def test_the_login_forms_csrf_token_is_compared_in_constant_time(
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert spy.compared("optibridge.web.ui_auth.check_login_csrf", token)
+    assert spy.compared("optibridge.web.ui.auth.check_login_csrf", token)
     assert spy.compared("optibridge.services.tokens.authenticate", bench.known.admin_token)
 
 
@@ -215,7 +215,7 @@ def test_a_forms_csrf_token_is_compared_in_constant_time(
         follow_redirects=False,
     )
     assert response.status_code == (303 if right else 403)
-    assert spy.compared("optibridge.web.ui_auth.check_csrf", token)
+    assert spy.compared("optibridge.web.ui.auth.check_csrf", token)
 
 
 # --- the console ----------------------------------------------------------------------------------

@@ -1,65 +1,33 @@
-"""The control panel (SPEC 5.6): server-rendered pages for administrators.
+"""`/ui/sites/{site_id}`: the site's Optimove page, in the order a Comm100 administrator knows.
 
-- `/ui/login`, `/ui/logout`: sign in with an admin token (a session cookie; see `ui_auth`).
-- `/ui/sites`: the sites this administrator may manage; a deployment admin creates sites here.
-- `/ui/sites/{site_id}`: the site's Optimove page, in the order a Comm100 administrator knows:
-  *Connect* (Optimove account, Comm100 site; each button tests the connection for real and
-  saves it only when it works), *Manage Integration Settings* (saved as a whole, every problem
-  shown beside its field), and the webhook URLs to paste into Comm100.
-- `/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry.
-
-Transport only: every rule lives in the services. Forms are plain HTML forms (urlencoded), each
-POST carries a CSRF token, and every POST that changes something answers with a redirect.
+*Connect* (Optimove account, Comm100 site): each button tests the connection for real and saves
+it only when it works. *Manage Integration Settings*: the whole document saved at once, or every
+problem shown beside its field. Then the webhook URLs to paste into Comm100.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
 
-from optibridge.domain.records import CHANNELS, OUTCOMES, Channel
+from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
-from optibridge.errors import AppError, Conflict, Invalid, Problem, Unauthorized
+from optibridge.errors import AppError, Invalid, Problem
 from optibridge.optimove.errors import OptimoveError
 from optibridge.optimove.schemas import AttributeInfo
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_connection as comm100_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
-from optibridge.services import syncs as sync_service
 from optibridge.services.comm100_connection import FieldChoices
-from optibridge.services.tokens import Role, authenticate
-from optibridge.store.repositories import SettingsRepository
-from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import RuntimeDep, public_url
-from optibridge.web.ui_auth import (
-    UiSession,
-    check_csrf,
-    check_login_csrf,
-    current_session,
-    end_session,
-    login_form_token,
-    read_form,
-    remember_login_nonce,
-    require_session,
-    safe_next,
-    set_flash,
-    start_session,
-)
-from optibridge.web.ui_render import (
-    STATIC_DIR,
-    STATIC_PATH,
-    PageRoute,
-    error_page,
-    redirect,
-    render,
-)
-from optibridge.web.ui_settings_form import (
+from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
+from optibridge.web.ui.deps import FormDep, SessionDep, page_router
+from optibridge.web.ui.render import error_page, redirect, render
+from optibridge.web.ui.settings_form import (
     EVENTS,
     NO_MATCH_CHOICES,
     UPDATE_CHOICES,
@@ -73,220 +41,7 @@ from optibridge.web.ui_settings_form import (
     known_pointers,
 )
 
-__all__ = ["STATIC_PATH", "router", "static_files"]
-
-router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
-
-SessionDep = Annotated[UiSession, Depends(require_session)]
-FormDep = Annotated[dict[str, str], Depends(read_form)]
-
-SYNC_PAGE_SIZE = 25
-OUTCOME_LABELS = {
-    "created": "Created",
-    "updated": "Updated",
-    "unchanged": "Unchanged",
-    "no_match": "No match",
-    "unidentified": "Unidentified",
-    "needs_contact": "Needs a contact",
-    "skipped": "Skipped",
-    "failed": "Failed",
-    "pending": "Pending",
-}
-STATE_LABELS = {
-    "queued": "Queued",
-    "working": "Working",
-    "awaiting_callback": "Awaiting Optimove",
-    "done": "Done",
-    "failed": "Failed",
-}
-EVENT_LABELS = {
-    "chat_ended": "Chat ended",
-    "offline_message_submitted": "Offline message submitted",
-    "ticket_created": "Ticket created",
-    "chat_started": "Chat started",
-    "chat_wrapped_up": "Chat wrapped up",
-}
-
-
-def static_files() -> StaticFiles:
-    """The control panel's stylesheet and script, for `app.mount(STATIC_PATH, …)`."""
-    return StaticFiles(directory=STATIC_DIR)
-
-
-# --- signing in and out ------------------------------------------------------------------------
-
-
-@router.get("", response_class=HTMLResponse)
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> Response:
-    return redirect(request, "/ui/sites")
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None) -> Response:
-    if current_session(request) is not None:
-        return redirect(request, safe_next(next))
-    return _login_form(request, next_path=safe_next(next), error=None, status=200)
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
-    check_login_csrf(request, form)
-    next_path = safe_next(form.get("next"))
-    token = form.get("token", "").strip()
-    if not token:
-        return _login_form(request, next_path, "Enter an admin token.", status=422)
-    bootstrap = runtime.config.admin_token
-    try:
-        with runtime.unit_of_work(read_only=True) as db:
-            principal = authenticate(db, token, bootstrap.get_secret_value() if bootstrap else None)
-    except Unauthorized:
-        return _login_form(
-            request,
-            next_path,
-            "That token is not valid. Use an admin token as printed by `optibridge serve` or "
-            "`optibridge demo`, or one created with `optibridge tokens create`.",
-            status=401,
-        )
-    if principal.role is not Role.ADMIN:
-        return _login_form(
-            request,
-            next_path,
-            "That is an agent token (for the agent console). The control panel needs an admin "
-            "token.",
-            status=403,
-        )
-    response = redirect(request, next_path)
-    start_session(request, response, principal)
-    return response
-
-
-def _login_form(request: Request, next_path: str, error: str | None, status: int) -> Response:
-    nonce, token = login_form_token(request)
-    response = render(
-        request,
-        "ui/login.html",
-        {"login_csrf": token, "next_path": next_path, "error": error},
-        status=status,
-    )
-    remember_login_nonce(request, response, nonce)
-    return response
-
-
-@router.post("/logout", response_class=HTMLResponse)
-def logout(request: Request, form: FormDep) -> Response:
-    session = current_session(request)
-    if session is not None:
-        check_csrf(session, form)
-    response = redirect(request, "/ui/login")
-    end_session(request, response)
-    set_flash(request, response, "info", "You are signed out.")
-    return response
-
-
-# --- sites -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SiteRow:
-    site_id: int
-    name: str
-    created_at: datetime
-    optimove_connected: bool
-    comm100_connected: bool
-    livechat: bool
-    ticketing: bool
-
-
-@router.get("/sites", response_class=HTMLResponse)
-def sites_page(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
-    return _sites_page(request, runtime, session)
-
-
-@router.post("/sites", response_class=HTMLResponse)
-def create_site(
-    request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
-) -> Response:
-    check_csrf(session, form)
-    session.principal.require_deployment_admin()
-    raw_id = form.get("site_id", "").strip()
-    name = form.get("name", "")
-    values = {"site_id": raw_id, "name": name}
-    if not raw_id.isdigit():
-        problem = Problem("/site_id", "Enter the Comm100 site id: a whole number, e.g. 10000.")
-        problems = [problem]
-        if not name.strip():
-            problems.append(Problem("/name", "must not be empty"))
-        return _sites_page(request, runtime, session, ErrorIndex(problems), values, 422)
-    site_id = int(raw_id)
-    try:
-        with runtime.unit_of_work() as db:
-            site_service.create_site(db, runtime.box, site_id, name)
-    except Invalid as invalid:
-        return _sites_page(request, runtime, session, ErrorIndex(invalid.details), values, 422)
-    except Conflict as conflict:
-        errors = ErrorIndex([Problem("/site_id", conflict.message)])
-        return _sites_page(request, runtime, session, errors, values, 409)
-    response = redirect(request, f"/ui/sites/{site_id}")
-    set_flash(
-        request,
-        response,
-        "success",
-        f"Site {site_id} is created. Next: connect its Optimove account and the Comm100 site.",
-    )
-    return response
-
-
-def _sites_page(
-    request: Request,
-    runtime: Runtime,
-    session: UiSession,
-    errors: ErrorIndex | None = None,
-    values: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
-    principal = session.principal
-    rows = []
-    with runtime.unit_of_work(read_only=True) as db:
-        settings = SettingsRepository(db)
-        for site in site_service.list_sites(db, only=principal.site_id):
-            stored = settings.get(site.site_id)
-            document: dict[str, Any] = stored.document if stored is not None else {}
-            rows.append(
-                SiteRow(
-                    site_id=site.site_id,
-                    name=site.name,
-                    created_at=site.created_at,
-                    optimove_connected=bool(
-                        stored is not None
-                        and stored.optimove_api_key_enc
-                        and (document.get("optimove") or {}).get("base_url")
-                    ),
-                    comm100_connected=bool(
-                        stored is not None
-                        and stored.comm100_api_key_enc
-                        and (document.get("comm100") or {}).get("api_base_url")
-                    ),
-                    livechat=bool((document.get("livechat") or {}).get("enabled")),
-                    ticketing=bool((document.get("ticketing") or {}).get("enabled")),
-                )
-            )
-    return render(
-        request,
-        "ui/sites.html",
-        {
-            "sites": rows,
-            "can_create": principal.is_deployment_admin,
-            "errors": ErrorIndex(errors.problems if errors else (), {"/site_id", "/name"}),
-            "values": values or {"site_id": "", "name": ""},
-            "element_id": element_id,
-        },
-        status=status,
-        session=session,
-    )
-
-
-# --- a site's Optimove page -----------------------------------------------------------------------
+router = page_router()
 
 
 @dataclass(frozen=True)
@@ -678,145 +433,3 @@ def _sentence(message: str) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-
-# --- the sync log ---------------------------------------------------------------------------------
-
-
-@router.get("/sites/{site_id}/syncs", response_class=HTMLResponse)
-def sync_log(
-    site_id: int,
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    outcome: Annotated[str, Query(max_length=32)] = "",
-    channel: Annotated[str, Query(max_length=32)] = "",
-    customer: Annotated[str, Query(max_length=200)] = "",
-    since: Annotated[str, Query(max_length=40)] = "",
-    until: Annotated[str, Query(max_length=40)] = "",
-    cursor: Annotated[str, Query(max_length=200)] = "",
-) -> Response:
-    session.principal.require_admin_of(site_id)
-    problems: dict[str, str] = {}
-    if outcome and outcome not in OUTCOMES:
-        problems["outcome"] = "Choose an outcome from the list."
-    if channel and channel not in CHANNELS:
-        problems["channel"] = "Choose a channel from the list."
-    since_at = _moment(since, "since", problems)
-    until_at = _moment(until, "until", problems)
-    if since_at and until_at and since_at >= until_at:
-        problems["until"] = "Must be later than From."
-    filters = SyncFilter(
-        outcome=outcome if outcome and "outcome" not in problems else None,
-        channel=channel if channel and "channel" not in problems else None,
-        customer_id=customer.strip() or None,
-        since=since_at if "until" not in problems else None,
-        until=until_at if "until" not in problems else None,
-    )
-    notice = None
-    with runtime.unit_of_work(read_only=True) as db:
-        site = site_service.get_site(db, site_id)
-        try:
-            page = sync_service.list_syncs(
-                db, site_id, filters, limit=SYNC_PAGE_SIZE, cursor=cursor or None
-            )
-        except AppError as error:  # a cursor from other filters, or edited
-            notice = error.message + " Showing the newest records."
-            page = sync_service.list_syncs(db, site_id, filters, limit=SYNC_PAGE_SIZE)
-        details = [sync_service.get_sync(db, site_id, item.id) for item in page.items]
-        summary = sync_service.summarize(db, site_id, hours=24)
-        site_name = site.name
-    query = {
-        key: value
-        for key, value in (
-            ("outcome", outcome),
-            ("channel", channel),
-            ("customer", customer),
-            ("since", since),
-            ("until", until),
-        )
-        if value
-    }
-    return render(
-        request,
-        "ui/syncs.html",
-        {
-            "site_id": site_id,
-            "site_name": site_name,
-            "records": details,
-            "next_cursor": page.next_cursor,
-            "summary": summary,
-            "filters": {
-                "outcome": outcome,
-                "channel": channel,
-                "customer": customer,
-                "since": since,
-                "until": until,
-            },
-            "filter_problems": problems,
-            "query": query,
-            "paged": bool(cursor),
-            "notice": notice,
-            "outcomes": [(key, OUTCOME_LABELS[key]) for key in OUTCOMES],
-            "channel_names": CHANNEL_NAMES,
-            "outcome_labels": OUTCOME_LABELS,
-            "state_labels": STATE_LABELS,
-            "event_labels": EVENT_LABELS,
-            "current_url": _current_path(request),
-        },
-        status=422 if problems else 200,
-        session=session,
-    )
-
-
-@router.post("/sites/{site_id}/syncs/{record_id}/retry", response_class=HTMLResponse)
-def retry_record(
-    site_id: int,
-    record_id: int,
-    request: Request,
-    runtime: RuntimeDep,
-    session: SessionDep,
-    form: FormDep,
-) -> Response:
-    check_csrf(session, form)
-    session.principal.require_admin_of(site_id)
-    back = safe_next(form.get("next"), default=f"/ui/sites/{site_id}/syncs")
-    response = redirect(request, back)
-    try:
-        with runtime.unit_of_work() as db:
-            sync_service.retry_sync(db, site_id, record_id)
-    except Conflict as conflict:
-        set_flash(request, response, "error", conflict.message)
-        return response
-    set_flash(
-        request,
-        response,
-        "success",
-        f"Record {record_id} is queued again; reload in a moment to see its new outcome.",
-    )
-    return response
-
-
-def _moment(value: str, name: str, problems: dict[str, str]) -> datetime | None:
-    """A `datetime-local` value (or any ISO 8601 time), taken as UTC when it has no offset."""
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        problems[name] = "Enter a date and time like 2025-11-26 14:30."
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _current_path(request: Request) -> str:
-    path = request.url.path
-    return f"{path}?{request.url.query}" if request.url.query else path
-
-
-# --- anything else under /ui ------------------------------------------------------------------
-
-
-@router.get("/{path:path}", response_class=HTMLResponse)
-def not_found(request: Request, path: str) -> Response:
-    return error_page(request, 404, "Not found", "There is no such page in the control panel.")
