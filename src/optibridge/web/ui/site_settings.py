@@ -7,8 +7,9 @@ problem shown beside its field. Then the webhook URLs to paste into Comm100.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -43,6 +44,8 @@ from optibridge.web.ui.settings_form import (
 
 router = page_router()
 
+ConnectionSection = Literal["optimove", "comm100"]
+
 
 @dataclass(frozen=True)
 class Status:
@@ -74,10 +77,9 @@ class SitePage:
 
     form: SettingsForm | None = None
     errors: ErrorIndex | None = None
-    optimove_values: dict[str, str] | None = None
-    optimove_result: Result | None = None
-    comm100_values: dict[str, str] | None = None
-    comm100_result: Result | None = None
+    # What was typed into a *Connect* form that failed, and what the test said, by section.
+    typed: dict[ConnectionSection, dict[str, str]] = field(default_factory=dict)
+    results: dict[ConnectionSection, Result] = field(default_factory=dict)
     unsaved_list: str | None = None
     summary_title: str | None = None  # list every problem at the top of the page
     refresh_fields: bool = False
@@ -96,61 +98,57 @@ def site_page(
     return _site_page(request, runtime, session, site_id, SitePage(refresh_fields=refresh))
 
 
+@dataclass(frozen=True)
+class Connection:
+    """One *Connect* form: what it asks for, how it is tested, and what the page says."""
+
+    section: ConnectionSection  # the settings document's section it saves, and the form's
+    required: tuple[tuple[str, str], ...]  # (field, what to say when it is left empty)
+    incomplete: str  # the result shown when a required field is empty
+    check: Callable[[Runtime, int, dict[str, Any]], int]  # one real call: a count, or raises
+    not_saved: Callable[[int], str]  # answered, but the settings with it do not validate
+    saved: Callable[[int], str]  # the flash message once it is saved
+
+
+OPTIMOVE = Connection(
+    section="optimove",
+    required=(("base_url", "Enter the account's Base URL."),),
+    incomplete="Enter the Base URL to connect.",
+    check=settings_service.check_connection,
+    not_saved=lambda count: (
+        f"The account answered ({_attributes(count)}), but the connection was not saved: "
+        "the settings below do not fit it (see the problems listed). Correct them, save, "
+        "and connect again."
+    ),
+    saved=lambda count: (
+        f"Optimove account connected: it has {_attributes(count)}. The connection is saved."
+    ),
+)
+COMM100 = Connection(
+    section="comm100",
+    required=(
+        ("api_base_url", "Enter the Comm100 API base URL, e.g. https://api11.comm100.io/v4."),
+        ("agent_email", "Enter the e-mail address of the agent whose API key this is."),
+    ),
+    incomplete="Fill in the connection to test it.",
+    check=comm100_service.check_connection,
+    not_saved=lambda _count: (
+        "Comm100 answered, but the connection was not saved: the settings have "
+        "problems (listed above)."
+    ),
+    saved=lambda count: (
+        "Comm100 site connected: the API answered with "
+        f"{count} contact field{'' if count == 1 else 's'}. The connection is saved."
+    ),
+)
+
+
 @router.post("/sites/{site_id}/optimove", response_class=HTMLResponse)
 def connect_optimove(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
     """*Connect Optimove Account*: a real call with what was typed; saved only if it works."""
-    check_csrf(session, form)
-    session.principal.require_admin_of(site_id)
-    base_url = form.get("base_url", "").strip()
-    api_key = form.get("api_key", "").strip()
-    values = {"base_url": base_url}
-    if not base_url:
-        problem = Problem("/optimove/base_url", "Enter the account's Base URL.")
-        page = SitePage(
-            errors=ErrorIndex([problem]),
-            optimove_values=values,
-            optimove_result=Result(False, "Enter the Base URL to connect."),
-            status=422,
-        )
-        return _site_page(request, runtime, session, site_id, page)
-    try:
-        count = settings_service.check_connection(
-            runtime, site_id, {"base_url": base_url, "api_key": api_key or None}
-        )
-    except AppError as error:
-        page = SitePage(
-            errors=ErrorIndex(error.details),
-            optimove_values=values,
-            optimove_result=Result(False, _sentence(error.message)),
-            status=error.status,
-        )
-        return _site_page(request, runtime, session, site_id, page)
-    try:
-        _save_section(runtime, site_id, "optimove", {**values, **_key_if_given(api_key)})
-    except Invalid as invalid:
-        page = SitePage(
-            errors=ErrorIndex(invalid.details),
-            optimove_values=values,
-            optimove_result=Result(
-                False,
-                f"The account answered ({_attributes(count)}), but the connection was not saved: "
-                "the settings below do not fit it (see the problems listed). Correct them, save, "
-                "and connect again.",
-            ),
-            summary_title="The connection was not saved",
-            status=422,
-        )
-        return _site_page(request, runtime, session, site_id, page)
-    response = redirect(request, f"/ui/sites/{site_id}")
-    set_flash(
-        request,
-        response,
-        "success",
-        f"Optimove account connected: it has {_attributes(count)}. The connection is saved.",
-    )
-    return response
+    return _connect(OPTIMOVE, site_id, request, runtime, session, form)
 
 
 @router.post("/sites/{site_id}/comm100", response_class=HTMLResponse)
@@ -158,63 +156,57 @@ def connect_comm100(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
     """*Connect Comm100 Site*: a real call with what was typed; saved only if it works."""
+    return _connect(COMM100, site_id, request, runtime, session, form)
+
+
+def _connect(
+    connection: Connection,
+    site_id: int,
+    request: Request,
+    runtime: Runtime,
+    session: UiSession,
+    form: dict[str, str],
+) -> Response:
+    """Test the connection as typed; save it only when it works (and the settings with it are
+    valid); show the result on the site page. An empty API key keeps the stored one."""
     check_csrf(session, form)
     session.principal.require_admin_of(site_id)
-    values = {
-        "api_base_url": form.get("api_base_url", "").strip(),
-        "agent_email": form.get("agent_email", "").strip(),
-    }
+    section = connection.section
+    values = {name: form.get(name, "").strip() for name, _message in connection.required}
     api_key = form.get("api_key", "").strip()
-    problems = [
-        Problem(f"/comm100/{key}", message)
-        for key, message in (
-            ("api_base_url", "Enter the Comm100 API base URL, e.g. https://api11.comm100.io/v4."),
-            ("agent_email", "Enter the e-mail address of the agent whose API key this is."),
+
+    def shown(result: str, errors: ErrorIndex, status: int, summary: str | None = None) -> Response:
+        page = SitePage(
+            errors=errors,
+            typed={section: values},
+            results={section: Result(False, result)},
+            summary_title=summary,
+            status=status,
         )
-        if not values[key]
+        return _site_page(request, runtime, session, site_id, page)
+
+    problems = [
+        Problem(f"/{section}/{name}", message)
+        for name, message in connection.required
+        if not values[name]
     ]
     if problems:
-        page = SitePage(
-            errors=ErrorIndex(problems),
-            comm100_values=values,
-            comm100_result=Result(False, "Fill in the connection to test it."),
-            status=422,
-        )
-        return _site_page(request, runtime, session, site_id, page)
-    override = {**values, "api_key": api_key or None}
+        return shown(connection.incomplete, ErrorIndex(problems), 422)
     try:
-        count = comm100_service.check_connection(runtime, site_id, override)
+        count = connection.check(runtime, site_id, {**values, "api_key": api_key or None})
     except AppError as error:
-        page = SitePage(
-            errors=ErrorIndex(error.details),
-            comm100_values=values,
-            comm100_result=Result(False, _sentence(error.message)),
-            status=error.status,
-        )
-        return _site_page(request, runtime, session, site_id, page)
+        return shown(_sentence(error.message), ErrorIndex(error.details), error.status)
     try:
-        _save_section(runtime, site_id, "comm100", {**values, **_key_if_given(api_key)})
+        _save_section(runtime, site_id, section, {**values, **_key_if_given(api_key)})
     except Invalid as invalid:
-        page = SitePage(
-            errors=ErrorIndex(invalid.details),
-            comm100_values=values,
-            comm100_result=Result(
-                False,
-                "Comm100 answered, but the connection was not saved: the settings have "
-                "problems (listed above).",
-            ),
-            summary_title="The connection was not saved",
-            status=422,
+        return shown(
+            connection.not_saved(count),
+            ErrorIndex(invalid.details),
+            422,
+            summary="The connection was not saved",
         )
-        return _site_page(request, runtime, session, site_id, page)
     response = redirect(request, f"/ui/sites/{site_id}")
-    fields = f"{count} contact field" + ("" if count == 1 else "s")
-    set_flash(
-        request,
-        response,
-        "success",
-        f"Comm100 site connected: the API answered with {fields}. The connection is saved.",
-    )
+    set_flash(request, response, "success", connection.saved(count))
     return response
 
 
@@ -282,8 +274,8 @@ def _site_page(
     optimove_doc = document["optimove"]
     comm100_doc = document["comm100"]
     # What was typed into a connection form that failed stays; otherwise what is saved.
-    optimove_values = page.optimove_values or {"base_url": optimove_doc.get("base_url") or ""}
-    comm100_values = page.comm100_values or {
+    optimove_values = page.typed.get("optimove") or {"base_url": optimove_doc.get("base_url") or ""}
+    comm100_values = page.typed.get("comm100") or {
         "api_base_url": comm100_doc.get("api_base_url") or "",
         "agent_email": comm100_doc.get("agent_email") or "",
     }
@@ -304,13 +296,13 @@ def _site_page(
                 **optimove_values,
                 "key_mask": optimove_doc.get("api_key"),
                 "status": optimove_status,
-                "result": page.optimove_result,
+                "result": page.results.get("optimove"),
             },
             "comm100": {
                 **comm100_values,
                 "key_mask": comm100_doc.get("api_key"),
                 "status": comm100_status,
-                "result": page.comm100_result,
+                "result": page.results.get("comm100"),
             },
             "attribute_options": _attribute_options(attributes, form),
             "field_groups": {
