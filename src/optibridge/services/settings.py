@@ -19,7 +19,7 @@ from optibridge.domain.settings import (
 )
 from optibridge.errors import BadRequest, Invalid, Problem
 from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.schemas import AttributeInfo
+from optibridge.optimove.schemas import AttributeInfo as AttributeInfo  # re-exported: web names it
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
 from optibridge.services.sites import get_site
@@ -132,6 +132,29 @@ def fetch_attributes(
                 site_id, [asdict(attribute) for attribute in attributes]
             )
     return attributes, False
+
+
+@dataclass(frozen=True)
+class SavedAccount:
+    """The saved Optimove connection as a page shows it."""
+
+    connected: bool  # a Base URL and an API key are saved
+    attributes: list[AttributeInfo] | None = None  # None: not connected, or can't be read now
+    problem: str | None = None  # why the saved account can't be read now
+
+
+def saved_account(runtime: Runtime, site_id: int, stored: StoredSettings) -> SavedAccount:
+    """The saved account's attributes (cached, see `fetch_attributes`). Never raises for
+    Optimove's sake: when they can't be read, `problem` says why."""
+    try:
+        connection = optimove_connection(stored)
+    except Invalid:
+        return SavedAccount(connected=False)
+    try:
+        attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=True)
+    except OptimoveError as error:
+        return SavedAccount(connected=True, problem=error.message)
+    return SavedAccount(connected=True, attributes=attributes)
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:

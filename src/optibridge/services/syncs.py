@@ -20,11 +20,10 @@ from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.services.sites import get_site
 from optibridge.store.models import OptimoveWrite, SyncRecord
-from optibridge.store.sync_log import (
-    CallWithConfirmation,
-    SyncFilter,
-    SyncLogRepository,
-)
+from optibridge.store.sync_log import CallWithConfirmation, SyncLogRepository
+
+# What callers build to filter the log: re-exported, so the web layer names it from here.
+from optibridge.store.sync_log import SyncFilter as SyncFilter
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

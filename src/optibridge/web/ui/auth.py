@@ -34,8 +34,7 @@ from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.safe_text import storable_text
 from optibridge.secret_box import same_secret, token_digest
-from optibridge.services.tokens import Principal, Role
-from optibridge.store.repositories import TokenRepository
+from optibridge.services.tokens import Principal, Role, is_admin_token_of
 
 SESSION_COOKIE = "optibridge_session"
 LOGIN_COOKIE = "optibridge_login"
@@ -256,11 +255,10 @@ def _still_valid(request: Request, token_id: object, site_id: object, mark: obje
             and isinstance(mark, str)
             and _is_bootstrap_mark(request, mark, bootstrap.get_secret_value())
         )
-    if not isinstance(token_id, int):
+    if not isinstance(token_id, int) or not (site_id is None or isinstance(site_id, int)):
         return False
     with runtime.unit_of_work(read_only=True) as session:
-        record = TokenRepository(session).get(token_id)
-        return record is not None and record.role == Role.ADMIN.value and record.site_id == site_id
+        return is_admin_token_of(session, token_id, site_id)
 
 
 def require_session(request: Request) -> UiSession:

@@ -17,13 +17,12 @@ from fastapi.responses import HTMLResponse, Response
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Invalid, Problem
-from optibridge.optimove.errors import OptimoveError
-from optibridge.optimove.schemas import AttributeInfo
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_connection as comm100_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services.comm100_connection import FieldChoices
+from optibridge.services.settings import AttributeInfo
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -266,7 +265,7 @@ def _site_page(
     form = page.form or form_from_document(document).with_spares()
     errors = page.errors or ErrorIndex()
     errors = ErrorIndex(errors.problems, known_pointers(form))
-    attributes, optimove_status = _optimove_status(runtime, site_id, stored)
+    account = settings_service.saved_account(runtime, site_id, stored)
     choices = comm100_service.field_choices(runtime, site_id, refresh=page.refresh_fields)
     comm100 = stored.settings.comm100
     comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
@@ -295,7 +294,7 @@ def _site_page(
             "optimove": {
                 **optimove_values,
                 "key_mask": optimove_doc.get("api_key"),
-                "status": optimove_status,
+                "status": _optimove_status(account),
                 "result": page.results.get("optimove"),
             },
             "comm100": {
@@ -304,7 +303,7 @@ def _site_page(
                 "status": comm100_status,
                 "result": page.results.get("comm100"),
             },
-            "attribute_options": _attribute_options(attributes, form),
+            "attribute_options": _attribute_options(account.attributes, form),
             "field_groups": {
                 channel: _field_groups(choices, channel, form)
                 for channel in ("livechat", "ticketing")
@@ -322,20 +321,12 @@ def _site_page(
     )
 
 
-def _optimove_status(
-    runtime: Runtime, site_id: int, stored: settings_service.StoredSettings
-) -> tuple[list[AttributeInfo] | None, Status]:
-    try:
-        connection = settings_service.optimove_connection(stored)
-    except Invalid:
-        return None, Status("off", "Not connected yet.")
-    try:
-        attributes, _cached = settings_service.fetch_attributes(
-            runtime, site_id, connection, saved=True
-        )
-    except OptimoveError as error:
-        return None, Status("failing", f"Saved, but Optimove can't be read now: {error.message}")
-    return attributes, Status("on", f"Connected: the account has {_attributes(len(attributes))}.")
+def _optimove_status(account: settings_service.SavedAccount) -> Status:
+    if not account.connected:
+        return Status("off", "Not connected yet.")
+    if account.attributes is None:
+        return Status("failing", f"Saved, but Optimove can't be read now: {account.problem}")
+    return Status("on", f"Connected: the account has {_attributes(len(account.attributes))}.")
 
 
 def _comm100_status(saved: bool, choices: FieldChoices) -> Status:

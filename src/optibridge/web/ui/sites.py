@@ -3,17 +3,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from optibridge.errors import Conflict, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.services import sites as site_service
-from optibridge.store.repositories import SettingsRepository
 from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -27,17 +22,6 @@ router = page_router()
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     return redirect(request, "/ui/sites")
-
-
-@dataclass(frozen=True)
-class SiteRow:
-    site_id: int
-    name: str
-    created_at: datetime
-    optimove_connected: bool
-    comm100_connected: bool
-    livechat: bool
-    ticketing: bool
 
 
 @router.get("/sites", response_class=HTMLResponse)
@@ -88,31 +72,8 @@ def _sites_page(
     status: int = 200,
 ) -> Response:
     principal = session.principal
-    rows = []
     with runtime.unit_of_work(read_only=True) as db:
-        settings = SettingsRepository(db)
-        for site in site_service.list_sites(db, only=principal.site_id):
-            stored = settings.get(site.site_id)
-            document: dict[str, Any] = stored.document if stored is not None else {}
-            rows.append(
-                SiteRow(
-                    site_id=site.site_id,
-                    name=site.name,
-                    created_at=site.created_at,
-                    optimove_connected=bool(
-                        stored is not None
-                        and stored.optimove_api_key_enc
-                        and (document.get("optimove") or {}).get("base_url")
-                    ),
-                    comm100_connected=bool(
-                        stored is not None
-                        and stored.comm100_api_key_enc
-                        and (document.get("comm100") or {}).get("api_base_url")
-                    ),
-                    livechat=bool((document.get("livechat") or {}).get("enabled")),
-                    ticketing=bool((document.get("ticketing") or {}).get("enabled")),
-                )
-            )
+        rows = site_service.site_overviews(db, only=principal.site_id)
     return render(
         request,
         "ui/sites.html",

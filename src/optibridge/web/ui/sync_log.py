@@ -13,7 +13,6 @@ from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Conflict
 from optibridge.services import sites as site_service
 from optibridge.services import syncs as sync_service
-from optibridge.store.sync_log import SyncFilter
 from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -72,7 +71,7 @@ def sync_log(
     until_at = _moment(until, "until", problems)
     if since_at and until_at and since_at >= until_at:
         problems["until"] = "Must be later than From."
-    filters = SyncFilter(
+    filters = sync_service.SyncFilter(
         outcome=outcome if outcome and "outcome" not in problems else None,
         channel=channel if channel and "channel" not in problems else None,
         customer_id=customer.strip() or None,
