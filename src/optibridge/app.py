@@ -15,13 +15,13 @@ from optibridge.web import (
     admin_api,
     comm100_api,
     ops,
-    pages,
     syncs_api,
     webhooks,
 )
 from optibridge.web.access_log import AccessLogMiddleware
 from optibridge.web.errors import install_error_handlers
 from optibridge.web.storable_input import StorableInputMiddleware
+from optibridge.web.ui import routes as control_panel
 
 DESCRIPTION = """\
 Connects a Comm100 site (Live Chat, Ticketing & Messaging) with an Optimove account.
@@ -56,8 +56,8 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     app.include_router(console_pages.router)
     app.include_router(comm100_api.router)
     # The control panel: its static files first, so its catch-all 404 page does not hide them.
-    app.mount(pages.STATIC_PATH, pages.static_files(), name="ui-static")
-    app.include_router(pages.router)
+    app.mount(control_panel.STATIC_PATH, control_panel.static_files(), name="ui-static")
+    app.include_router(control_panel.router)
     if mount_sandboxes:
         from optibridge.sandbox.comm100 import create_app as create_comm100_sandbox
         from optibridge.sandbox.optimove import create_app as create_optimove_sandbox

@@ -3,7 +3,10 @@ and each authentication attempt must reach it from the code that checks that sec
 records the optibridge functions on the stack). Where a secret is not compared but looked up
 (stored tokens, by their SHA-256) the test shows the database only ever sees the digest; where
 it is a MAC (console sessions, Fernet) that our code opens it only through Fernet's
-authenticated decryption, which refuses a changed MAC. Tokens are stored as hashes."""
+authenticated decryption, which refuses a changed MAC. The control panel's cookies and CSRF
+tokens are signed with itsdangerous, which compares a value's signature (its last part) with
+`hmac.compare_digest`: the spy sees that comparison made from our function. Tokens are stored as
+hashes."""
 
 from __future__ import annotations
 
@@ -69,10 +72,16 @@ class CompareSpy:
             )
         ]
 
-    def compared(self, function: str, secret: str) -> bool:
+    def compared(self, function: str, secret: str | bytes) -> bool:
         """Whether `function` compared `secret` itself (as text or bytes) in constant time."""
-        wanted = {secret, secret.encode()}
+        wanted = {secret, secret.encode()} if isinstance(secret, str) else {secret}
         return any(call.given in wanted or call.expected in wanted for call in self.by(function))
+
+
+def signature_of(signed: str) -> bytes:
+    """The signature of a value signed with itsdangerous (its last part), as it is compared."""
+    encoded = signed.rsplit(".", 1)[1]
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
 
 @pytest.fixture
@@ -160,16 +169,16 @@ def test_the_session_cookie_signature_is_checked_in_constant_time(
     sign_in(browser, bench.known.admin_token)
     spy.calls.clear()
     assert browser.get("/ui/sites").status_code == 200
-    assert spy.by("optibridge.web.ui_auth.Signer.unsign")
+    assert spy.by("optibridge.web.ui.auth.UiSigner.unsign")
     # The deployment's bootstrap token is checked again at every request, also by a MAC.
-    assert spy.by("optibridge.web.ui_auth._still_valid")
+    assert spy.by("optibridge.web.ui.auth._still_valid")
 
     value = browser.cookies["optibridge_session"]
     browser.cookies.clear()
     browser.cookies.set("optibridge_session", value[:-8] + "0" * 8, path="/ui")
     spy.calls.clear()
     assert browser.get("/ui/sites", follow_redirects=False).status_code == 303
-    assert spy.by("optibridge.web.ui_auth.Signer.unsign")
+    assert spy.by("optibridge.web.ui.auth.UiSigner.unsign")
 
 
 def test_the_flash_message_signature_is_checked_in_constant_time(
@@ -181,7 +190,7 @@ def test_the_flash_message_signature_is_checked_in_constant_time(
     browser.post("/ui/logout", data={"csrf_token": token}, follow_redirects=False)
     spy.calls.clear()
     assert "signed out" in browser.get("/ui/login").text
-    assert spy.by("optibridge.web.ui_auth.read_flash")
+    assert spy.by("optibridge.web.ui.auth.read_flash")
 
 
 def test_the_login_forms_csrf_token_is_compared_in_constant_time(
@@ -196,7 +205,7 @@ def test_the_login_forms_csrf_token_is_compared_in_constant_time(
         follow_redirects=False,
     )
     assert response.status_code == 303
-    assert spy.compared("optibridge.web.ui_auth.check_login_csrf", token)
+    assert spy.compared("optibridge.web.ui.auth.check_login_csrf", signature_of(token))
     assert spy.compared("optibridge.services.tokens.authenticate", bench.known.admin_token)
 
 
@@ -207,7 +216,8 @@ def test_a_forms_csrf_token_is_compared_in_constant_time(
     browser = bench.browser()
     sign_in(browser, bench.known.admin_token)
     token = csrf_token(page(browser.get("/ui/sites")))
-    given = token if right else "0" * len(token)
+    # Wrong: the signature changed (a token without one is refused before any secret is used).
+    given = token if right else token[:-8] + "0" * 8
     spy.calls.clear()
     response = browser.post(
         "/ui/sites",
@@ -215,7 +225,7 @@ def test_a_forms_csrf_token_is_compared_in_constant_time(
         follow_redirects=False,
     )
     assert response.status_code == (303 if right else 403)
-    assert spy.compared("optibridge.web.ui_auth.check_csrf", token)
+    assert spy.compared("optibridge.web.ui.auth.check_csrf", signature_of(token))
 
 
 # --- the console ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from optibridge.web.ui_auth import FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE
+from optibridge.web.ui.auth import FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE
 from tests.security.conftest import SITE_A, Bench, fresh_secret, route_keys
 from tests.store.test_sync_log import add_record
 from tests.web.ui_client import csrf_token, form_values, page, sign_in

@@ -6,8 +6,10 @@ Optimove, and no outside call is made while a database transaction is open.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from optibridge.domain.attributes import AttributeInfo as AttributeInfo  # re-exported: web names it
 from optibridge.domain.settings import (
     SettingsInvalid,
     is_masked,
@@ -79,6 +81,29 @@ def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]
         if _connection_of(current) != _connection_of(new):
             AttributeCacheRepository(session).forget(site_id)
     return _masked_document(new)
+
+
+@dataclass(frozen=True)
+class SavedAccount:
+    """The saved Optimove connection as a page shows it."""
+
+    connected: bool  # a Base URL and an API key are saved
+    attributes: list[AttributeInfo] | None = None  # None: not connected, or can't be read now
+    problem: str | None = None  # why the saved account can't be read now
+
+
+def saved_account(runtime: Runtime, site_id: int, stored: StoredSettings) -> SavedAccount:
+    """The saved account's attributes (cached, see `fetch_attributes`). Never raises for
+    Optimove's sake: when they can't be read, `problem` says why."""
+    try:
+        connection = optimove_connection(stored)
+    except Invalid:
+        return SavedAccount(connected=False)
+    try:
+        attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=True)
+    except OptimoveError as error:
+        return SavedAccount(connected=True, problem=error.message)
+    return SavedAccount(connected=True, attributes=attributes)
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from optibridge.errors import Conflict, Invalid, Problem
 from optibridge.secret_box import SecretBox
 from optibridge.store.models import Site
-from optibridge.store.repositories import SiteRepository
+from optibridge.store.repositories import SettingsRepository, SiteRepository
 
 # The engine's site loading, offered here to the transport (services are its clients).
 from optibridge.sync.sites import (
@@ -31,6 +34,49 @@ MAX_SITE_ID = 2**53 - 1  # JSON numbers beyond this lose precision in browsers
 
 def list_sites(session: Session, only: int | None = None) -> Sequence[Site]:
     return SiteRepository(session).list(only)
+
+
+@dataclass(frozen=True)
+class SiteOverview:
+    """A site as a list of sites shows it: which connections are saved, which channels are on."""
+
+    site_id: int
+    name: str
+    created_at: datetime
+    optimove_connected: bool
+    comm100_connected: bool
+    livechat: bool
+    ticketing: bool
+
+
+def site_overviews(session: Session, only: int | None = None) -> list[SiteOverview]:
+    """`list_sites` with each site's state, read from its stored settings (nothing decrypted:
+    a connection counts as saved when its address and an API key are stored)."""
+    settings = SettingsRepository(session)
+    overviews = []
+    for site in list_sites(session, only=only):
+        stored = settings.get(site.site_id)
+        document: dict[str, Any] = stored.document if stored is not None else {}
+        overviews.append(
+            SiteOverview(
+                site_id=site.site_id,
+                name=site.name,
+                created_at=site.created_at,
+                optimove_connected=bool(
+                    stored is not None
+                    and stored.optimove_api_key_enc
+                    and (document.get("optimove") or {}).get("base_url")
+                ),
+                comm100_connected=bool(
+                    stored is not None
+                    and stored.comm100_api_key_enc
+                    and (document.get("comm100") or {}).get("api_base_url")
+                ),
+                livechat=bool((document.get("livechat") or {}).get("enabled")),
+                ticketing=bool((document.get("ticketing") or {}).get("enabled")),
+            )
+        )
+    return overviews
 
 
 def create_site(session: Session, box: SecretBox, site_id: int, name: str) -> Site:

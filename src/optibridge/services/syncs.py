@@ -19,13 +19,10 @@ from sqlalchemy.orm import Session
 from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.store.models import OptimoveWrite, SyncRecord
-from optibridge.store.sync_log import (
-    CallWithConfirmation,
-    SyncLogRepository,
-)
-from optibridge.store.sync_log import (
-    SyncFilter as SyncFilter,
-)
+from optibridge.store.sync_log import CallWithConfirmation, SyncLogRepository
+
+# What callers build to filter the log: re-exported, so the web layer names it from here.
+from optibridge.store.sync_log import SyncFilter as SyncFilter
 from optibridge.sync.sites import get_site
 
 DEFAULT_PAGE_SIZE = 50

@@ -72,6 +72,13 @@ def authenticate(session: Session, token: str, bootstrap_admin_token: str | None
     return Principal(role=Role(record.role), site_id=record.site_id, token_id=record.id)
 
 
+def is_admin_token_of(session: Session, token_id: int, site_id: int | None) -> bool:
+    """Whether stored token `token_id` still exists as an admin token of `site_id` (None: of
+    the deployment); what was signed in with it lasts only as long as that holds."""
+    record = TokenRepository(session).get(token_id)
+    return record is not None and record.role == Role.ADMIN.value and record.site_id == site_id
+
+
 def revoke_token(session: Session, token_id: int) -> None:
     repository = TokenRepository(session)
     record = repository.get(token_id)

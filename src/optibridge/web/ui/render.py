@@ -23,7 +23,7 @@ from optibridge import __version__
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.secret_box import SecretKeyMismatch
-from optibridge.web.ui_auth import (
+from optibridge.web.ui.auth import (
     CsrfRejected,
     FormRejected,
     LoginRequired,
@@ -35,7 +35,7 @@ from optibridge.web.ui_auth import (
 
 log = get_logger(__name__)
 
-WEB_DIR = Path(__file__).parent
+WEB_DIR = Path(__file__).parent.parent
 STATIC_DIR = WEB_DIR / "static"
 STATIC_PATH = "/ui/static"
 

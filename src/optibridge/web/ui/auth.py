@@ -1,41 +1,40 @@
 """The control panel's sign-in: a signed session cookie, CSRF tokens, flash messages, forms.
 
-No session table: the session is a cookie signed with HMAC-SHA256 under a key derived from the
-deployment's secret key (`OPTIBRIDGE_SECRET_KEY` or `var/secret.key`), so every process that
-shares the secret key accepts it. With several keys (a rotation under way) cookies and CSRF
-tokens are signed with the first and accepted under any, so no one is signed out by a new key
-until the old one is removed. The cookie holds who signed in (role, site, token id), when
-the session ends, and a random CSRF secret; never the token itself. Every request checks that
-the token it was opened with still exists (revoking a token ends its sessions) and, for the
+No session table: the session is a cookie signed with itsdangerous (`URLSafeTimedSerializer`,
+HMAC-SHA256) under keys derived from the deployment's secret keys (`OPTIBRIDGE_SECRET_KEY` or
+`var/secret.key`), so every process that shares them accepts it. Each use has its own salt
+(session, flash message, CSRF token, sign-in form), so a value signed for one can never be taken
+for another. With several keys (a rotation under way) values are signed with the newest and
+accepted under any, so no one is signed out by a new key until the old one is removed. The
+signature's timestamp gives the session its lifetime. The cookie holds who signed in (role,
+site, token id) and a random CSRF secret; never the token itself. Every request checks that the
+token it was opened with still exists (revoking a token ends its sessions) and, for the
 deployment's bootstrap token, that `OPTIBRIDGE_ADMIN_TOKEN` has not changed since.
 
-CSRF: every POST form carries a token derived from the session's CSRF secret (synchronizer
-token); the login form, before any session exists, carries one derived from a nonce cookie.
+CSRF: every POST form carries the session's CSRF secret, signed (synchronizer token); the login
+form, before any session exists, carries a signed nonce that must match its nonce cookie.
 The cookies are HttpOnly, SameSite=Lax, limited to `/ui`, and Secure when served over https.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
+from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 
 from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.safe_text import storable_text
 from optibridge.secret_box import same_secret, token_digest
-from optibridge.services.tokens import Principal, Role
-from optibridge.store.repositories import TokenRepository
+from optibridge.services.tokens import Principal, Role, is_admin_token_of
 
 SESSION_COOKIE = "optibridge_session"
 LOGIN_COOKIE = "optibridge_login"
@@ -43,11 +42,19 @@ FLASH_COOKIE = "optibridge_flash"
 COOKIE_PATH = "/ui"
 SESSION_LIFETIME_S = 12 * 3600
 LOGIN_NONCE_LIFETIME_S = 3600
+FLASH_LIFETIME_S = 300
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 512 * 1024  # the settings form of a site with hundreds of mappings fits
+# Processes on several hosts: a value signed by one whose clock runs a little ahead is not
+# refused as signed in the future by the others.
+CLOCK_SKEW_S = 60
 
 _KEY_CONTEXT = b"optibridge control panel cookies v1"
 FlashKind = Literal["success", "error", "info"]
+# What a signed value is for: the salt it is signed under.
+Purpose = Literal["session", "flash", "csrf", "login"]
+_PURPOSES: tuple[Purpose, ...] = ("session", "flash", "csrf", "login")
+_SALT_PREFIX = "optibridge.ui."
 
 
 class LoginRequired(Exception):
@@ -72,18 +79,6 @@ class FormRejected(Exception):
 
 
 @dataclass(frozen=True)
-class UiSession:
-    principal: Principal
-    # A MAC of the session's random CSRF secret: the secret is only in the HttpOnly cookie, so
-    # a page on another site can neither read nor compute this token.
-    csrf_token: str
-    expires_at: float
-    # The same MAC under every configured key: a form rendered before a new key was put in
-    # front (or by a process still without it) is still accepted.
-    accepted_csrf_tokens: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Flash:
     kind: FlashKind
     message: str
@@ -92,46 +87,51 @@ class Flash:
 # --- signing ------------------------------------------------------------------------------
 
 
-class Signer:
-    """`base64url(json).signature`: HMAC-SHA256 bound to a purpose, so a value signed for one
-    cookie can never be replayed as another. Signs with the first key, verifies with any."""
+class UiSigner:
+    """The control panel's signed values, with itsdangerous: one serializer per purpose (its
+    salt), HMAC-SHA256, signed with the newest key and verified under any (itsdangerous
+    compares signatures with `hmac.compare_digest`)."""
 
     def __init__(self, keys: Sequence[bytes]) -> None:
-        self._keys = tuple(keys)
+        """`keys` newest first, as the configuration lists them."""
+        oldest_first = list(reversed(keys))  # itsdangerous signs with the last key
+        signing = {"key_derivation": "hmac", "digest_method": hashlib.sha256}
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(
+                oldest_first, salt=_SALT_PREFIX + purpose, signer_kwargs=signing
+            )
+            for purpose in _PURPOSES
+        }
+        self._bootstrap = Signer(
+            oldest_first,
+            salt=_SALT_PREFIX + "bootstrap",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+        )
 
-    def mac(self, purpose: str, data: str) -> str:
-        return _hmac_hex(self._keys[0], purpose, data)
+    def sign(self, purpose: Purpose, value: Any) -> str:
+        return self._serializers[purpose].dumps(value)
 
-    def macs(self, purpose: str, data: str) -> tuple[str, ...]:
-        """The MAC under each key, the first key's first: every one of them is accepted."""
-        return tuple(_hmac_hex(key, purpose, data) for key in self._keys)
-
-    def verify(self, purpose: str, data: str, given: str) -> bool:
-        # Compared with every key, not stopping at a match: the time taken says nothing about
-        # which key signed.
-        return any([same_secret(given, expected) for expected in self.macs(purpose, data)])
-
-    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
-        data = base64.urlsafe_b64encode(
-            json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        ).decode()
-        return f"{data.rstrip('=')}.{self.mac(purpose, data.rstrip('='))}"
-
-    def unsign(self, purpose: str, value: str) -> dict[str, Any] | None:
-        data, _, signature = value.partition(".")
-        if not data or not signature:
-            return None
-        if not self.verify(purpose, data, signature):
-            return None
+    def unsign(self, purpose: Purpose, signed: str, max_age_s: int) -> tuple[Any, float] | None:
+        """The value and when it was signed (epoch seconds), or None: not signed by us for this
+        purpose (under any configured key), malformed, older than `max_age_s`, or signed more
+        than `CLOCK_SKEW_S` in the future."""
         try:
-            decoded = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            value, signed_at = self._serializers[purpose].loads(signed, return_timestamp=True)
+        except BadData:
             return None
-        return decoded if isinstance(decoded, dict) else None
+        moment = signed_at.timestamp()
+        if not -CLOCK_SKEW_S <= time.time() - moment <= max_age_s:
+            return None
+        return value, moment
 
+    def bootstrap_mark(self, bootstrap_token: str) -> str:
+        """Which bootstrap token a session was opened with, without storing (a hash of) it."""
+        return self._bootstrap.get_signature(token_digest(bootstrap_token)).decode()
 
-def _hmac_hex(key: bytes, purpose: str, data: str) -> str:
-    return hmac.new(key, f"{purpose}|{data}".encode(), hashlib.sha256).hexdigest()
+    def is_bootstrap_mark(self, mark: str, bootstrap_token: str) -> bool:
+        """Whether `mark` is `bootstrap_mark` of the token under any of the keys."""
+        return self._bootstrap.verify_signature(token_digest(bootstrap_token), mark)
 
 
 def cookie_keys(config: Config) -> tuple[bytes, ...]:
@@ -142,15 +142,26 @@ def cookie_keys(config: Config) -> tuple[bytes, ...]:
     )
 
 
-def signer(request: Request) -> Signer:
+def signer(request: Request) -> UiSigner:
     app_state = request.app.state
     found = getattr(app_state, "ui_signer", None)
-    if isinstance(found, Signer):
+    if isinstance(found, UiSigner):
         return found
     runtime: Runtime = app_state.runtime
-    created = Signer(cookie_keys(runtime.config))
+    created = UiSigner(cookie_keys(runtime.config))
     app_state.ui_signer = created
     return created
+
+
+@dataclass(frozen=True)
+class UiSession:
+    principal: Principal
+    # The session's random CSRF secret, signed: the secret is only in the HttpOnly cookie, so a
+    # page on another site can neither read nor make this token.
+    csrf_token: str
+    expires_at: float
+    csrf_secret: str = field(repr=False)
+    signer: UiSigner = field(repr=False, compare=False)
 
 
 # --- cookies ------------------------------------------------------------------------------
@@ -180,17 +191,6 @@ def _delete_cookie(request: Request, response: Response, name: str) -> None:
     )
 
 
-def _bootstrap_mark(request: Request, bootstrap_token: str) -> str:
-    """Which bootstrap token a session was opened with, without storing (a hash of) it."""
-    return signer(request).mac("bootstrap", token_digest(bootstrap_token))[:32]
-
-
-def _is_bootstrap_mark(request: Request, mark: str, bootstrap_token: str) -> bool:
-    """Whether `mark` is `_bootstrap_mark` of the token under any of the keys."""
-    macs = signer(request).macs("bootstrap", token_digest(bootstrap_token))
-    return any([same_secret(mark, mac[:32]) for mac in macs])
-
-
 def start_session(request: Request, response: Response, principal: Principal) -> None:
     runtime: Runtime = request.app.state.runtime
     bootstrap = runtime.config.admin_token
@@ -199,12 +199,11 @@ def start_session(request: Request, response: Response, principal: Principal) ->
         "site": principal.site_id,
         "token": principal.token_id,
         "boot": (
-            _bootstrap_mark(request, bootstrap.get_secret_value())
+            signer(request).bootstrap_mark(bootstrap.get_secret_value())
             if principal.token_id is None and bootstrap is not None
             else None
         ),
         "csrf": secrets.token_urlsafe(24),
-        "exp": int(time.time()) + SESSION_LIFETIME_S,
     }
     _set_cookie(
         request, response, SESSION_COOKIE, signer(request).sign("session", payload), max_age=None
@@ -221,28 +220,28 @@ def current_session(request: Request) -> UiSession | None:
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
-    payload = signer(request).unsign("session", raw)
-    if payload is None:
+    ui_signer = signer(request)
+    unsigned = ui_signer.unsign("session", raw, SESSION_LIFETIME_S)
+    if unsigned is None:
         return None
+    payload, signed_at = unsigned
     try:
         role = Role(payload["role"])
         site_id = payload["site"]
         token_id = payload["token"]
         csrf_secret = str(payload["csrf"])
-        expires_at = float(payload["exp"])
     except (KeyError, TypeError, ValueError):
         return None
-    if expires_at < time.time() or role is not Role.ADMIN:
+    if role is not Role.ADMIN:
         return None
     if not _still_valid(request, token_id, site_id, payload.get("boot")):
         return None
-    principal = Principal(role=role, site_id=site_id, token_id=token_id)
-    csrf_tokens = signer(request).macs("csrf", csrf_secret)
     return UiSession(
-        principal=principal,
-        csrf_token=csrf_tokens[0],
-        expires_at=expires_at,
-        accepted_csrf_tokens=csrf_tokens,
+        principal=Principal(role=role, site_id=site_id, token_id=token_id),
+        csrf_token=ui_signer.sign("csrf", csrf_secret),
+        expires_at=signed_at + SESSION_LIFETIME_S,
+        csrf_secret=csrf_secret,
+        signer=ui_signer,
     )
 
 
@@ -254,13 +253,12 @@ def _still_valid(request: Request, token_id: object, site_id: object, mark: obje
             bootstrap is not None
             and site_id is None
             and isinstance(mark, str)
-            and _is_bootstrap_mark(request, mark, bootstrap.get_secret_value())
+            and signer(request).is_bootstrap_mark(mark, bootstrap.get_secret_value())
         )
-    if not isinstance(token_id, int):
+    if not isinstance(token_id, int) or not (site_id is None or isinstance(site_id, int)):
         return False
     with runtime.unit_of_work(read_only=True) as session:
-        record = TokenRepository(session).get(token_id)
-        return record is not None and record.role == Role.ADMIN.value and record.site_id == site_id
+        return is_admin_token_of(session, token_id, site_id)
 
 
 def require_session(request: Request) -> UiSession:
@@ -275,9 +273,10 @@ def require_session(request: Request) -> UiSession:
 
 def login_form_token(request: Request) -> tuple[str, str]:
     """`(nonce, token)` for the login form: the nonce goes into a cookie
-    (`remember_login_nonce`), the token into the form, and a POST must bring both."""
+    (`remember_login_nonce`), the token (the nonce, signed) into the form, and a POST must bring
+    both."""
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    return nonce, signer(request).mac("login", nonce)
+    return nonce, signer(request).sign("login", nonce)
 
 
 def remember_login_nonce(request: Request, response: Response, nonce: str) -> None:
@@ -291,17 +290,22 @@ def check_login_csrf(request: Request, form: dict[str, str]) -> None:
             "Your browser did not send back the sign-in page's cookie. Allow cookies for this "
             "site, then open the sign-in page again."
         )
-    if not signer(request).verify("login", nonce, form.get(CSRF_FIELD, "")):
+    unsigned = signer(request).unsign("login", form.get(CSRF_FIELD, ""), LOGIN_NONCE_LIFETIME_S)
+    if unsigned is None or not _same_text(unsigned[0], nonce):
         raise CsrfRejected("The sign-in form has expired. Open the sign-in page again.")
 
 
 def check_csrf(session: UiSession, form: dict[str, str]) -> None:
-    given = form.get(CSRF_FIELD, "")
-    if not any([same_secret(given, token) for token in session.accepted_csrf_tokens]):
+    unsigned = session.signer.unsign("csrf", form.get(CSRF_FIELD, ""), SESSION_LIFETIME_S)
+    if unsigned is None or not _same_text(unsigned[0], session.csrf_secret):
         raise CsrfRejected(
             "This form was not sent from this control panel session (its security token is "
             "missing or out of date). Go back, reload the page, and try again."
         )
+
+
+def _same_text(value: object, expected: str) -> bool:
+    return isinstance(value, str) and same_secret(value, expected)
 
 
 # --- flash messages ------------------------------------------------------------------------
@@ -309,14 +313,15 @@ def check_csrf(session: UiSession, form: dict[str, str]) -> None:
 
 def set_flash(request: Request, response: Response, kind: FlashKind, message: str) -> None:
     value = signer(request).sign("flash", {"kind": kind, "message": message})
-    _set_cookie(request, response, FLASH_COOKIE, value, max_age=300)
+    _set_cookie(request, response, FLASH_COOKIE, value, max_age=FLASH_LIFETIME_S)
 
 
 def read_flash(request: Request) -> Flash | None:
     """The message left by the previous request (a redirect); `clear_flash` once shown."""
     raw = request.cookies.get(FLASH_COOKIE)
-    payload = signer(request).unsign("flash", raw) if raw else None
-    if payload is None:
+    unsigned = signer(request).unsign("flash", raw, FLASH_LIFETIME_S) if raw else None
+    payload = unsigned[0] if unsigned is not None else None
+    if not isinstance(payload, dict):
         return None
     kind = payload.get("kind")
     message = payload.get("message")

@@ -1,0 +1,418 @@
+"""`/ui/sites/{site_id}`: the site's Optimove page, in the order a Comm100 administrator knows.
+
+*Connect* (Optimove account, Comm100 site): each button tests the connection for real and saves
+it only when it works. *Manage Integration Settings*: the whole document saved at once, or every
+problem shown beside its field. Then the webhook URLs to paste into Comm100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from optibridge.domain.records import Channel
+from optibridge.domain.settings import CHANNEL_NAMES
+from optibridge.errors import AppError, Invalid, Problem
+from optibridge.runtime import Runtime
+from optibridge.services import comm100_connection as comm100_service
+from optibridge.services import settings as settings_service
+from optibridge.services import sites as site_service
+from optibridge.services.comm100_connection import FieldChoices
+from optibridge.services.settings import AttributeInfo
+from optibridge.web.deps import RuntimeDep, public_url
+from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
+from optibridge.web.ui.deps import FormDep, SessionDep, page_router
+from optibridge.web.ui.render import error_page, redirect, render
+from optibridge.web.ui.settings_form import (
+    EVENTS,
+    NO_MATCH_CHOICES,
+    UPDATE_CHOICES,
+    ErrorIndex,
+    SettingsForm,
+    apply_op,
+    document_with_form,
+    element_id,
+    form_from_document,
+    form_from_post,
+    known_pointers,
+)
+
+router = page_router()
+
+ConnectionSection = Literal["optimove", "comm100"]
+
+
+@dataclass(frozen=True)
+class Status:
+    kind: Literal["on", "off", "failing"]
+    text: str
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class OptionGroup:
+    label: str
+    options: tuple[Option, ...]
+
+
+@dataclass
+class SitePage:
+    """What the settings page shows besides the stored document."""
+
+    form: SettingsForm | None = None
+    errors: ErrorIndex | None = None
+    # What was typed into a *Connect* form that failed, and what the test said, by section.
+    typed: dict[ConnectionSection, dict[str, str]] = field(default_factory=dict)
+    results: dict[ConnectionSection, Result] = field(default_factory=dict)
+    unsaved_list: str | None = None
+    summary_title: str | None = None  # list every problem at the top of the page
+    refresh_fields: bool = False
+    status: int = 200
+
+
+@router.get("/sites/{site_id}", response_class=HTMLResponse)
+def site_page(
+    site_id: int,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    refresh: Annotated[bool, Query()] = False,
+) -> Response:
+    session.principal.require_admin_of(site_id)
+    return _site_page(request, runtime, session, site_id, SitePage(refresh_fields=refresh))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One *Connect* form: what it asks for, how it is tested, and what the page says."""
+
+    section: ConnectionSection  # the settings document's section it saves, and the form's
+    required: tuple[tuple[str, str], ...]  # (field, what to say when it is left empty)
+    incomplete: str  # the result shown when a required field is empty
+    check: Callable[[Runtime, int, dict[str, Any]], int]  # one real call: a count, or raises
+    not_saved: Callable[[int], str]  # answered, but the settings with it do not validate
+    saved: Callable[[int], str]  # the flash message once it is saved
+
+
+OPTIMOVE = Connection(
+    section="optimove",
+    required=(("base_url", "Enter the account's Base URL."),),
+    incomplete="Enter the Base URL to connect.",
+    check=settings_service.check_connection,
+    not_saved=lambda count: (
+        f"The account answered ({_attributes(count)}), but the connection was not saved: "
+        "the settings below do not fit it (see the problems listed). Correct them, save, "
+        "and connect again."
+    ),
+    saved=lambda count: (
+        f"Optimove account connected: it has {_attributes(count)}. The connection is saved."
+    ),
+)
+COMM100 = Connection(
+    section="comm100",
+    required=(
+        ("api_base_url", "Enter the Comm100 API base URL, e.g. https://api11.comm100.io/v4."),
+        ("agent_email", "Enter the e-mail address of the agent whose API key this is."),
+    ),
+    incomplete="Fill in the connection to test it.",
+    check=comm100_service.check_connection,
+    not_saved=lambda _count: (
+        "Comm100 answered, but the connection was not saved: the settings have "
+        "problems (listed above)."
+    ),
+    saved=lambda count: (
+        "Comm100 site connected: the API answered with "
+        f"{count} contact field{'' if count == 1 else 's'}. The connection is saved."
+    ),
+)
+
+
+@router.post("/sites/{site_id}/optimove", response_class=HTMLResponse)
+def connect_optimove(
+    site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
+) -> Response:
+    """*Connect Optimove Account*: a real call with what was typed; saved only if it works."""
+    return _connect(OPTIMOVE, site_id, request, runtime, session, form)
+
+
+@router.post("/sites/{site_id}/comm100", response_class=HTMLResponse)
+def connect_comm100(
+    site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
+) -> Response:
+    """*Connect Comm100 Site*: a real call with what was typed; saved only if it works."""
+    return _connect(COMM100, site_id, request, runtime, session, form)
+
+
+def _connect(
+    connection: Connection,
+    site_id: int,
+    request: Request,
+    runtime: Runtime,
+    session: UiSession,
+    form: dict[str, str],
+) -> Response:
+    """Test the connection as typed; save it only when it works (and the settings with it are
+    valid); show the result on the site page. An empty API key keeps the stored one."""
+    check_csrf(session, form)
+    session.principal.require_admin_of(site_id)
+    section = connection.section
+    values = {name: form.get(name, "").strip() for name, _message in connection.required}
+    api_key = form.get("api_key", "").strip()
+
+    def shown(result: str, errors: ErrorIndex, status: int, summary: str | None = None) -> Response:
+        page = SitePage(
+            errors=errors,
+            typed={section: values},
+            results={section: Result(False, result)},
+            summary_title=summary,
+            status=status,
+        )
+        return _site_page(request, runtime, session, site_id, page)
+
+    problems = [
+        Problem(f"/{section}/{name}", message)
+        for name, message in connection.required
+        if not values[name]
+    ]
+    if problems:
+        return shown(connection.incomplete, ErrorIndex(problems), 422)
+    try:
+        count = connection.check(runtime, site_id, {**values, "api_key": api_key or None})
+    except AppError as error:
+        return shown(_sentence(error.message), ErrorIndex(error.details), error.status)
+    try:
+        _save_section(runtime, site_id, section, {**values, **_key_if_given(api_key)})
+    except Invalid as invalid:
+        return shown(
+            connection.not_saved(count),
+            ErrorIndex(invalid.details),
+            422,
+            summary="The connection was not saved",
+        )
+    response = redirect(request, f"/ui/sites/{site_id}")
+    set_flash(request, response, "success", connection.saved(count))
+    return response
+
+
+@router.post("/sites/{site_id}/settings", response_class=HTMLResponse)
+def save_settings(
+    site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
+) -> Response:
+    """*Save*: the whole document validated and saved, or every problem beside its field. The
+    rows' buttons (without JavaScript) post here too, with an `op`: nothing is saved then."""
+    check_csrf(session, form)
+    session.principal.require_admin_of(site_id)
+    posted = form_from_post(form)
+    op = form.get("op", "save")
+    if op != "save":
+        changed = apply_op(posted, op)
+        if changed is None:
+            return error_page(request, 400, "Unknown action", "The page sent an unknown action.")
+        page = SitePage(form=posted.with_spares(), unsaved_list=changed)
+        return _site_page(request, runtime, session, site_id, page)
+    document = document_with_form(settings_service.read_document(runtime, site_id), posted)
+    try:
+        settings_service.save_document(runtime, site_id, document)
+    except Invalid as invalid:
+        shown = posted.compacted()
+        page = SitePage(
+            form=shown.with_spares(),
+            errors=ErrorIndex(invalid.details, known_pointers(shown)),
+            summary_title="The settings were not saved",
+            status=422,
+        )
+        return _site_page(request, runtime, session, site_id, page)
+    response = redirect(request, f"/ui/sites/{site_id}")
+    set_flash(request, response, "success", "Settings saved.")
+    return response
+
+
+def _save_section(runtime: Runtime, site_id: int, section: str, values: dict[str, str]) -> None:
+    """Save the stored document with one section changed (masked keys keep the stored ones)."""
+    document = settings_service.read_document(runtime, site_id)
+    document[section] = {**document.get(section, {}), **values}
+    settings_service.save_document(runtime, site_id, document)
+
+
+def _key_if_given(api_key: str) -> dict[str, str]:
+    return {"api_key": api_key} if api_key else {}
+
+
+def _site_page(
+    request: Request, runtime: Runtime, session: UiSession, site_id: int, page: SitePage
+) -> Response:
+    with runtime.unit_of_work(read_only=True) as db:
+        site = site_service.get_site(db, site_id)
+        site_name = site.name
+        urls = site_service.webhook_urls(runtime.box, site, public_url(runtime, request))
+    stored = settings_service.load_settings(runtime, site_id)
+    document = settings_service.read_document(runtime, site_id)
+    form = page.form or form_from_document(document).with_spares()
+    errors = page.errors or ErrorIndex()
+    errors = ErrorIndex(errors.problems, known_pointers(form))
+    account = settings_service.saved_account(runtime, site_id, stored)
+    choices = comm100_service.field_choices(runtime, site_id, refresh=page.refresh_fields)
+    comm100 = stored.settings.comm100
+    comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
+    comm100_status = _comm100_status(comm100_saved, choices)
+    optimove_doc = document["optimove"]
+    comm100_doc = document["comm100"]
+    # What was typed into a connection form that failed stays; otherwise what is saved.
+    optimove_values = page.typed.get("optimove") or {"base_url": optimove_doc.get("base_url") or ""}
+    comm100_values = page.typed.get("comm100") or {
+        "api_base_url": comm100_doc.get("api_base_url") or "",
+        "agent_email": comm100_doc.get("agent_email") or "",
+    }
+    return render(
+        request,
+        "ui/site.html",
+        {
+            "site_id": site_id,
+            "site_name": site_name,
+            "form": form,
+            "errors": errors,
+            "element_id": element_id,
+            "channels": [(name, CHANNEL_NAMES[name]) for name in ("livechat", "ticketing")],
+            "events": EVENTS,
+            "update_choices": UPDATE_CHOICES,
+            "no_match_choices": NO_MATCH_CHOICES,
+            "optimove": {
+                **optimove_values,
+                "key_mask": optimove_doc.get("api_key"),
+                "status": _optimove_status(account),
+                "result": page.results.get("optimove"),
+            },
+            "comm100": {
+                **comm100_values,
+                "key_mask": comm100_doc.get("api_key"),
+                "status": comm100_status,
+                "result": page.results.get("comm100"),
+            },
+            "attribute_options": _attribute_options(account.attributes, form),
+            "field_groups": {
+                channel: _field_groups(choices, channel, form)
+                for channel in ("livechat", "ticketing")
+            },
+            "ref_labels": {
+                channel: _ref_labels(choices, channel) for channel in ("livechat", "ticketing")
+            },
+            "fields_problem": choices.problem,
+            "unsaved_list": page.unsaved_list,
+            "summary_title": page.summary_title,
+            "webhooks": urls,
+        },
+        status=page.status,
+        session=session,
+    )
+
+
+def _optimove_status(account: settings_service.SavedAccount) -> Status:
+    if not account.connected:
+        return Status("off", "Not connected yet.")
+    if account.attributes is None:
+        return Status("failing", f"Saved, but Optimove can't be read now: {account.problem}")
+    return Status("on", f"Connected: the account has {_attributes(len(account.attributes))}.")
+
+
+def _comm100_status(saved: bool, choices: FieldChoices) -> Status:
+    if not saved:
+        return Status("off", "Not connected yet.")
+    if choices.read_from_comm100:
+        return Status("on", "Connected: the field lists below are read from Comm100.")
+    return Status("failing", f"Saved, but {_lower_first(choices.problem or 'Comm100 failed.')}")
+
+
+def _attribute_options(
+    attributes: list[AttributeInfo] | None, form: SettingsForm
+) -> list[Option] | None:
+    """The account's attributes by alias (None when they can't be read: then a text input)."""
+    if attributes is None:
+        return None
+    options = sorted(
+        (Option(a.real_field_name, _attribute_label(a)) for a in attributes),
+        key=lambda option: option.label.casefold(),
+    )
+    known = {a.real_field_name for a in attributes}
+    for used in dict.fromkeys(form.used_optimove_fields()):
+        if used not in known:
+            options.append(Option(used, f"{used} (not in the account)"))
+    return options
+
+
+def _attribute_label(attribute: AttributeInfo) -> str:
+    """By alias when the account gives one (`Email (EMAIL)`); else the name and description."""
+    name = attribute.real_field_name
+    if attribute.alias and attribute.alias != name:
+        return f"{attribute.alias} ({name})"
+    if attribute.description:
+        return f"{name} — {attribute.description}"
+    return name
+
+
+_SOURCE_WORDS = {
+    "system": "system field",
+    "prechat": "pre-chat field",
+    "offline": "offline message field",
+    "custom_variable": "custom variable",
+    "contact": "contact field",
+    "identity": "contact identity",
+}
+
+
+def _field_groups(choices: FieldChoices, channel: Channel, form: SettingsForm) -> list[OptionGroup]:
+    groups = [
+        OptionGroup(
+            group.label,
+            tuple(Option(f"{c.source}:{c.name}", c.label) for c in group.choices),
+        )
+        for group in choices.of(channel)
+        if group.choices
+    ]
+    offered = {option.value for group in groups for option in group.options}
+    extra = []
+    for used in dict.fromkeys(form.used_refs(channel)):
+        if used not in offered:
+            source, _, name = used.partition(":")
+            extra.append(Option(used, f"{name} ({_SOURCE_WORDS.get(source, source)})"))
+    if extra:
+        groups.append(OptionGroup("Currently chosen", tuple(extra)))
+    return groups
+
+
+def _ref_labels(choices: FieldChoices, channel: Channel) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for group in choices.of(channel):
+        for choice in group.choices:
+            labels.setdefault(
+                f"{choice.source}:{choice.name}",
+                f"{choice.label} ({_SOURCE_WORDS.get(choice.source, choice.source)})",
+            )
+    return labels
+
+
+def _attributes(count: int) -> str:
+    return f"{count} customer attribute" + ("" if count == 1 else "s")
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
