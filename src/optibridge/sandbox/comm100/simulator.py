@@ -43,8 +43,8 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 
-from optibridge.sandbox.comm100_control import StateDep, put_contact, put_ticket, sandbox_state
-from optibridge.sandbox.comm100_payloads import (
+from optibridge.sandbox.comm100.control import StateDep, put_contact, put_ticket, sandbox_state
+from optibridge.sandbox.comm100.payloads import (
     Chat,
     OfflineMessage,
     Visitor,
@@ -53,7 +53,7 @@ from optibridge.sandbox.comm100_payloads import (
     offline_message_submitted,
     ticket_created_trigger,
 )
-from optibridge.sandbox.comm100_simulation import (
+from optibridge.sandbox.comm100.simulation import (
     Channel,
     SampleVisitor,
     SentWebhook,
@@ -67,7 +67,7 @@ from optibridge.sandbox.comm100_simulation import (
     ticketing_context,
     url_path,
 )
-from optibridge.sandbox.comm100_state import (
+from optibridge.sandbox.comm100.state import (
     TICKET_PRIORITIES,
     ContactIn,
     SandboxState,
