@@ -45,7 +45,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from tests.sync.stack import Stack, default_settings, running_stack
 
-from optibridge.sandbox.comm100_payloads import Chat, Visitor, chat_ended
+from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended
 from optibridge.store.models import SyncRecord
 
 LIMIT_PER_WINDOW = 50

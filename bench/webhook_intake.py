@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, delete, func, select, text
 from sqlalchemy.engine import make_url
 from tests.support.processes import free_port, optibridge_command, running_process
 
-from optibridge.sandbox.comm100_payloads import Chat, Visitor, chat_ended
+from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended
 from optibridge.store.db import make_engine
 from optibridge.store.models import SyncRecord
 

@@ -17,7 +17,7 @@ from optibridge.comm100.errors import (
 )
 from optibridge.comm100.schemas import Contact, CustomVariable, FormField, Ticket
 from optibridge.comm100.webhooks import parse_ticket_trigger
-from optibridge.sandbox import comm100_payloads as payloads
+from optibridge.sandbox.comm100 import payloads
 from optibridge.store.limiter import RateLimiter
 from tests.support.processes import free_port
 

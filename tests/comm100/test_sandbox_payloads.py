@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optibridge.comm100.webhooks import parse_livechat_webhook, parse_ticket_trigger
-from optibridge.sandbox import comm100_payloads as payloads
-from optibridge.sandbox.comm100_payloads import (
+from optibridge.sandbox.comm100 import payloads
+from optibridge.sandbox.comm100.payloads import (
     Chat,
     FieldAnswer,
     OfflineMessage,

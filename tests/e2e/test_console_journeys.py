@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import FrameLocator, Page, expect
 
-from optibridge.sandbox.comm100_payloads import Chat, FieldAnswer, Visitor, chat_ended
+from optibridge.sandbox.comm100.payloads import Chat, FieldAnswer, Visitor, chat_ended
 from tests.e2e import screenshots
 from tests.sync.stack import OPTIMOVE_KEY, Site, Stack, default_settings, running_stack
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from optibridge.sandbox.comm100_payloads import ticket_created_trigger
+from optibridge.sandbox.comm100.payloads import ticket_created_trigger
 from tests.sync.stack import Stack, chat_end_for, overwrite_site, running_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.reliability]

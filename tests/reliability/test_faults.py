@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from optibridge.sandbox.comm100_payloads import (
+from optibridge.sandbox.comm100.payloads import (
     OfflineMessage,
     Visitor,
     offline_message_submitted,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from optibridge.sandbox.comm100_payloads import ticket_created_trigger
+from optibridge.sandbox.comm100.payloads import ticket_created_trigger
 from optibridge.store.models import SyncRecord
 from tests.sync.stack import Stack, chat_end_for, default_settings, running_stack
 

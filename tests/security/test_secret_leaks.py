@@ -33,7 +33,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from optibridge.logs import configure_logging
-from optibridge.sandbox.comm100_payloads import ticket_created_trigger
+from optibridge.sandbox.comm100.payloads import ticket_created_trigger
 from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord
 from optibridge.sync.worker import Worker
 from tests.comm100.conftest import start_sandbox as start_comm100_sandbox

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from optibridge.sandbox.comm100_payloads import ticket_created_trigger
+from optibridge.sandbox.comm100.payloads import ticket_created_trigger
 from tests.security.conftest import (
     MISSING_SITE,
     SITE_A,

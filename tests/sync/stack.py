@@ -26,7 +26,7 @@ import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 
-from optibridge.sandbox.comm100_payloads import Chat, Visitor, chat_ended
+from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended
 from optibridge.store.db import make_engine
 from optibridge.store.models import SyncRecord
 from tests.support.processes import free_port, optibridge_command, running_process

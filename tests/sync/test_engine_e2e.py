@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import pytest
 
-from optibridge.sandbox.comm100_payloads import (
+from optibridge.sandbox.comm100.payloads import (
     Chat,
     FieldAnswer,
     OfflineMessage,

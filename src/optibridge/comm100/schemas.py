@@ -189,7 +189,7 @@ def named_values(value: Any, *, name_keys: tuple[str, ...] = ("name",)) -> dict[
 
 # The numeric ContactOrVisitorType of PascalCase ticket triggers. The reference gives the field
 # (with the value 1) but not the enum; these are the numbers the Comm100 sandbox sends
-# (`optibridge.sandbox.comm100_payloads`: 1 = contact, 2 = visitor). Names are accepted too, in
+# (`optibridge.sandbox.comm100.payloads`: 1 = contact, 2 = visitor). Names are accepted too, in
 # any case; an unknown number leaves the requester's kind open (read the ticket to learn it).
 CONTACT_OR_VISITOR_TYPES: Mapping[int, str] = {1: "contact", 2: "visitor"}
 

@@ -1,7 +1,7 @@
 """The Optimove sandbox's memory: the account's data, its knobs, and what it has seen.
 
 Everything here is plain data guarded by the event loop (handlers are `async def` and never
-await while they change it). See `optibridge.sandbox.optimove` for the behaviour as a whole.
+await while they change it). See `optibridge.sandbox.optimove.app` for the behaviour as a whole.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from optibridge.sandbox.comm100_state import Behaviour, LoggedRequest, SandboxState
+from optibridge.sandbox.comm100.state import Behaviour, LoggedRequest, SandboxState
 from optibridge.sandbox.faults import Admitted, Refused, answer_with_faults, draw_faults
 from optibridge.sandbox.vendor_api import (
     NOT_JSON,

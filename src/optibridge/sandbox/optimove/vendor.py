@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from optibridge.sandbox.faults import Admitted, Refused, answer_with_faults, draw_faults
-from optibridge.sandbox.optimove_state import (
+from optibridge.sandbox.optimove.state import (
     AcceptedWrite,
     AttributeChange,
     CustomerChanges,

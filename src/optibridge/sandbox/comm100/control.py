@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from optibridge.sandbox.comm100_simulation import SimulatorConfig
-from optibridge.sandbox.comm100_state import (
+from optibridge.sandbox.comm100.simulation import SimulatorConfig
+from optibridge.sandbox.comm100.state import (
     CONTACT_SYSTEM_FIELDS,
     Behaviour,
     BehaviourPatch,

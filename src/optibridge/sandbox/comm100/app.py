@@ -4,9 +4,10 @@
 (`optibridge sandbox comm100 --port N`) or mount it (e.g. at `/sandbox/comm100`, making the API
 base `http://host/sandbox/comm100/v4`): every route is relative. It shares no code with
 `optibridge.comm100` (a bug must not hide in both). Webhook bodies are built by
-`optibridge.sandbox.comm100_payloads`.
+`optibridge.sandbox.comm100.payloads`.
 What it does as the Optimove sandbox does (faults, rate limit, request log, control-surface
-errors and common routes, path routing) is in the sandbox modules without a vendor prefix.
+errors and common routes, path routing) is in the shared modules at the top of
+`optibridge.sandbox`.
 
 v4 API — fixed path segments (`v4` included) are case-insensitive, one trailing slash is
 accepted, ids are matched as values (a guid in any case):
@@ -90,7 +91,7 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
 - `GET|DELETE /requests[?since=epoch]` → `[{"method", "path", "query", "status", "time",
   "user", "body"}]` (`user` is the Basic user name, never the key; the last 100,000 calls).
 - `GET|PUT|DELETE /simulator`: the simulator's configuration (`optibridge.sandbox.
-  comm100_simulation.SimulatorConfig`): `{"site_id", "livechat_webhook_url",
+  comm100.simulation.SimulatorConfig`): `{"site_id", "livechat_webhook_url",
   "ticketing_webhook_url", "console_url", "agent_token", "agent_id", "agent_name",
   "sync_log_url", "sample_visitors"}`; a PUT replaces it whole, GET masks the tokens
   (`****`), DELETE forgets it. `GET /simulator/chats` (the chats played) and
@@ -98,7 +99,7 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
   service's answers; target URLs without query).
 - `POST /reset` → all defaults (the simulator's configuration and chats included).
 
-Simulator pages under `/simulator/` (`optibridge.sandbox.comm100_simulator`): a visitor and an
+Simulator pages under `/simulator/` (`optibridge.sandbox.comm100.simulator`): a visitor and an
 agent console that send real-shaped webhooks and embed the Optimove tab.
 """
 
@@ -110,10 +111,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from optibridge.sandbox.comm100_control import router
-from optibridge.sandbox.comm100_simulator import mount_simulator
-from optibridge.sandbox.comm100_state import SandboxState
-from optibridge.sandbox.comm100_vendor import answer_vendor_call
+from optibridge.sandbox.comm100.control import router
+from optibridge.sandbox.comm100.simulator import mount_simulator
+from optibridge.sandbox.comm100.state import SandboxState
+from optibridge.sandbox.comm100.vendor import answer_vendor_call
 from optibridge.sandbox.control import add_control_surface
 from optibridge.sandbox.vendor_api import add_vendor_api
 

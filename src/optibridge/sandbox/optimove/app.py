@@ -4,7 +4,8 @@
 (`optibridge sandbox optimove --port N`) or mount it (e.g. at `/sandbox/optimove`): every route
 is relative. It shares no code with `optibridge.optimove` (a bug must not hide in both).
 What it does as the Comm100 sandbox does (faults, rate limit, request log, control-surface
-errors and common routes, path routing) is in the sandbox modules without a vendor prefix.
+errors and common routes, path routing) is in the shared modules at the top of
+`optibridge.sandbox`.
 
 Vendor API — fixed path segments are case-insensitive, an optional `/current` prefix and one
 trailing slash are accepted, customer ids keep their case:
@@ -80,9 +81,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from optibridge.sandbox.control import add_control_surface
-from optibridge.sandbox.optimove_control import router
-from optibridge.sandbox.optimove_state import SandboxState
-from optibridge.sandbox.optimove_vendor import answer_vendor_call
+from optibridge.sandbox.optimove.control import router
+from optibridge.sandbox.optimove.state import SandboxState
+from optibridge.sandbox.optimove.vendor import answer_vendor_call
 from optibridge.sandbox.vendor_api import add_vendor_api
 
 

@@ -17,7 +17,7 @@ from optibridge.demo import (
     simulator_config,
 )
 from optibridge.runtime import Runtime
-from optibridge.sandbox.comm100_simulation import SimulatorConfig
+from optibridge.sandbox.comm100.simulation import SimulatorConfig
 from optibridge.services.sites import create_site
 from optibridge.services.tokens import Principal, Role, authenticate, revoke_token
 from optibridge.store.migrate import upgrade_to_head

@@ -1,6 +1,6 @@
 """The Comm100 simulator's memory: where it sends webhooks, the chats played, what it sent.
 
-The simulator (`optibridge.sandbox.comm100_simulator`) lets a person play a Comm100 visitor and
+The simulator (`optibridge.sandbox.comm100.simulator`) lets a person play a Comm100 visitor and
 agent. This module holds what those pages need and nothing about HTTP: the configuration set
 through `PUT /_sandbox/simulator`, the chats and offline messages with the visitor as they
 filled the forms, every webhook delivery with the service's answer, and the conversation
@@ -29,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 
-from optibridge.sandbox.comm100_payloads import FieldAnswer, Visitor
+from optibridge.sandbox.comm100.payloads import FieldAnswer, Visitor
 
 SENT_CAPACITY = 1_000  # the oldest deliveries are forgotten first
 MASK = "****"

@@ -3,7 +3,7 @@
 Plain data guarded by the event loop (handlers are `async def` and never await while they change
 it). Contacts are stored in the v4 shape with `contactIdentityType` as the identity key and
 custom fields by field id; the vendor API renders them per `Behaviour`. See
-`optibridge.sandbox.comm100` for the behaviour as a whole.
+`optibridge.sandbox.comm100.app` for the behaviour as a whole.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from optibridge.sandbox import request_log
-from optibridge.sandbox.comm100_simulation import Simulation
+from optibridge.sandbox.comm100.simulation import Simulation
 from optibridge.sandbox.faults import FaultSettings, FaultSettingsPatch
 from optibridge.sandbox.rate_limit import RateLimit, RequestCount, SlidingWindow, WindowSeconds
 from optibridge.sandbox.request_log import RequestLog

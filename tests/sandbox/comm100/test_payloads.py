@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from optibridge.sandbox.comm100_payloads import (
+from optibridge.sandbox.comm100.payloads import (
     Attachment,
     Chat,
     FieldAnswer,

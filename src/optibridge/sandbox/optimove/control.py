@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from optibridge.sandbox.control import PREFIX, ControlError, Since, json_pointer, merged, not_found
-from optibridge.sandbox.optimove_state import (
+from optibridge.sandbox.optimove.state import (
     AttributeDefinition,
     Behaviour,
     BehaviourPatch,
