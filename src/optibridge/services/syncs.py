@@ -37,7 +37,10 @@ _CURSOR_SALT = b"optibridge sync log cursor"
 
 
 @dataclass(frozen=True)
-class Change:
+class LoggedChange:
+    """A change as the sync log shows it: what a record wrote (old → new). Not a decision's
+    `domain.decide.Change`: it is read back from the log, where anything may have been stored."""
+
     field: str
     old: str | None
     new: str | None
@@ -57,7 +60,7 @@ class SyncItem:
     reason: str | None
     customer_id: str | None
     comm100_ids: dict[str, Any]
-    changes: list[Change]
+    changes: list[LoggedChange]
     attempts: int
     error: str | None
 
@@ -335,8 +338,8 @@ def _item(record: SyncRecord) -> SyncItem:
     )
 
 
-def _change(entry: dict[str, Any]) -> Change:
-    return Change(
+def _change(entry: dict[str, Any]) -> LoggedChange:
+    return LoggedChange(
         field=str(entry.get("field", "")),
         old=_text(entry.get("old")),
         new=_text(entry.get("new")),
