@@ -369,7 +369,7 @@ def test_the_tabs_script_and_stylesheet_are_served(console: Console) -> None:
     script = console.client.get("/console/static/console.js")
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("text/javascript")
-    assert "optibridge:ready" in script.text
+    assert "agentconsole.currentChat" in script.text
     assert console.client.get("/console/static/console.css").status_code == 200
     assert console.client.get("/console/static/secret.key").status_code == 404
 

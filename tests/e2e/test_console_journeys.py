@@ -1,8 +1,8 @@
 """The agent's journeys through the Optimove tab, in chromium, against the real processes.
 
-A tiny host page (served on the service's own origin, as a Comm100 console would frame it)
-embeds the tab and speaks the host protocol: it waits for `optibridge:ready` and posts the
-conversation as `optibridge:context`. `make screenshots` saves each state to docs/screenshots/.
+A stand-in for the Comm100 agent console (`sdk_host`, served on the service's own origin as a
+console frames an app widget) answers the tab through the App SDK's protocol, documented names
+only. `make screenshots` saves each state to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import FrameLocator, Page, expect
 
 from optibridge.sandbox.comm100.payloads import Chat, FieldAnswer, Visitor, chat_ended
-from tests.e2e import screenshots
+from tests.e2e import screenshots, sdk_host
 from tests.sync.stack import OPTIMOVE_KEY, Site, Stack, default_settings, running_stack
 
 pytestmark = [pytest.mark.integration]
@@ -53,10 +53,22 @@ def a_visitor(customer_id: str | None = None, **fields: Any) -> Visitor:
 
 
 def chat_context(visitor: Visitor, chat_id: str) -> dict[str, Any]:
-    """What a host posts: the same `visitor` object as the Live Chat webhook's."""
-    now = datetime.now(UTC)
-    body = chat_ended(visitor=visitor, chat=Chat(id=chat_id, start_time=now, end_time=now))
-    return {"chat_id": chat_id, "visitor": body["visitor"]}
+    """What the console's App SDK answers for this chat and its visitor."""
+    visitor_id = str(visitor.id)
+    typed = {key: getattr(visitor, key) for key in ("name", "email", "phone", "company")}
+    chat = sdk_host.sdk_chat(chat_id, visitor_id, **{k: v for k, v in typed.items() if v})
+    known = {"name": visitor.name, "email": visitor.email} if visitor.name else {}
+    return {
+        sdk_host.CHAT: chat,
+        sdk_host.VISITOR: sdk_host.sdk_visitor(visitor_id, dict(visitor.custom_variables), **known),
+    }
+
+
+def ticket_context(ticket_id: int, related_type: str, related_id: str) -> dict[str, Any]:
+    """What the console's App SDK answers for this ticket."""
+    return {
+        sdk_host.TICKET: {"id": ticket_id, "relatedType": related_type, "relatedId": related_id}
+    }
 
 
 def open_tab(
@@ -64,29 +76,12 @@ def open_tab(
     stack: Stack,
     site: Site,
     token: str,
-    context: dict[str, Any],
+    answers: dict[str, Any],
     channel: str = "livechat",
 ) -> FrameLocator:
-    """The host page, with the tab in an iframe, given `context` once the tab is ready."""
+    """The host page, with the tab in an iframe, answering the tab's SDK requests."""
     src = f"/console/{site.site_id}/{channel}?siteId={site.site_id}&agentId=7&token={token}"
-    host = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Comm100 agent console (test host)</title>
-<style>body {{ margin: 0; font-family: sans-serif; }}
-iframe {{ border: 1px solid #ccc; width: 420px; height: 640px; }}</style></head>
-<body><iframe id="tab" title="Optimove" src="{src}"></iframe>
-<script id="context" type="application/json">{json.dumps(context)}</script>
-<script>
-  const frame = document.getElementById("tab");
-  const context = JSON.parse(document.getElementById("context").textContent);
-  window.addEventListener("message", (event) => {{
-    if (event.source !== frame.contentWindow || !event.data) return;
-    if (event.data.type !== "optibridge:ready") return;
-    // Noise a real console might send: the tab must ignore it.
-    frame.contentWindow.postMessage({{type: "something:else", context: {{}}}}, "*");
-    frame.contentWindow.postMessage({{type: "optibridge:context", context: "not an object"}}, "*");
-    frame.contentWindow.postMessage({{type: "optibridge:context", context}}, "*");
-  }});
-</script></body></html>"""
+    host = sdk_host.host_page(src, answers)
     page.route(
         f"{stack.service_url}{HOST_PATH}",
         lambda route: route.fulfill(body=host, content_type="text/html"),
@@ -216,7 +211,7 @@ def test_a_chat_end_updates_the_customer_by_the_strategy(page: Page, stack: Stac
 
 def test_a_ticket_by_a_visitor_shows_the_contact_requirement(page: Page, stack: Stack) -> None:
     site, token = console_site(stack)
-    context = {"ticket_id": 90001, "requester": {"type": "visitor", "id": str(uuid.uuid4())}}
+    context = ticket_context(90001, "visitor", str(uuid.uuid4()))
     tab = open_tab(page, stack, site, token, context, channel="ticketing")
     expect(tab.locator("#message")).to_contain_text(
         "Convert the visitor into a Comm100 contact first", timeout=TIMEOUT_MS
@@ -241,3 +236,43 @@ def test_optimove_down_shows_stale_data(page: Page, stack: Stack) -> None:
         shoot(page, "stale")
     finally:
         stack.optimove.put("/_sandbox/faults", json={"error_rate": 0.0}).raise_for_status()
+
+
+def test_the_tab_speaks_the_sdk_and_finds_a_renamed_name(page: Page, stack: Stack) -> None:
+    """A console that answers only the 2022 `livechat` names: the tab asked the documented names
+    too (all at once, as JSON strings in the SDK's shape), uses the one that answered, and asks
+    only that one when it opens again."""
+    site, token = console_site(stack)
+    customer = stack.seed_customer(EMAIL="renamed@example.com")
+    documented = chat_context(a_visitor(customer), "chat-7")
+    renamed = {
+        "agentconsole.livechat.currentChat": documented[sdk_host.CHAT],
+        "agentconsole.livechat.currentChat.visitor": documented[sdk_host.VISITOR],
+    }
+    tab = open_tab(page, stack, site, token, renamed)
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    asked = page.evaluate("window.consoleHost.asked")
+    assert {
+        "get agentconsole.currentChat",
+        "get agentconsole.livechat.currentChat",
+        "get agentconsole.currentChat.visitor",
+        "get agentconsole.livechat.currentChat.visitor",
+        f"on {sdk_host.CHAT_SELECTED}",
+    } <= set(asked)
+
+    page.reload()
+    tab = page.frame_locator("#tab")
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    again = page.evaluate("window.consoleHost.asked")
+    assert "get agentconsole.livechat.currentChat" in again
+    assert "get agentconsole.currentChat" not in again  # remembered: the renamed one answered
+
+
+def test_the_tab_follows_the_agents_selection(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    first, second = stack.seed_customer(EMAIL="a@example.com"), stack.seed_customer()
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(first), "chat-8"))
+    expect(tab.locator("#customer-id")).to_have_text(first, timeout=TIMEOUT_MS)
+    selection = json.dumps(chat_context(a_visitor(second), "chat-9"))
+    page.evaluate(f"window.consoleHost.select({selection}, '{sdk_host.CHAT_SELECTED}')")
+    expect(tab.locator("#customer-id")).to_have_text(second, timeout=TIMEOUT_MS)

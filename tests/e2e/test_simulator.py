@@ -2,8 +2,10 @@
 
 A person plays the visitor and the agent; the webhooks must land in the service's sync log. The
 Optimove tab is replaced by a stand-in page at the tab's own address (Playwright answers the
-iframe's request): it says `optibridge:ready` and shows the context the console posts back, so
-these tests check the host's side of the protocol whatever the real tab does.
+iframe's request) that speaks Comm100's App SDK protocol as a widget does: it asks for the
+documented names (and one that exists nowhere), subscribes to the selection event and shows what
+the simulated console answered, so these tests check the host's side of the protocol whatever
+the real tab does.
 """
 
 from __future__ import annotations
@@ -28,12 +30,29 @@ SITE = 10000
 STAND_IN_TAB = """<!doctype html>
 <html lang="en"><head><title>Stand-in Optimove tab</title></head>
 <body><p id="context">no context yet</p><script>
+var seen = {answers: {}, events: [], raw: []};
+function post(message) { window.parent.postMessage(JSON.stringify(message), "*"); }
+function ask(api) {
+  post({action: "get", api: api, timestamp: Date.now(), uuid: "stand-in",
+        eventTrace: api + "_" + Math.random().toString(16).slice(2)});
+}
+function askAll() {
+  ["agentconsole.currentChat", "agentconsole.currentChat.visitor",
+   "agentconsole.ticketing.currentTicket", "agentconsole.currentAgent",
+   "agentconsole.chat.currentChat"].forEach(ask);
+}
 window.addEventListener("message", function (event) {
-  if (event.source !== window.parent || !event.data) return;
-  if (event.data.type !== "optibridge:context") return;
-  document.getElementById("context").textContent = JSON.stringify(event.data.context);
+  if (event.source !== window.parent || typeof event.data !== "string") return;
+  var data = JSON.parse(event.data);
+  seen.raw.push(data);
+  if (data.isBroadcast) { seen.events.push(data.api); askAll(); }
+  else { seen.answers[data.api] = data; }
+  document.getElementById("context").textContent = JSON.stringify(seen);
 });
-window.parent.postMessage({type: "optibridge:ready"}, "*");
+var selected = "agentconsole.currentChat.selectChange";
+post({action: "on", api: selected, alive: true, timestamp: Date.now(), eventTrace: selected,
+      uuid: "stand-in"});
+askAll();
 </script></body></html>"""
 
 
@@ -101,11 +120,14 @@ def record_id_in(text: str) -> int:
     return int(match.group(1))
 
 
-def posted_context(page: Page) -> dict[str, Any]:
+def console_answers(page: Page, api: str) -> dict[str, Any]:
+    """The simulated console's answer to the stand-in tab's `get` of `api` (the whole message,
+    as the SDK receives it)."""
     shown = page.frame_locator("#optimove-tab").locator("#context")
-    expect(shown).not_to_have_text("no context yet")
-    context: dict[str, Any] = json.loads(shown.inner_text())
-    return context
+    expect(shown).to_contain_text(api)
+    seen: dict[str, Any] = json.loads(shown.inner_text())
+    answer: dict[str, Any] = seen["answers"][api]
+    return answer
 
 
 def test_the_demo_banner_says_where_the_simulator_starts(demo: Demo) -> None:
@@ -130,11 +152,22 @@ def test_a_visitor_chat_is_answered_with_the_tab_and_its_end_lands_in_the_sync_l
     src = tab.get_attribute("src") or ""
     assert src.startswith(f"{demo.url}/console/{SITE}/livechat?siteId={SITE}&agentId=")
     assert re.search(r"[?&]token=obg_", src)
-    context = posted_context(page)
+    chat = console_answers(page, "agentconsole.currentChat")
     chat_id = page.url.rsplit("/", 1)[1]
-    assert context["chat_id"] == chat_id
-    assert {"name": "customer_id", "value": "C1002"} in context["visitor"]["custom_variables"]
-    expect(page.locator("#tab-status")).to_contain_text("Context sent to the Optimove tab")
+    # The SDK's answer: the request echoed, with data, errorCode 0 and an empty message.
+    assert (chat["action"], chat["uuid"], chat["errorCode"], chat["message"]) == (
+        "get",
+        "stand-in",
+        0,
+        "",
+    )
+    assert chat["eventTrace"].startswith("agentconsole.currentChat_")
+    assert chat["data"]["id"] == chat_id
+    visitor = console_answers(page, "agentconsole.currentChat.visitor")["data"]
+    assert {"name": "customer_id", "value": "C1002"} in visitor["customVariables"]
+    seen = json.loads(page.frame_locator("#optimove-tab").locator("#context").inner_text())
+    assert "agentconsole.chat.currentChat" not in seen["answers"]  # undocumented: never answered
+    expect(page.locator("#tab-status")).to_contain_text("does not have")
     assert "obg_" not in page.locator("body").inner_text()
 
     page.get_by_label("Reply").fill("It left this morning.")
@@ -162,17 +195,17 @@ def test_a_ticket_from_a_new_visitor_needs_a_contact_until_converted(
     expect(announcement).to_contain_text("Sent ticket_created: 202, sync record #")
     src = page.get_by_title("Optimove tab").get_attribute("src") or ""
     assert src.startswith(f"{demo.url}/console/{SITE}/ticketing?siteId={SITE}&")
-    context = posted_context(page)
-    assert context["requester"]["type"] == "visitor"
+    ticket = console_answers(page, "agentconsole.ticketing.currentTicket")["data"]
+    assert ticket["relatedType"] == "visitor"
     ticket_id = int(page.url.split("?")[0].rsplit("/", 1)[1])
-    assert context["ticket_id"] == ticket_id
+    assert ticket["id"] == ticket_id
     record = demo.sync_record(record_id_in(announcement.inner_text()))
     assert record["outcome"] == "needs_contact"
 
     page.get_by_role("button", name="Convert the visitor into a contact").click()
     expect(page.locator("p.announce")).to_contain_text("is now the contact")
     expect(page.frame_locator("#optimove-tab").locator("#context")).to_contain_text(
-        '"type":"contact"'
+        '"relatedType":"contact"'
     )
 
 
@@ -182,7 +215,32 @@ def test_the_real_optimove_tab_shows_the_customer_of_the_chat(page: Page, demo: 
     page.get_by_role("button", name="Start chat").click()
     page.get_by_role("link", name="Open this chat in the agent console").click()
     expect(page.frame_locator("#optimove-tab").locator("body")).to_contain_text("C1001")
-    expect(page.locator("#tab-status")).to_contain_text("Context sent to the Optimove tab")
+    expect(page.locator("#tab-status")).to_contain_text("The tab asked for agentconsole.")
+
+
+def test_the_real_tab_follows_the_agent_to_another_chat_in_the_same_frame(
+    page: Page, demo: Demo
+) -> None:
+    """Both directions of the protocol: the tab asks, the console answers; the agent selects
+    another chat, the console tells the tab (`selectChange`) and the tab shows its customer,
+    without being loaded again."""
+    for link in (r"^Grace Hopper, C1002", r"^Ada Lovelace, returning customer C1001"):
+        page.goto(f"{demo.simulator}/visitor")
+        page.get_by_role("link", name=re.compile(link)).click()
+        page.get_by_role("button", name="Start chat").click()
+    page.get_by_role("link", name="Open this chat in the agent console").click()
+    tab = page.frame_locator("#optimove-tab")
+    expect(tab.locator("#customer-id")).to_have_text("C1001")
+    frame = page.frame(url=re.compile(r"/console/\d+/livechat"))
+    assert frame is not None
+    frame.evaluate("window.stillTheSameFrame = true")
+
+    page.get_by_role("navigation", name="Chats").get_by_role(
+        "link", name="Grace Hopper"
+    ).first.click()
+    # Only the console's `selectChange` makes the tab read the chat again.
+    expect(tab.locator("#customer-id")).to_have_text("C1002")
+    assert frame.evaluate("window.stillTheSameFrame") is True
 
 
 def test_an_offline_message_is_accepted_by_the_service(page: Page, demo: Demo) -> None:

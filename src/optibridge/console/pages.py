@@ -87,9 +87,8 @@ def livechat_tab(
     agent_id: AgentIdQuery = None,
     token: TokenQuery = None,
 ) -> Response:
-    """After it loads, the page posts `{"type": "optibridge:ready"}` to its parent and takes
-    the chat from `{"type": "optibridge:context", "context": {"chat_id", "visitor"}}`
-    messages (or from Comm100's SDK when present)."""
+    """The tab asks the Comm100 agent console that frames it for the current chat and its
+    visitor through the App SDK's message protocol, and follows the agent's selection."""
     return _tab(request, runtime, site_id, "livechat", site_query, agent_id, token)
 
 
@@ -107,7 +106,7 @@ def ticketing_tab(
     agent_id: AgentIdQuery = None,
     token: TokenQuery = None,
 ) -> Response:
-    """As the Live Chat tab; the context is `{"ticket_id", "requester": {"type", "id"}}`."""
+    """As the Live Chat tab, for the current ticket and its requester."""
     return _tab(request, runtime, site_id, "ticketing", site_query, agent_id, token)
 
 

@@ -403,31 +403,41 @@ async def test_a_chat_embeds_the_live_chat_tab_as_comm100_would(configured: Sim)
     }
 
 
-async def test_a_chat_gives_the_tab_the_live_chat_context(configured: Sim) -> None:
+async def test_a_chat_is_what_the_consoles_sdk_answers_the_tab_with(configured: Sim) -> None:
+    """The chat and its visitor as the App SDK gives them (reference/comm100.md): what was
+    typed in the chat on the chat, custom variables and the SSO id on the visitor."""
     chat_id = await configured.chat_id(**{"sso_id": "sso-ada"})
     parsed = page(await configured.http.get(f"{SIM}/agent/chats/{chat_id}"))
-    context = json.loads(parsed.scripts["optibridge-context"])
-    assert context == {
-        "chat_id": chat_id,
-        "visitor": {
-            "id": VISITOR_ID,
-            "name": "Ada Lovelace",
-            "email": "ada@example.com",
-            "phone": "",
-            "company": "",
-            "product_service": "",
-            "department": "",
-            "sso_id": "sso-ada",
-            "custom_fields": [
-                {"name": "First Name", "value": "Ada"},
-                {"name": "Customer ID", "value": "C1001"},
-            ],
-            "custom_variables": [
-                {"name": "customer_id", "value": "C1001"},
-                {"name": "vip", "value": "gold"},
-            ],
-        },
+    answers = json.loads(parsed.scripts["comm100-console-data"])
+    assert answers["chat"] == {
+        "id": chat_id,
+        "visitorId": VISITOR_ID,
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "",
+        "company": "",
+        "productService": "",
+        "department": "",
+        "fields": [
+            {"name": "First Name", "value": "Ada"},
+            {"name": "Customer ID", "value": "C1001"},
+        ],
+        "requestPage": answers["chat"]["requestPage"],
     }
+    visitor = answers["visitor"]
+    assert (visitor["id"], visitor["name"], visitor["email"]) == (
+        VISITOR_ID,
+        "Ada Lovelace",
+        "ada@example.com",
+    )
+    assert visitor["ssoId"] == "sso-ada"
+    assert visitor["customVariables"] == [
+        {"name": "customer_id", "value": "C1001"},
+        {"name": "vip", "value": "gold"},
+    ]
+    assert "phone" not in visitor
+    assert "company" not in visitor
+    assert answers["agent"]["siteId"] == 10000
 
 
 async def test_no_page_shows_a_token_outside_the_tab_address(configured: Sim) -> None:
@@ -547,12 +557,13 @@ async def test_a_ticket_embeds_the_ticketing_tab_with_its_context(configured: Si
     )
     parsed = page(await configured.follow(created))
     assert (parsed.iframe_src or "").startswith(f"{CONSOLE_URL}/ticketing?siteId=10000&")
-    context = json.loads(parsed.scripts["optibridge-context"])
+    ticket = json.loads(parsed.scripts["comm100-console-data"])["ticket"]
     body = configured.service.bodies()[0]
-    assert context == {
-        "ticket_id": 1001,
-        "requester": {"type": "visitor", "id": body["TicketInfo"]["ContactOrVisitorId"]},
-    }
+    assert (ticket["id"], ticket["relatedType"], ticket["relatedId"]) == (
+        1001,
+        "visitor",
+        body["TicketInfo"]["ContactOrVisitorId"],
+    )
     assert body["TicketInfo"]["ContactOrVisitorType"] == 2
 
 
@@ -596,10 +607,11 @@ async def test_converting_a_ticket_visitor_makes_a_contact_with_their_fields(
     assert {"id": customer_id_field, "value": "C1001"} in contact["customFields"]
     parsed = page(await configured.follow(converted))
     assert "is now the contact Ada Lovelace" in parsed.plain_text
-    assert json.loads(parsed.scripts["optibridge-context"])["requester"] == {
-        "type": "contact",
-        "id": ticket["contactOrVisitorId"],
-    }
+    current = json.loads(parsed.scripts["comm100-console-data"])["ticket"]
+    assert (current["relatedType"], current["relatedId"]) == (
+        "contact",
+        ticket["contactOrVisitorId"],
+    )
 
 
 async def test_converting_a_visitor_reuses_the_contact_with_their_email(configured: Sim) -> None:

@@ -3,13 +3,9 @@
  *
  * Hand-written, no build step, no inline script (the page's CSP allows only this file).
  *
- * The host protocol:
- *  - when loaded, the tab posts {"type": "optibridge:ready"} to its parent window;
- *  - the parent posts {"type": "optibridge:context", "context": C}, and again whenever the
- *    conversation changes. Live Chat: C = {"chat_id", "visitor": {...the webhook's visitor
- *    keys...}}. Ticketing: C = {"ticket_id", "requester": {"type": "contact"|"visitor", "id"}}.
- *  - anything else (other shapes, other windows) is ignored.
- * When Comm100's own SDK (window.APPClient) is present, the context comes from it instead.
+ * The tab learns its chat or ticket only from the Comm100 agent console that hosts it, through
+ * the App SDK's message protocol (see "Comm100's App SDK" below); it follows the agent when
+ * the selected chat or ticket changes.
  *
  * Everything is rendered with textContent: no value from Comm100 or Optimove ever becomes HTML.
  */
@@ -32,7 +28,6 @@
   ];
   var POLL_EVERY_MS = 1000;
   var POLL_FOR_MS = 90000;
-  var NO_CONTEXT_HINT_MS = 8000;
 
   function byId(id) {
     return document.getElementById(id);
@@ -116,7 +111,7 @@
     });
   }
 
-  // --- the host protocol ----------------------------------------------------------------
+  // --- the conversation, made safe to send ----------------------------------------------------
 
   function scalar(value) {
     if (typeof value === "string") {
@@ -189,102 +184,216 @@
     return channel === "livechat" ? cleanLiveChat(context) : cleanTicket(context);
   }
 
-  function onHostMessage(event) {
-    if (event.source !== window.parent) {
-      return; // only the page that embeds the tab speaks for the conversation
+  // --- Comm100's App SDK, spoken on the wire ---------------------------------------------------
+  /*
+   * The agent console answers an app widget's messages as the App SDK (npm `comm100-app` 1.0.2,
+   * whose source is the protocol) expects: the tab posts to its parent the JSON *string*
+   *   {action: "get"|"set"|"do"|"on", api, params: {value}, timestamp, eventTrace, uuid}
+   * with eventTrace = api + "_" + a new guid for get/set/do, and the api itself for "on"; the
+   * console answers with the same message plus {data, errorCode, message}, matched by
+   * eventTrace; events come as {api, action: "on", data, isBroadcast: true}. A name the
+   * console does not know is never answered: after 5 s the SDK says errorCode 100, as here.
+   *
+   * Comm100 documents the names of the current chat and ticket (and their selection events),
+   * renamed some into a `livechat` namespace in 2022, and has not published the new ones: each
+   * group lists the documented name first, then the candidates. All are asked at once; the first
+   * that answers is used, and remembered for this browser tab's session.
+   */
+  var SDK_TIMEOUT_MS = 5000;
+  var SDK_NAMES = {
+    chat: ["agentconsole.currentChat", "agentconsole.livechat.currentChat"],
+    visitor: ["agentconsole.currentChat.visitor", "agentconsole.livechat.currentChat.visitor"],
+    chatSelected: [
+      "agentconsole.currentChat.selectChange",
+      "agentconsole.livechat.currentChat.selectChange"
+    ],
+    ticket: ["agentconsole.ticketing.currentTicket", "agentconsole.ticket.currentTicket"],
+    ticketSelected: [
+      "agentconsole.currentTicket.selectChanged",
+      "agentconsole.ticketing.currentTicket.selectChanged"
+    ]
+  };
+  var sdk = { uuid: guid(), pending: {}, listeners: {} };
+
+  function guid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
     }
-    var data = event.data;
-    if (!data || typeof data !== "object" || data.type !== "optibridge:context") {
+    return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) {
+      var r = Math.random() * 16 | 0;
+      return (c === "x" ? r : (r & 3 | 8)).toString(16);
+    });
+  }
+
+  function sdkPost(message) {
+    // The SDK posts with target "*": the console's origin differs per data centre and is not
+    // known to the tab. Nothing secret is sent: names of what the tab asks for.
+    window.parent.postMessage(JSON.stringify(message), "*");
+  }
+
+  function sdkGet(api) {
+    var trace = api + "_" + guid();
+    return new Promise(function (resolve) {
+      sdk.pending[trace] = resolve;
+      window.setTimeout(function () {
+        if (sdk.pending[trace]) {
+          delete sdk.pending[trace];
+          resolve({ errorCode: 100, message: "The API(" + api + ") is misspelled or not implemented." });
+        }
+      }, SDK_TIMEOUT_MS);
+      sdkPost({ action: "get", api: api, timestamp: Date.now(), eventTrace: trace, uuid: sdk.uuid });
+    });
+  }
+
+  function sdkOn(api, callback) {
+    (sdk.listeners[api] = sdk.listeners[api] || []).push(callback);
+    sdkPost({ action: "on", api: api, alive: true, timestamp: Date.now(), eventTrace: api,
+      uuid: sdk.uuid });
+  }
+
+  function onSdkMessage(event) {
+    if (event.source !== window.parent || typeof event.data !== "string") {
+      return; // only the console that embeds the tab speaks for the conversation
+    }
+    var data;
+    try {
+      data = JSON.parse(event.data);
+    } catch (e) {
       return;
     }
-    var context = cleanContext(data.context);
-    if (context) {
-      useContext(context);
+    if (!data || typeof data !== "object" || !data.api || !data.action) {
+      return;
+    }
+    var key = data.eventTrace || data.api;
+    var answer = { data: data.data, errorCode: data.errorCode || 0, message: data.message || "success" };
+    var resolve = sdk.pending[key];
+    if (resolve) {
+      delete sdk.pending[key];
+      resolve(answer);
+      return;
+    }
+    (sdk.listeners[key] || []).forEach(function (callback) {
+      callback(answer);
+    });
+  }
+
+  function rememberedName(group) {
+    try {
+      return window.sessionStorage.getItem("optibridge.sdk." + group);
+    } catch (e) {
+      return null; // storage refused in a framed page: probe again next time
     }
   }
 
-  /*
-   * Comm100's agent console SDK. Comm100 documents APPClient.init() and the client's
-   * get / on / do calls, but not the exact names of the current chat's and ticket's
-   * properties and events: every assumption about them is in this one function, which maps
-   * what the SDK gives to the protocol's context shape. Returns false when there is no SDK.
-   */
-  function connectComm100Sdk(onContext) {
-    var sdk = window.APPClient;
-    if (!sdk || typeof sdk.init !== "function") {
-      return false;
-    }
-    var client;
+  function rememberName(group, name) {
     try {
-      client = sdk.init();
+      window.sessionStorage.setItem("optibridge.sdk." + group, name);
     } catch (e) {
-      return false;
+      // as above
     }
-    if (!client || typeof client.get !== "function") {
-      return false;
-    }
-    function unwrap(answer, key) {
-      return answer && typeof answer === "object" && key in answer ? answer[key] : answer;
-    }
-    function get(key) {
-      return Promise.resolve(client.get(key)).then(function (answer) {
-        return unwrap(answer, key) || {};
+  }
+
+  /* The value of the first of the group's names the console answers (a rejection when none
+   * does); the name that answered is asked alone next time. */
+  function sdkRead(group) {
+    var known = rememberedName(group);
+    if (known && SDK_NAMES[group].indexOf(known) >= 0) {
+      return sdkGet(known).then(function (answer) {
+        return answer.errorCode === 0 ? answer.data : probe(group);
       });
     }
-    function read() {
-      if (channel === "livechat") {
-        return Promise.all([
-          get("agentconsole.chat.currentChat"),
-          get("agentconsole.chat.currentChat.visitor")
-        ]).then(function (parts) {
-          var chat = parts[0];
-          var visitor = parts[1];
-          onContext({
-            chat_id: chat.id,
-            visitor: {
-              id: visitor.id || chat.visitorId,
-              name: chat.name || visitor.name,
-              email: chat.email || visitor.email,
-              phone: chat.phone || visitor.phone,
-              company: chat.company || visitor.company,
-              product_service: chat.productService,
-              department: chat.department,
-              sso_id: visitor.ssoId || visitor.ssoUserId,
-              custom_fields: chat.fields || chat.customFields,
-              custom_variables: visitor.customVariables || chat.customVariables
-            }
-          });
-        });
-      }
-      return get("agentconsole.ticket.currentTicket").then(function (ticket) {
-        onContext({
-          ticket_id: ticket.id,
-          requester: {
-            type: ticket.contactOrVisitorType || ticket.requesterType,
-            id: ticket.contactOrVisitorId || ticket.requesterId
+    return probe(group);
+  }
+
+  function probe(group) {
+    var names = SDK_NAMES[group];
+    return new Promise(function (resolve, reject) {
+      var failed = 0;
+      names.forEach(function (name) {
+        sdkGet(name).then(function (answer) {
+          if (answer.errorCode === 0) {
+            rememberName(group, name);
+            resolve(answer.data);
+          } else if (++failed === names.length) {
+            reject(new Error(answer.message));
           }
         });
       });
-    }
-    function readSafely() {
-      read().catch(function () {
-        say("Comm100 did not give this tab the current " + conversation + ".", "problem");
+    });
+  }
+
+  function unwrapped(value) {
+    // Comm100's own samples accept both the SDK's {data: …} and a bare value.
+    return value && typeof value === "object" && "data" in value && !("id" in value)
+      ? value.data : value;
+  }
+
+  function chatContext(chat, visitor) {
+    chat = unwrapped(chat) || {};
+    visitor = unwrapped(visitor) || {};
+    var location = visitor.location && typeof visitor.location === "object" ? visitor.location : {};
+    return {
+      chat_id: chat.id,
+      visitor: {
+        id: visitor.id || chat.visitorId,
+        name: chat.name || visitor.name,
+        email: chat.email || visitor.email,
+        phone: chat.phone,
+        company: chat.company,
+        product_service: chat.productService,
+        department: typeof chat.department === "object" && chat.department
+          ? chat.department.name : chat.department,
+        sso_id: visitor.ssoId,
+        ip: location.ip,
+        city: location.city,
+        state: location.state,
+        country: location.country,
+        referrer_url: visitor.referrer,
+        landing_page: visitor.landingPage,
+        custom_fields: chat.fields,
+        custom_variables: visitor.customVariables
+      }
+    };
+  }
+
+  function ticketContext(ticket) {
+    ticket = unwrapped(ticket) || {};
+    var requester = ticket.contactOrVisitor && typeof ticket.contactOrVisitor === "object"
+      ? ticket.contactOrVisitor : {};
+    return {
+      ticket_id: ticket.id,
+      requester: { type: ticket.relatedType, id: ticket.relatedId || requester.id }
+    };
+  }
+
+  function readConversation() {
+    var read = channel === "livechat"
+      ? Promise.all([sdkRead("chat"), sdkRead("visitor")]).then(function (parts) {
+        return chatContext(parts[0], parts[1]);
+      })
+      : sdkRead("ticket").then(ticketContext);
+    return read.then(function (raw) {
+      var context = cleanContext(raw);
+      if (context) {
+        useContext(context);
+      } else {
+        say("No " + conversation + " is selected in the agent console.", "problem");
+      }
+    }, function () {
+      say("The Comm100 agent console did not give this tab the current " + conversation
+        + ". Open the tab beside a " + conversation + ".", "problem");
+    });
+  }
+
+  function connectToConsole() {
+    window.addEventListener("message", onSdkMessage);
+    var events = channel === "livechat" ? SDK_NAMES.chatSelected : SDK_NAMES.ticketSelected;
+    events.forEach(function (name) {
+      sdkOn(name, function () {
+        readConversation();
       });
-    }
-    if (typeof client.on === "function") {
-      var events = channel === "livechat"
-        ? ["agentconsole.chat.changed", "agentconsole.currentChat.changed"]
-        : ["agentconsole.ticket.changed", "agentconsole.currentTicket.changed"];
-      events.forEach(function (name) {
-        try {
-          client.on(name, readSafely);
-        } catch (e) {
-          // an event this console does not have
-        }
-      });
-    }
-    readSafely();
-    return true;
+    });
+    readConversation();
   }
 
   function useContext(context) {
@@ -811,17 +920,10 @@
   });
   ui.createForm.addEventListener("submit", submitCreate);
 
-  if (!connectComm100Sdk(useContext)) {
-    window.addEventListener("message", onHostMessage);
-    if (window.parent !== window) {
-      // Carries nothing, so any origin may hear it.
-      window.parent.postMessage({ type: "optibridge:ready" }, "*");
-    }
-    window.setTimeout(function () {
-      if (!state.context) {
-        say("No " + conversation + " yet. This tab shows the Optimove customer when it is"
-          + " opened beside a " + conversation + " in the Comm100 agent console.", "problem");
-      }
-    }, NO_CONTEXT_HINT_MS);
+  if (window.parent !== window) {
+    connectToConsole();
+  } else {
+    say("This tab shows the Optimove customer when it is opened beside a " + conversation
+      + " in the Comm100 agent console.", "problem");
   }
 })();

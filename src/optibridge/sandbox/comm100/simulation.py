@@ -3,8 +3,8 @@
 The simulator (`optibridge.sandbox.comm100.simulator`) lets a person play a Comm100 visitor and
 agent. This module holds what those pages need and nothing about HTTP: the configuration set
 through `PUT /_sandbox/simulator`, the chats and offline messages with the visitor as they
-filled the forms, every webhook delivery with the service's answer, and the conversation
-context that the Optimove tab receives (the `optibridge:context` message).
+filled the forms, every webhook delivery with the service's answer, and the chat, visitor and
+ticket objects the simulated agent console's App SDK answers the Optimove tab with (`sdk_*`).
 
 Secrets (the webhook token in the webhook URLs, the agent token) are kept here because the
 simulator must use them, and are never part of what `public_view()` or `as_dict()` render.
@@ -323,34 +323,59 @@ def _pairs(answers: Any) -> list[dict[str, str]]:
     return [{"name": name, "value": value} for name, value in answers]
 
 
-def livechat_context(chat: SimulatedChat) -> dict[str, Any]:
-    """The Live Chat context of the `optibridge:context` message."""
+def sdk_chat(chat: SimulatedChat) -> dict[str, Any]:
+    """The current chat as the agent console's App SDK gives it (`agentconsole.currentChat`):
+    what was typed in this chat (name, e-mail, phone, company, product) and its pre-chat
+    fields, by name (reference/comm100.md, "Agent console apps")."""
     visitor = chat.visitor
     return {
-        "chat_id": chat.id,
-        "visitor": {
-            "id": str(visitor.id),
-            "name": visitor.name,
-            "email": visitor.email,
-            "phone": visitor.phone,
-            "company": visitor.company,
-            "product_service": visitor.product_service,
-            "department": visitor.department,
-            "sso_id": visitor.sso_id or "",
-            "custom_fields": _pairs((a.name, a.value) for a in visitor.custom_fields),
-            "custom_variables": _pairs(visitor.custom_variables.items()),
-        },
+        "id": chat.id,
+        "visitorId": str(visitor.id),
+        "name": visitor.name,
+        "email": visitor.email,
+        "phone": visitor.phone,
+        "company": visitor.company,
+        "productService": visitor.product_service,
+        "department": visitor.department,
+        "fields": _pairs((a.name, a.value) for a in visitor.custom_fields),
+        "requestPage": visitor.landing_page,
     }
 
 
-def ticketing_context(ticket: dict[str, Any]) -> dict[str, Any]:
-    """The Ticketing context of the `optibridge:context` message (a ticket in the v4 shape)."""
+def sdk_visitor(chat: SimulatedChat) -> dict[str, Any]:
+    """The chat's visitor as the App SDK gives it (`agentconsole.currentChat.visitor`): no phone
+    or company (those are the chat's), custom variables and the SSO id."""
+    visitor = chat.visitor
     return {
-        "ticket_id": ticket["id"],
-        "requester": {
-            "type": ticket["contactOrVisitorType"],
-            "id": ticket["contactOrVisitorId"],
+        "id": str(visitor.id),
+        "name": visitor.name,
+        "email": visitor.email,
+        "status": "chatting" if chat.is_open else "offline",
+        "location": {
+            "ip": visitor.ip,
+            "city": visitor.city,
+            "state": visitor.state,
+            "country": visitor.country,
         },
+        "customVariables": _pairs(visitor.custom_variables.items()),
+        "ssoId": visitor.sso_id or "",
+        "landingPage": visitor.landing_page,
+        "referrer": visitor.referrer_url,
+    }
+
+
+def sdk_ticket(ticket: dict[str, Any], requester: dict[str, Any] | None) -> dict[str, Any]:
+    """The current ticket as the App SDK gives it (`agentconsole.ticketing.currentTicket`):
+    its requester as `relatedType` / `relatedId`, and the requester itself."""
+    return {
+        "id": int(ticket["id"]),
+        "subject": ticket.get("subject", ""),
+        "relatedType": ticket["contactOrVisitorType"],
+        "relatedId": ticket["contactOrVisitorId"],
+        "contactOrVisitor": requester,
+        "status": ticket.get("status"),
+        "priority": ticket.get("priority"),
+        "customFields": [],
     }
 
 

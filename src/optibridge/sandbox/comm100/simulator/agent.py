@@ -20,9 +20,10 @@ from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended, ticke
 from optibridge.sandbox.comm100.simulation import (
     Channel,
     SimulatedChat,
-    livechat_context,
     now_ms,
-    ticketing_context,
+    sdk_chat,
+    sdk_ticket,
+    sdk_visitor,
 )
 from optibridge.sandbox.comm100.simulator.pages import (
     PREFIX,
@@ -49,6 +50,27 @@ def _ticket(state: SandboxState, ticket_id: str) -> dict[str, Any]:
     if ticket is None:
         raise PageError(404, f"There is no ticket {ticket_id} in the sandbox.")
     return ticket
+
+
+def _sdk_agent(state: SandboxState) -> dict[str, Any]:
+    """The signed-in agent as the App SDK gives it (`agentconsole.currentAgent`)."""
+    config = state.simulation.config
+    return {
+        "id": config.agent_id if config else "",
+        "name": config.agent_name if config else "Agent",
+        "siteId": _site_id(state),
+    }
+
+
+def _sdk_requester(state: SandboxState, ticket: Mapping[str, Any]) -> dict[str, Any] | None:
+    requester_id = str(ticket["contactOrVisitorId"])
+    if ticket["contactOrVisitorType"] == "contact":
+        contact = state.contacts.get(requester_id)
+        return dict(contact, id=requester_id) if contact else None
+    visitor = state.simulation.visitors().get(requester_id)
+    if visitor is None:
+        return {"id": requester_id}
+    return {"id": requester_id, "name": visitor.name, "email": visitor.email}
 
 
 def _site_id(state: SandboxState) -> int:
@@ -105,11 +127,14 @@ def _agent_page(
         for visitor_id, v in reversed(sim.visitors().items())
     ]
     channel: Channel | None = None
-    context: dict[str, Any] | None = None
+    # What the agent console's App SDK answers the tab with (simulator.js is the host).
+    console_data: dict[str, Any] = {"agent": _sdk_agent(state)}
     if chat is not None:
-        channel, context = "livechat", livechat_context(chat)
+        channel = "livechat"
+        console_data.update(chat=sdk_chat(chat), visitor=sdk_visitor(chat))
     elif ticket is not None:
-        channel, context = "ticketing", ticketing_context(ticket)
+        channel = "ticketing"
+        console_data["ticket"] = sdk_ticket(ticket, _sdk_requester(state, ticket))
     tab_url = sim.config.tab_url(channel) if sim.config and channel else None
     return render(
         request,
@@ -123,7 +148,7 @@ def _agent_page(
         ticket=ticket,
         requester=_requester_label(state, ticket) if ticket else None,
         channel=channel,
-        context=context,
+        console_data=console_data,
         tab_url=tab_url,
         priorities=TICKET_PRIORITIES,
         ticket_error=ticket_error,
