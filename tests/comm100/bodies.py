@@ -108,7 +108,7 @@ def chat_wrapped_up() -> dict[str, Any]:
     }
 
 
-def ticket_trigger_pascal(requester_type: Any = 1, ticket_id: Any = 123) -> dict[str, Any]:
+def ticket_trigger_pascal(requester_type: Any = 3, ticket_id: Any = 123) -> dict[str, Any]:
     return {
         "SiteId": 10000,
         "TriggerId": "7c1e0f5a-1111-4222-8333-944455556666",

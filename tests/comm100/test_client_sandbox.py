@@ -231,12 +231,32 @@ def test_a_ticket_trigger_context_gets_the_requesting_contact(
     assert dict(context.identities) == ADA.identities
 
 
-def test_a_visitor_requester_reads_nothing(sandbox: Sandbox, limiter: RateLimiter) -> None:
-    event = parse_ticket_trigger(payloads.ticket_created_trigger(321, CONTACT_ID, "visitor"))
+def test_a_visitor_requester_named_so_reads_nothing(
+    sandbox: Sandbox, limiter: RateLimiter
+) -> None:
+    trigger = payloads.ticket_created_trigger(321, CONTACT_ID, "visitor", style="camel")
+    event = parse_ticket_trigger(trigger)
     with make_client(sandbox.api_base_url, limiter) as client:
         context = client.read_ticket_context(event)
     assert context.requester_is_visitor
     assert sandbox.requests() == []
+
+
+def test_a_requester_numbered_otherwise_than_3_is_learnt_from_the_ticket(
+    sandbox: Sandbox, limiter: RateLimiter
+) -> None:
+    """The sandbox numbers a visitor 2, which nothing documents: the ticket says what it is."""
+    sandbox.control(
+        "PUT",
+        "tickets/321",
+        {"contactOrVisitorId": CONTACT_ID, "contactOrVisitorType": "visitor"},
+    )
+    event = parse_ticket_trigger(payloads.ticket_created_trigger(321, CONTACT_ID, "visitor"))
+    assert event.context.subject_kind is None
+    with make_client(sandbox.api_base_url, limiter) as client:
+        context = client.read_ticket_context(event)
+    assert context.requester_is_visitor
+    assert [r["path"] for r in sandbox.requests()] == ["/v4/ticketing/tickets/321"]
 
 
 # --- what goes wrong --------------------------------------------------------------------------

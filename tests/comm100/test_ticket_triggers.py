@@ -19,6 +19,7 @@ from . import bodies
 from .bodies import CONTACT_ID
 
 NUMERIC = {kind: number for number, kind in CONTACT_OR_VISITOR_TYPES.items()}
+CONTACT = 3  # Comm100's samples (reference/comm100.md)
 
 
 def test_a_pascal_case_trigger_gives_the_requesting_contact() -> None:
@@ -43,8 +44,24 @@ def test_a_pascal_case_trigger_gives_the_requesting_contact() -> None:
     assert dict(context.system) == {}
 
 
-def test_a_visitor_requester_is_marked() -> None:
-    event = parse_ticket_trigger(bodies.ticket_trigger_pascal(NUMERIC["visitor"]))
+def test_three_is_a_contact_as_in_comm100s_samples() -> None:
+    assert NUMERIC == {"contact": CONTACT}
+    event = parse_ticket_trigger(bodies.ticket_trigger_pascal(CONTACT))
+    assert event.context.subject_kind == "contact"
+
+
+@pytest.mark.parametrize("number", [1, 0, 2, 4, 7, 99])
+def test_any_other_number_leaves_the_kind_to_the_ticket(number: int) -> None:
+    """1 is an *agent* in the samples' other fields; no visitor's number was ever published:
+    the requester's kind is read from the ticket, never guessed."""
+    event = parse_ticket_trigger(bodies.ticket_trigger_pascal(number))
+    assert event.context.subject_kind is None
+    assert event.order_key == f"requester:{CONTACT_ID}"
+    assert "requester_kind" not in event.comm100_ids
+
+
+def test_a_visitor_requester_named_so_is_marked() -> None:
+    event = parse_ticket_trigger(bodies.ticket_trigger_camel("visitor"))
     assert event.context.subject_kind == "visitor"
     assert event.context.requester_is_visitor
     assert event.order_key == f"visitor:{CONTACT_ID}"
@@ -56,8 +73,8 @@ def test_a_visitor_requester_is_marked() -> None:
         ("contact", "contact"),
         ("Contact", "contact"),
         (" VISITOR ", "visitor"),
-        (str(NUMERIC["contact"]), "contact"),
-        (NUMERIC["visitor"], "visitor"),
+        (str(CONTACT), "contact"),
+        (CONTACT, "contact"),
     ],
 )
 def test_the_requester_type_is_read_as_a_name_or_a_number(sent: Any, kind: str) -> None:

@@ -420,7 +420,7 @@ def test_every_lookup_is_in_the_sync_log_with_its_read(console: Console) -> None
     assert (detail["state"], detail["outcome"]) == ("done", "unchanged")
     assert detail["customer_id"] == customer
     assert detail["comm100_ids"]["chat_id"] == context["chat_id"]
-    assert [c["endpoint"] for c in detail["calls"]] == ["GET Customers/{id}/Attributes"]
+    assert [c["endpoint"] for c in detail["calls"]] == ["GET Customers/{customer_id}/Attributes"]
 
 
 def test_the_agent_id_from_the_tab_is_recorded(console: Console) -> None:

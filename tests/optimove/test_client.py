@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 
 from optibridge.domain.attributes import AttributeInfo
 from optibridge.optimove.client import CallRecord, OptimoveClient, bucket_for_api_key
-from optibridge.optimove.errors import NotOptimoveApiError, UpsertUnavailableError
+from optibridge.optimove.errors import (
+    InvalidRequestError,
+    NotOptimoveApiError,
+    UpsertUnavailableError,
+)
 from optibridge.optimove.schemas import (
     CustomerAttribute,
     CustomerAttributes,
@@ -271,6 +276,31 @@ def test_an_upsert_puts_one_customer_with_optimoves_casing() -> None:
         "Attributes": [{"RealFieldName": "Email", "Value": "a@b.c"}],
         "CallbackUrl": "https://cb.example/x",
     }
+
+
+@pytest.mark.parametrize(
+    ("errors", "said"),
+    [
+        ([{"error": "INVALID_VALUE", "realFieldName": "AGE"}], "INVALID_VALUE (AGE)"),
+        (["Customer id is too long"], "Customer id is too long"),
+    ],
+)
+def test_an_upserts_own_answer_can_refuse_the_customer(errors: list[Any], said: str) -> None:
+    """UpsertCustomer reports input errors in its direct answer (reference/optimove.md): the
+    write failed, for a reason retrying can't change."""
+    h = harness(answer(200, {"requestId": "abc-123", "errors": errors}))
+    with pytest.raises(InvalidRequestError) as caught:
+        h.client.upsert_customer("77", {"AGE": "old"}, None)
+    assert said in caught.value.message
+    assert not caught.value.retryable
+    assert len(h.requests) == 1
+
+
+@pytest.mark.parametrize("status", [200, 202])
+def test_an_update_answered_200_or_202_is_accepted(status: int) -> None:
+    h = harness(answer(status, {"requestId": "abc-123"}))
+    accepted = h.client.update_customer_attributes([CustomerUpdate("1", {"VIP": "x"})], None)
+    assert accepted == WriteAccepted("abc-123")
 
 
 @pytest.mark.parametrize("status", [404, 405])

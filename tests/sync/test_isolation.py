@@ -23,7 +23,7 @@ from optibridge.optimove.client import OptimoveClient
 from optibridge.runtime import Runtime
 from optibridge.services.sites import create_site
 from optibridge.store.migrate import upgrade_to_head
-from optibridge.store.models import OptimoveWrite, SyncRecord
+from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord
 from optibridge.store.sync_records import (
     ClaimedRecord,
     Held,
@@ -34,7 +34,7 @@ from optibridge.store.sync_records import (
     requeue,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
-from optibridge.sync.callbacks import apply_write_result
+from optibridge.sync.callbacks import apply_write_result, settle_callback
 from optibridge.sync.sites import SiteSetup, StoredSettings
 from optibridge.sync.worker import LeaseKeeper
 from tests.support.vendor_fakes import CountingLimiter
@@ -51,7 +51,7 @@ class FakeOptimove:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(json.loads(request.content))
-        return httpx.Response(200, json={"requestId": f"req-{len(self.calls)}"})
+        return httpx.Response(200, json={"requestId": f"request-{len(self.calls):06d}"})
 
     def client(self) -> OptimoveClient:
         return OptimoveClient(
@@ -247,3 +247,55 @@ def test_leases_are_renewed_while_a_round_outlasts_them(runtime: Runtime) -> Non
             leases.append(row.lease_until)
             threading.Event().wait(0.05)  # polling for the renewals, not timing them
     assert rows(runtime)[record.id].claimed_by == "w"
+
+
+@dataclass
+class ThrottlingOptimove(FakeOptimove):
+    """Answers the first call 429 (Optimove's published body), then as FakeOptimove."""
+
+    throttled: int = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.throttled == 0:
+            self.throttled += 1
+            return httpx.Response(429, json={"status": 429, "error": "Too Many Requests"})
+        return super().handle(request)
+
+
+def calls_of(runtime: Runtime, record_id: int) -> list[tuple[int | None, str | None]]:
+    with runtime.unit_of_work(read_only=True) as session:
+        rows = session.scalars(
+            select(OptimoveCallLog)
+            .where(OptimoveCallLog.record_id == record_id)
+            .order_by(OptimoveCallLog.id)
+        ).all()
+        return [(row.status, row.detail) for row in rows]
+
+
+def test_every_attempt_of_a_write_is_in_its_records_calls(runtime: Runtime) -> None:
+    optimove = ThrottlingOptimove()
+    batcher = WriteBatcher(runtime, setups(optimove))
+    [record] = claimed(runtime, SITES[0], 1)
+    batcher.add(update(record, "ok@example.com"))
+    batcher.flush()
+    statuses = sorted(status or 0 for status, _ in calls_of(runtime, record.id))
+    assert statuses == [200, 429]
+    assert any(
+        "HTTP 429, tried again" in (detail or "") for _, detail in calls_of(runtime, record.id)
+    )
+
+
+def test_a_callback_naming_another_request_settles_nothing(runtime: Runtime) -> None:
+    optimove = FakeOptimove()
+    batcher = WriteBatcher(runtime, setups(optimove))
+    [record] = claimed(runtime, SITES[0], 1)
+    batcher.add(update(record, "ok@example.com"))
+    batcher.flush()
+    with runtime.unit_of_work(read_only=True) as session:
+        write = session.scalars(select(OptimoveWrite)).one()
+    body = json.dumps({"isSuccess": True, "requestId": "req-someone-else"}).encode()
+    assert settle_callback(runtime, SITES[0], write.id, body) is False
+    assert rows(runtime)[record.id].state == AWAITING_CALLBACK
+    right = json.dumps({"isSuccess": True, "requestId": write.request_id}).encode()
+    assert settle_callback(runtime, SITES[0], write.id, right) is True
+    assert rows(runtime)[record.id].outcome == "updated"

@@ -187,24 +187,27 @@ def named_values(value: Any, *, name_keys: tuple[str, ...] = ("name",)) -> dict[
 
 # --- requester of a ticket ------------------------------------------------------------------
 
-# The numeric ContactOrVisitorType of PascalCase ticket triggers. The reference gives the field
-# (with the value 1) but not the enum; these are the numbers the Comm100 sandbox sends
-# (`optibridge.sandbox.comm100.payloads`: 1 = contact, 2 = visitor). Names are accepted too, in
-# any case; an unknown number leaves the requester's kind open (read the ticket to learn it).
-CONTACT_OR_VISITOR_TYPES: Mapping[int, str] = {1: "contact", 2: "visitor"}
+# The numeric ContactOrVisitorType of PascalCase ticket triggers is not documented. Comm100's only
+# two samples show 3 for requesters that are always contacts (Telegram, Secure Messaging), and 1
+# for *agents* in the fields beside it (AssigneeType, ResolvedByType): reference/comm100.md. So 3
+# is a contact; any other number, or none, leaves the kind open and the ticket is read to learn it
+# (its `contactOrVisitorType` is a word). 1 is never taken for a contact. Names (camelCase
+# triggers, the ticket itself) are accepted in any case.
+CONTACT_OR_VISITOR_TYPES: Mapping[int, str] = {3: "contact"}
 
 
 def requester_kind(value: Any) -> str | None:
-    """`contact`, `visitor` (or another name, lower-cased) from a number or a name; else None."""
+    """`contact` from the number 3, `visitor` (or another name, lower-cased) from a name; None
+    for any other number or nothing (read the ticket to learn the kind)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return CONTACT_OR_VISITOR_TYPES.get(value, str(value))
+        return CONTACT_OR_VISITOR_TYPES.get(value)
     name = text(value)
     if name is None:
         return None
     if _EPOCH.match(name):
-        return CONTACT_OR_VISITOR_TYPES.get(int(name), name)
+        return CONTACT_OR_VISITOR_TYPES.get(int(name))
     return name.lower()
 
 

@@ -41,6 +41,7 @@ from optibridge.optimove.schemas import (
     parse_customer_attributes,
     parse_last_data_update,
     parse_request_id,
+    parse_write_errors,
     update_attributes_body,
     upsert_customer_body,
 )
@@ -175,6 +176,14 @@ class OptimoveClient(VendorClient):
                 "This Optimove account does not offer UpsertCustomer "
                 f"(HTTP {response.status_code} on {endpoint}); Optimove is still rolling it out, "
                 "ask Optimove to enable it.",
+                upstream_status=response.status_code,
+                endpoint=endpoint,
+            )
+        answer = decode_body(response.content, response.headers.get("content-type"))
+        refused = parse_write_errors(answer)
+        if refused:
+            raise InvalidRequestError(
+                f"Optimove refused customer {customer_id} in its answer: {'; '.join(refused)}.",
                 upstream_status=response.status_code,
                 endpoint=endpoint,
             )

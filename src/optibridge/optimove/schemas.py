@@ -210,7 +210,7 @@ def parse_customer_attributes(customer_id: str, body: Body) -> CustomerAttribute
 
 # What a request id looks like when a write answers with a bare string: a token with a digit,
 # so that a plain "OK" or "Accepted" is not mistaken for one.
-_REQUEST_ID = re.compile(r"^(?=.*\d)[A-Za-z0-9_.:-]{6,128}$")
+_REQUEST_ID = re.compile(r"^(?=.*\d)[A-Za-z0-9_.:-]{6,100}$")  # fits the column
 
 
 def parse_request_id(body: Body) -> str | None:
@@ -225,6 +225,28 @@ def parse_request_id(body: Body) -> str | None:
     if isinstance(value, str) and _REQUEST_ID.match(value.strip()):
         return value.strip()
     return None
+
+
+def parse_write_errors(body: Body) -> list[str]:
+    """What a write's direct answer refused, in words: `UpsertCustomer` reports input errors in
+    its answer (an `errors` array), not only by callback (reference/optimove.md). Each item may
+    be a word, or an object naming the error, the customer and the field."""
+    value = body.value
+    if body.kind != "json" or not isinstance(value, Mapping):
+        return []
+    errors = _get(value, "errors")
+    if not isinstance(errors, list):
+        return []
+    described = []
+    for item in errors[:20]:
+        if isinstance(item, Mapping):
+            code = _get(item, "error") or _get(item, "errorCode") or _get(item, "message")
+            field = _get(item, "realFieldName") or _get(item, "field")
+            text = str(code) if code not in (None, "") else "an error"
+            described.append(f"{text} ({field})" if field else text)
+        elif item not in (None, ""):
+            described.append(str(item))
+    return [trim(text) for text in described]
 
 
 def parse_last_data_update(body: Body) -> date | None:

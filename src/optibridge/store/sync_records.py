@@ -448,20 +448,56 @@ def log_call(session: Session, call: OptimoveCallLog) -> None:
     session.flush()
 
 
-def mark_write_sent(
-    session: Session, write_id: str, request_id: str | None, status: int | None
-) -> None:
+def mark_write_sent(session: Session, write_id: str, request_id: str | None) -> None:
     now = time.time()
     session.execute(
         update(OptimoveWrite)
         .where(OptimoveWrite.id == write_id, OptimoveWrite.state == "sending")
         .values(state="sent", request_id=request_id, sent_at=now)
     )
+    # Its calls' statuses are each attempt's (`note_write_attempts`); the id is the write's.
     session.execute(
         update(OptimoveCallLog)
         .where(OptimoveCallLog.write_id == write_id)
-        .values(status=status, request_id=request_id)
+        .values(request_id=request_id)
     )
+
+
+def note_write_attempts(
+    session: Session,
+    write_id: str,
+    retried: Sequence[OptimoveCallLog],
+    final_status: int | None,
+    final_detail: str | None = None,
+) -> None:
+    """Every attempt of a write on each of its records' calls: the `retried` ones added before
+    the answer, and the write's own line given the last attempt's status (a refusal's too)."""
+    record_ids = session.scalars(
+        select(OptimoveCallLog.record_id).where(
+            OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None)
+        )
+    ).all()
+    for record_id in record_ids:
+        for attempt in retried:
+            session.add(
+                OptimoveCallLog(
+                    record_id=record_id,
+                    endpoint=attempt.endpoint,
+                    status=attempt.status,
+                    write_id=write_id,
+                    duration_ms=attempt.duration_ms,
+                    detail=attempt.detail,
+                )
+            )
+    values: dict[str, Any] = {"status": final_status}
+    if final_detail is not None:
+        values["detail"] = final_detail
+    session.execute(
+        update(OptimoveCallLog)
+        .where(OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None))
+        .values(**values)
+    )
+    session.flush()
 
 
 def get_write(session: Session, write_id: str) -> OptimoveWrite | None:

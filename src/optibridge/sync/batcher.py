@@ -30,10 +30,13 @@ from optibridge.store.sync_records import (
     finish,
     log_call,
     mark_write_sent,
+    note_write_attempts,
     settle_write,
 )
+from optibridge.sync.customers import call_logs
 from optibridge.sync.records import retry_or_fail, settle
 from optibridge.sync.sites import SiteSetup
+from optibridge.vendor_http.client import CallRecord, recording_attempts
 
 log = get_logger(__name__)
 
@@ -275,20 +278,23 @@ def send_write(
                     )
     callback_url = f"{setup.callback_base}&write={write_id}" if setup.callback_base else None
     started = time.perf_counter()
-    try:
-        if kind == "upsert":
-            [entry] = entries
-            accepted = client.upsert_customer(
-                entry.customer_id, payload[entry.customer_id], callback_url
-            )
-        else:
-            accepted = client.update_customer_attributes(
-                [CustomerUpdate(cid, values) for cid, values in payload.items()], callback_url
-            )
-    except Exception as error:  # the write is recorded: whatever broke, its records are settled
-        raise WriteNotSent(write_id, error) from error
+    with recording_attempts() as attempts:
+        try:
+            if kind == "upsert":
+                [entry] = entries
+                accepted = client.upsert_customer(
+                    entry.customer_id, payload[entry.customer_id], callback_url
+                )
+            else:
+                accepted = client.update_customer_attributes(
+                    [CustomerUpdate(cid, values) for cid, values in payload.items()], callback_url
+                )
+        except Exception as error:  # the write is recorded: whatever broke, its records settle
+            _note_attempts(runtime, write_id, attempts, final_detail=describe(error))
+            raise WriteNotSent(write_id, error) from error
+    _note_attempts(runtime, write_id, attempts, final_detail=None)
     with runtime.unit_of_work() as session:
-        mark_write_sent(session, write_id, accepted.request_id, 200)
+        mark_write_sent(session, write_id, accepted.request_id)
     log.info(
         "optimove_write_sent",
         kind=kind,
@@ -296,6 +302,19 @@ def send_write(
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return write_id
+
+
+def _note_attempts(
+    runtime: Runtime, write_id: str, attempts: Sequence[CallRecord], *, final_detail: str | None
+) -> None:
+    """Every attempt of the write on its records' calls (a 429 retried too)."""
+    retried = call_logs(attempts, last_detail=None, write_id=write_id)[:-1]
+    with runtime.unit_of_work() as session:
+        note_write_attempts(session, write_id, retried, _last_status(attempts), final_detail)
+
+
+def _last_status(attempts: Sequence[CallRecord]) -> int | None:
+    return attempts[-1].status if attempts else None
 
 
 def _calls(pendings: Sequence[PendingUpdate]) -> list[list[WriteEntry]]:

@@ -41,7 +41,12 @@ ERROR_MEANINGS = {
     "INVALID_CUSTOMER": "the customer does not exist in Optimove (an update never creates one)",
     "INVALID_FIELD": "the attribute does not exist in the Optimove account",
     "INVALID_VALUE": "Optimove refused the value for this attribute's type",
-    "UPDATE_FIELD_TEMPORARY_UNAVAILABLE": "the attribute could not be updated just then",
+    # Despite its name, not a retry: the attribute is not enabled for API updates
+    # (reference/optimove.md).
+    "UPDATE_FIELD_TEMPORARY_UNAVAILABLE": (
+        "the attribute is not enabled for updates through the API: ask Optimove's support to"
+        " enable it"
+    ),
 }
 
 
@@ -57,6 +62,12 @@ def settle_callback(runtime: Runtime, site_id: int, write_id: str | None, body: 
             write = write_by_request_id(session, site_id, result.request_id)
         if write is None or write.site_id != site_id:
             log.warning("callback_for_unknown_write", site_id=site_id)
+            return False
+        if result.request_id and write.request_id and result.request_id != write.request_id:
+            # The write in the URL was answered with another request id: this result is not
+            # about it (a stale or misdirected callback). Settling it would confirm the wrong
+            # write.
+            log.warning("callback_for_another_request", site_id=site_id, write=write.id)
             return False
         failures = _failures(result)
         apply_write_result(session, write, failures, how="confirmed by Optimove")

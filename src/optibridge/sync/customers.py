@@ -19,22 +19,22 @@ from optibridge.runtime import Runtime
 from optibridge.store.models import OptimoveCallLog
 from optibridge.store.sync_records import cache_customer, cached_customer, log_call
 from optibridge.sync.sites import SiteSetup
-
-READ_ENDPOINT = "GET Customers/{id}/Attributes"
+from optibridge.vendor_http.client import CallRecord, recording_attempts
 
 
 @dataclass(frozen=True)
 class CustomerRead:
     """A customer as read (from the cache or Optimove), and what the read cost.
 
-    `attributes` is None when Optimove has no such customer. `call` is the Optimove call made
-    (None when the cache answered); `from_optimove` says the values are new to the cache.
-    `stale` marks the last known values, shown because Optimove failed (`error` says how).
+    `attributes` is None when Optimove has no such customer. `calls` are the Optimove attempts
+    made, in order (none when the cache answered; a 429 retried is one of them);
+    `from_optimove` says the values are new to the cache. `stale` marks the last known values,
+    shown because Optimove failed (`error` says how).
     """
 
     attributes: dict[str, str | None] | None
     fetched_at: float
-    call: OptimoveCallLog | None = None
+    calls: tuple[OptimoveCallLog, ...] = ()
     from_optimove: bool = False
     stale: bool = False
     error: OptimoveError | None = None
@@ -64,59 +64,71 @@ def read_customer(
         if cached is not None:
             return CustomerRead(cached.attributes if cached.found else None, cached.fetched_at)
     client = setup.require_optimove()
-    started = time.perf_counter()
-    try:
-        customer = client.get_customer_attributes(customer_id)
-    except OptimoveError as error:
-        if not stale_ok:
-            raise
-        with runtime.unit_of_work(read_only=True) as session:
-            last = cached_customer(session, setup.site_id, customer_id, math.inf)
-        if last is None:
-            raise
-        call = OptimoveCallLog(
-            endpoint=READ_ENDPOINT,
-            status=error.upstream_status,
-            duration_ms=_ms_since(started),
-            detail=str(error),
-        )
-        attributes = last.attributes if last.found else None
-        return CustomerRead(attributes, last.fetched_at, call=call, stale=True, error=error)
+    with recording_attempts() as attempts:
+        try:
+            customer = client.get_customer_attributes(customer_id)
+        except OptimoveError as error:
+            if not stale_ok:
+                raise
+            with runtime.unit_of_work(read_only=True) as session:
+                last = cached_customer(session, setup.site_id, customer_id, math.inf)
+            if last is None:
+                raise
+            calls = call_logs(attempts, last_detail=str(error))
+            found = last.attributes if last.found else None
+            return CustomerRead(found, last.fetched_at, calls=calls, stale=True, error=error)
     if customer is not None:
         setup.learn(customer)
-    call = OptimoveCallLog(
-        endpoint=READ_ENDPOINT,
-        status=200 if customer is not None else 404,
-        duration_ms=_ms_since(started),
-        detail="found" if customer is not None else "not found",
-    )
+    calls = call_logs(attempts, last_detail="found" if customer is not None else "not found")
     attributes = customer.values() if customer is not None else None
-    return CustomerRead(attributes, time.time(), call=call, from_optimove=True)
+    return CustomerRead(attributes, time.time(), calls=calls, from_optimove=True)
+
+
+def call_logs(
+    attempts: Sequence[CallRecord], *, last_detail: str | None, write_id: str | None = None
+) -> tuple[OptimoveCallLog, ...]:
+    """Each attempt as a line of the record's calls: the retried ones say why they were
+    retried, the last one says `last_detail`."""
+    logs = []
+    for index, attempt in enumerate(attempts):
+        last = index == len(attempts) - 1
+        logs.append(
+            OptimoveCallLog(
+                endpoint=attempt.endpoint,
+                status=attempt.status,
+                write_id=write_id,
+                duration_ms=round(attempt.duration_s * 1000, 1),
+                detail=last_detail if last else _retried(attempt),
+            )
+        )
+    return tuple(logs)
+
+
+def _retried(attempt: CallRecord) -> str:
+    what = f"HTTP {attempt.status}" if attempt.status is not None else "no answer"
+    return f"attempt {attempt.attempt}: {what}, tried again"
 
 
 def note_read(
     runtime: Runtime, record_id: int, site_id: int, customer_id: str, read: CustomerRead
 ) -> None:
-    """Put the read on its record (the call made) and its values in the cache."""
-    if read.call is None and not read.from_optimove:
+    """Put the read on its record (the attempts made) and its values in the cache."""
+    if not read.calls and not read.from_optimove:
         return
     with runtime.unit_of_work() as session:
-        if read.call is not None:
-            log_call(session, replace_record(read.call, record_id))
+        for call in read.calls:
+            log_call(session, for_record(call, record_id))
         if read.from_optimove:
             cache_customer(session, site_id, customer_id, read.attributes)
 
 
-def replace_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
+def for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
     """The call, as made for `record_id` (a read may be noted on a record made after it)."""
     return OptimoveCallLog(
         record_id=record_id,
         endpoint=call.endpoint,
         status=call.status,
+        write_id=call.write_id,
         duration_ms=call.duration_ms,
         detail=call.detail,
     )
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

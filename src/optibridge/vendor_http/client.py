@@ -19,7 +19,9 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -67,6 +69,22 @@ class CallRecord:
     status: int | None
     limiter_wait_s: float
     duration_s: float
+
+
+# The attempts of the calls made in the current context (`recording_attempts`).
+_attempts: ContextVar[list[CallRecord] | None] = ContextVar("vendor_attempts", default=None)
+
+
+@contextmanager
+def recording_attempts() -> Iterator[list[CallRecord]]:
+    """Every attempt of the calls made inside the block (a 429 retried, a timeout, the answer),
+    in order: what a caller writes down beside the work it did (a sync record's calls)."""
+    attempts: list[CallRecord] = []
+    token = _attempts.set(attempts)
+    try:
+        yield attempts
+    finally:
+        _attempts.reset(token)
 
 
 @dataclass(frozen=True)
@@ -257,9 +275,12 @@ class VendorClient:
     def _record(
         self, endpoint: str, attempt: int, status: int | None, waited: float, started: float
     ) -> None:
+        record = CallRecord(endpoint, attempt, status, waited, time.monotonic() - started)
         if self._on_call is not None:
-            duration = time.monotonic() - started
-            self._on_call(CallRecord(endpoint, attempt, status, waited, duration))
+            self._on_call(record)
+        recorded = _attempts.get()
+        if recorded is not None:
+            recorded.append(record)
 
     # --- errors ------------------------------------------------------------------------
 

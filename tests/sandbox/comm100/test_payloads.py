@@ -99,7 +99,7 @@ def test_chat_ended_has_the_documented_shape() -> None:
             "end_time": "/Date(1584415749307)/",
             "chat_transcript": "[03:09:09] Ada: Hello⊙[03:09:15] Agent: Hi Ada!",
             "custom_fields": [{"id": FIELD_ID, "name": "Customer ID", "value": "C1001"}],
-            "custom_variables": [
+            "custom_variable": [
                 {"name": "customer_id", "value": "C1001"},
                 {"name": "vip", "value": "gold"},
             ],
@@ -120,7 +120,7 @@ def test_a_chat_can_say_its_own_department_fields_and_variables() -> None:
 
     body = chat_ended(visitor=VISITOR, chat=chat)["chat"]
 
-    assert (body["department"], body["custom_fields"], body["custom_variables"]) == (
+    assert (body["department"], body["custom_fields"], body["custom_variable"]) == (
         "Support",
         [],
         [{"name": "vip", "value": "silver"}],
@@ -162,11 +162,11 @@ def test_integer_ids_may_also_be_given_directly() -> None:
     )
 
 
-def test_the_chat_variables_key_can_be_the_singular_of_one_sample() -> None:
-    body = chat_ended(visitor=VISITOR, chat=CHAT, variant=Variant(variables_key="custom_variable"))
+def test_the_chat_variables_key_can_be_the_plural_of_the_reference() -> None:
+    body = chat_ended(visitor=VISITOR, chat=CHAT, variant=Variant(variables_key="custom_variables"))
 
-    assert "custom_variable" in body["chat"]
-    assert "custom_variables" not in body["chat"]
+    assert "custom_variables" in body["chat"]
+    assert "custom_variable" not in body["chat"]
     assert "custom_variables" in body["visitor"]
 
 
@@ -299,10 +299,10 @@ def test_a_pascal_case_trigger_for_a_contact_has_numeric_enums() -> None:
         "TicketInfo": {
             "Id": 123,
             "Subject": "Refund",
-            "ContactOrVisitorType": 1,
+            "ContactOrVisitorType": 3,
             "ContactOrVisitorId": CONTACT_ID,
-            "Status": 0,
-            "Priority": 2,
+            "Status": 1,
+            "Priority": 3,
             "CustomFields": {FIELD_ID: "C1001"},
             "Tags": ["vip"],
         },
@@ -320,7 +320,7 @@ def test_a_trigger_for_a_visitor_says_2() -> None:
 
 @pytest.mark.parametrize(
     ("status", "number"),
-    [("new", 0), ("pendingInternal", 1), ("pendingExternal", 2), ("onHold", 3), ("closed", 4)],
+    [("new", 1), ("pendingInternal", 2), ("pendingExternal", 3), ("onHold", 4), ("closed", 5)],
 )
 def test_statuses_are_numbered(status: TicketStatus, number: int) -> None:
     body = ticket_created_trigger(1, CONTACT_ID, "contact", status=status)
@@ -329,7 +329,7 @@ def test_statuses_are_numbered(status: TicketStatus, number: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("priority", "number"), [("urgent", 0), ("high", 1), ("normal", 2), ("low", 3)]
+    ("priority", "number"), [("urgent", 1), ("high", 2), ("normal", 3), ("low", 4)]
 )
 def test_priorities_are_numbered(priority: TicketPriority, number: int) -> None:
     body = ticket_created_trigger(1, CONTACT_ID, "contact", priority=priority)

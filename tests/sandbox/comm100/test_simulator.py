@@ -487,7 +487,7 @@ async def test_end_chat_sends_chat_ended_and_shows_the_service_answer(configured
         "Ada Lovelace: Hello, is my order on its way?",
         "Grace the agent: It ships today.",
     ]
-    assert {"name": "vip", "value": "gold"} in body["chat"]["custom_variables"]
+    assert {"name": "vip", "value": "gold"} in body["chat"]["custom_variable"]
     console = await configured.follow(ended)
     assert announced(console) == "Sent chat_ended: 202, sync record #2"
     assert "ended" in page(console).plain_text
@@ -544,7 +544,7 @@ async def test_a_ticket_for_a_contact_is_stored_and_triggers_the_webhook(
     assert body["SiteId"] == 10000
     assert body["TicketInfo"]["Id"] == 1001
     assert body["TicketInfo"]["Subject"] == "Invoice"
-    assert body["TicketInfo"]["ContactOrVisitorType"] == 1
+    assert body["TicketInfo"]["ContactOrVisitorType"] == 3
     assert body["TicketInfo"]["ContactOrVisitorId"] == ADA_CONTACT
     ticket_page = await configured.follow(created)
     assert announced(ticket_page) == "Sent ticket_created: 202, sync record #1"

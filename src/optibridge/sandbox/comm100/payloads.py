@@ -18,7 +18,8 @@ Live Chat webhooks (keys snake_case):
 `landing_page`, `product_service`, `department`, `custom_fields` `[{id, name, value}]` (pre-chat
 answers by field name), `custom_variables` `[{name, value}]`, `visits`, and `sso_id` only when
 one is given. `chat`: `id`, `name`, `email`, `phone`, `company`, `department`, `start_time`,
-`end_time`, `chat_transcript` (lines joined by `⊙`), `custom_fields`, `custom_variables`.
+`end_time`, `chat_transcript` (lines joined by `⊙`), `custom_fields`, `custom_variable` (the
+singular, as Comm100's published chat_ended sample spells it in `chat`).
 `offline_message`: `id`, `name`, `email`, `phone`, `company`, `subject`, `content`,
 `attachment` (`{name, uri}` or null), `custom_fields`, `custom_variable` (the documented
 singular), `department`, `time`. What a chat or an offline message does not say itself
@@ -27,8 +28,9 @@ singular), `department`, `time`. What a chat or an offline message does not say 
 `Variant` produces the documented variants: dates as `"/Date(1584415749307)/"` (default) or
 plain epoch milliseconds; ids as given (guid strings) or as integers (`integer_ids`: a guid
 becomes a stable positive integer, a digit string its number); the variables key as documented
-per object (`custom_variables` in `visitor` and `chat`, `custom_variable` in
-`offline_message`) or forced to either spelling in `chat` and `offline_message`.
+per object (`custom_variables` in `visitor`, `custom_variable` in `chat` and `offline_message`,
+as the published samples spell them) or forced to either spelling in `chat` and
+`offline_message`.
 
 Ticketing & Messaging trigger (`ticket_created_trigger`): `style="pascal"` (default) gives
 `{"SiteId", "TriggerId", "TriggerName", "ChannelAccountId", "ChannelId", "TicketInfo": {"Id",
@@ -36,9 +38,12 @@ Ticketing & Messaging trigger (`ticket_created_trigger`): `style="pascal"` (defa
 {fieldId: value}, "Tags": []}}` with numeric enums; `style="camel"` gives the same keys in
 camelCase (`siteId`, `ticketInfo`, …) with string enums. The numbers:
 
-- `ContactOrVisitorType`: 1 = contact, 2 = visitor.
-- `Status`: 0 = new, 1 = pendingInternal, 2 = pendingExternal, 3 = onHold, 4 = closed.
-- `Priority`: 0 = urgent, 1 = high, 2 = normal, 3 = low.
+- `ContactOrVisitorType`: 3 = contact, as in Comm100's two samples (reference/comm100.md). No
+  sample shows a visitor's number: the sandbox sends 2, which a client must not rely on (it is
+  not 3, so the ticket is read).
+- `Status`: 1 = new, 2 = pendingInternal, 3 = pendingExternal, 4 = onHold, 5 = closed (1-based
+  in the documented order, as the samples suggest).
+- `Priority`: 1 = urgent, 2 = high, 3 = normal, 4 = low (the samples' normal is 3).
 """
 
 from __future__ import annotations
@@ -57,15 +62,15 @@ TicketPriority = Literal["urgent", "high", "normal", "low"]
 RequesterType = Literal["contact", "visitor"]
 
 TRANSCRIPT_SEPARATOR = "⊙"
-REQUESTER_TYPE_NUMBERS: Mapping[str, int] = {"contact": 1, "visitor": 2}
+REQUESTER_TYPE_NUMBERS: Mapping[str, int] = {"contact": 3, "visitor": 2}
 TICKET_STATUS_NUMBERS: Mapping[str, int] = {
-    "new": 0,
-    "pendingInternal": 1,
-    "pendingExternal": 2,
-    "onHold": 3,
-    "closed": 4,
+    "new": 1,
+    "pendingInternal": 2,
+    "pendingExternal": 3,
+    "onHold": 4,
+    "closed": 5,
 }
-TICKET_PRIORITY_NUMBERS: Mapping[str, int] = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+TICKET_PRIORITY_NUMBERS: Mapping[str, int] = {"urgent": 1, "high": 2, "normal": 3, "low": 4}
 DEFAULT_SITE_ID = 10000
 DEFAULT_TRIGGER_ID = "5d0f3e8a-2c1b-4f6e-9a7d-0b1c2d3e4f50"
 DEFAULT_TRIGGER_NAME = "When a ticket is created: notify optibridge"
@@ -79,7 +84,7 @@ class Variant:
 
     dates: Literal["ms_date", "epoch_ms"] = "ms_date"
     integer_ids: bool = False
-    # None: as documented per object (chat: custom_variables, offline_message: custom_variable).
+    # None: as published per object (chat and offline_message: custom_variable).
     variables_key: Literal["custom_variables", "custom_variable"] | None = None
 
 
@@ -250,7 +255,7 @@ def _chat(visitor: Visitor, chat: Chat, variant: Variant) -> dict[str, Any]:
         "end_time": _date(chat.end_time, variant),
         "chat_transcript": TRANSCRIPT_SEPARATOR.join(chat.transcript),
         "custom_fields": _fields(custom_fields, variant),
-        variant.variables_key or "custom_variables": _variables(variables),
+        variant.variables_key or "custom_variable": _variables(variables),
     }
 
 

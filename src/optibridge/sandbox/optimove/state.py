@@ -38,8 +38,10 @@ class AttributeDefinition(_Model):
         alias="RealFieldName"
     )
     alias: str | None = Field(default=None, alias="Alias")
+    # Optimove's documented attribute list has no FieldType (reference/optimove.md); a customer
+    # read shows one. An attribute given without it is text, which takes any value.
     field_type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
-        alias="FieldType"
+        default="Nvarchar", alias="FieldType"
     )
     description: str = Field(default="", alias="Description")
 

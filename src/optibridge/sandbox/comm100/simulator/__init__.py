@@ -16,7 +16,8 @@ browser must do itself (talking to the embedded Optimove tab).
   the Optimove tab (`{console_url}/livechat|ticketing?siteId=…&agentId=…&token=…`), hosting it
   as the agent console does: through the App SDK's message protocol only (`static/simulator.js`
   answers the documented names, never the others, and tells the tab when the agent selects
-  another chat or ticket, keeping its frame). `POST …/chats/{id}/messages`, `POST …/chats/{id}/end` (sends `chat_ended`),
+  another chat or ticket, keeping its frame). `POST …/chats/{id}/messages`,
+  `POST …/chats/{id}/end` (sends `chat_ended`),
   `POST simulator/agent/tickets` (stores the ticket in the sandbox and sends the PascalCase
   *ticket created* trigger), `POST …/tickets/{id}/convert` (the visitor becomes a contact, as
   an agent does in Comm100).
