@@ -815,7 +815,7 @@ def test_a_real_key_is_not_taken_for_a_mask(value: str) -> None:
 def test_the_document_shows_the_masks_in_place_of_the_api_keys() -> None:
     settings = validate(SPEC_EXAMPLE)
 
-    document = settings_to_document(settings, optimove_key_mask="****7f3a", comm100_key_mask=None)
+    document = settings_to_document(settings, {("optimove", "api_key"): "****7f3a"})
 
     assert document["optimove"]["api_key"] == "****7f3a"
     assert document["comm100"]["api_key"] is None
@@ -824,7 +824,7 @@ def test_the_document_shows_the_masks_in_place_of_the_api_keys() -> None:
 
 
 def test_the_document_is_the_whole_settings_with_every_key() -> None:
-    document = settings_to_document(SiteSettings(), optimove_key_mask=None, comm100_key_mask=None)
+    document = settings_to_document(SiteSettings(), {})
 
     assert document == {
         "optimove": {
@@ -833,7 +833,14 @@ def test_the_document_is_the_whole_settings_with_every_key() -> None:
             "web_app_url": None,
             "customer_url_template": DEFAULT_CUSTOMER_URL_TEMPLATE,
         },
-        "comm100": {"api_base_url": None, "agent_email": None, "api_key": None},
+        "comm100": {
+            "api_base_url": None,
+            "agent_email": None,
+            "api_key": None,
+            "platform_url": None,
+            "oauth_client_id": None,
+            "oauth_client_secret": None,
+        },
         "livechat": {
             "enabled": False,
             "field_mapping": [],
@@ -883,3 +890,42 @@ def test_escaped_braces_in_the_template_stay_literal() -> None:
     )
 
     assert customer_url(settings, "42") == "https://acme.optimove.net/#/customer/42?view={360}"
+
+
+def test_comm100_sign_in_needs_its_three_settings_together() -> None:
+    with pytest.raises(SettingsInvalid) as invalid:
+        validate_settings(
+            {"comm100": {"oauth_client_id": "optibridge"}},
+            known_attributes=None,
+            allow_private_urls=False,
+        )
+    assert [(p.pointer, p.message) for p in invalid.value.problems] == [
+        ("/comm100/platform_url", "is needed for Comm100 sign-in (or leave all three empty)"),
+        (
+            "/comm100/oauth_client_secret",
+            "is needed for Comm100 sign-in (or leave all three empty)",
+        ),
+    ]
+    ready = validate_settings(
+        {
+            "comm100": {
+                "platform_url": "https://dash11.comm100.io",
+                "oauth_client_id": "optibridge",
+                "oauth_client_secret": "s3cret-value-0000",
+            }
+        },
+        known_attributes=None,
+        allow_private_urls=False,
+    )
+    assert ready.comm100.sign_in_ready
+
+
+@pytest.mark.parametrize("client_id", ["has space", "x" * 201, "tab\there"])
+def test_an_oauth_client_id_is_one_printable_word(client_id: str) -> None:
+    with pytest.raises(SettingsInvalid) as invalid:
+        validate_settings(
+            {"comm100": {"oauth_client_id": client_id}},
+            known_attributes=None,
+            allow_private_urls=False,
+        )
+    assert "/comm100/oauth_client_id" in [p.pointer for p in invalid.value.problems]

@@ -15,6 +15,7 @@ from optibridge.domain.settings import (
     CHANNEL_SOURCES,
     CONTACT_IDENTITY_TYPES,
     LIVECHAT_SYSTEM_FIELDS,
+    SECRET_SETTINGS,
     SettingsInvalid,
     is_masked,
     mask_secret,
@@ -22,6 +23,7 @@ from optibridge.domain.settings import (
     validate_settings,
 )
 from optibridge.errors import Problem
+from optibridge.sync.sites import StoredSettings
 
 Path = tuple[str | int, ...]
 
@@ -123,6 +125,17 @@ def valid_documents(draw: st.DrawFn) -> tuple[dict[str, Any], list[str] | None]:
             "api_base_url": draw(st.none() | base_urls),
             "agent_email": draw(st.none() | emails),
             "api_key": draw(st.none() | secrets),
+            # Comm100 sign-in: all three, or none.
+            **draw(
+                st.just(dict.fromkeys(("platform_url", "oauth_client_id", "oauth_client_secret")))
+                | st.fixed_dictionaries(
+                    {
+                        "platform_url": base_urls,
+                        "oauth_client_id": st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True),
+                        "oauth_client_secret": secrets,
+                    }
+                )
+            ),
         },
         "livechat": draw(channel_sections("livechat")),
         "ticketing": draw(channel_sections("ticketing")),
@@ -236,9 +249,9 @@ def problems_of(document: Any, attributes: list[str] | None) -> list[Problem]:
 
 def masked(document: dict[str, Any]) -> dict[str, Any]:
     expected = copy.deepcopy(document)
-    for section in ("optimove", "comm100"):
-        key = expected[section]["api_key"]
-        expected[section]["api_key"] = None if key is None else mask_secret(key)
+    for section, name in SECRET_SETTINGS:
+        key = expected[section][name]
+        expected[section][name] = None if key is None else mask_secret(key)
     return expected
 
 
@@ -252,14 +265,13 @@ def test_a_valid_document_comes_back_as_it_was_saved_but_for_the_masked_keys(
     document, attributes = case
 
     settings = validate_settings(document, known_attributes=attributes, allow_private_urls=False)
+    secrets = StoredSettings.of(settings)
     out = settings_to_document(
         settings,
-        optimove_key_mask=mask_secret(settings.optimove.api_key)
-        if settings.optimove.api_key
-        else None,
-        comm100_key_mask=mask_secret(settings.comm100.api_key)
-        if settings.comm100.api_key
-        else None,
+        {
+            (section, key): mask_secret(value) if (value := secrets.secret(section, key)) else None
+            for section, key in SECRET_SETTINGS
+        },
     )
 
     assert out == masked(document)
@@ -279,10 +291,9 @@ def test_a_partial_document_is_the_whole_document_with_defaults(
             del at(partial, path)[key]
 
     settings = validate_settings(partial, known_attributes=attributes, allow_private_urls=False)
-    whole = settings_to_document(
-        settings,  # the keys themselves as "masks": the document must then be complete
-        optimove_key_mask=settings.optimove.api_key,
-        comm100_key_mask=settings.comm100.api_key,
+    secrets = StoredSettings.of(settings)
+    whole = settings_to_document(  # the secrets themselves as "masks": a complete document
+        settings, {(s, k): secrets.secret(s, k) for s, k in SECRET_SETTINGS}
     )
 
     assert validate_settings(whole, known_attributes=attributes, allow_private_urls=False) == (

@@ -88,6 +88,7 @@ CUSTOMER_ID_FIELD = "CustomerID"
 DEFAULT_CUSTOMER_URL_TEMPLATE = "{web_app_url}/#/customer/{customer_id}"
 MAX_NAME_LENGTH = 200
 MAX_SECRET_LENGTH = 1024
+MAX_CLIENT_ID_LENGTH = 200
 MAX_EMAIL_LENGTH = 254
 
 _MASK = "****"
@@ -173,6 +174,18 @@ def _secret(value: object) -> str | None:
     return secret
 
 
+def _client_id(value: object) -> str | None:
+    client_id = _optional_text(value)
+    if client_id is None:
+        return None
+    if len(client_id) > MAX_CLIENT_ID_LENGTH or not client_id.isprintable() or " " in client_id:
+        raise _rule_broken(
+            f"must be the OAuth client id as Comm100 shows it (no spaces, at most"
+            f" {MAX_CLIENT_ID_LENGTH} characters)"
+        )
+    return client_id
+
+
 def _customer_url_template(value: str, info: ValidationInfo) -> str:
     template = value.strip()
     try:
@@ -242,6 +255,7 @@ def _canonical_choice(value: str, choices: Sequence[str]) -> str:
 BaseUrl = Annotated[str | None, PlainValidator(_base_url, json_schema_input_type=str | None)]
 Email = Annotated[str | None, PlainValidator(_email, json_schema_input_type=str | None)]
 Secret = Annotated[str | None, PlainValidator(_secret, json_schema_input_type=str | None)]
+ClientId = Annotated[str | None, PlainValidator(_client_id, json_schema_input_type=str | None)]
 CustomerUrlTemplate = Annotated[StrictStr, AfterValidator(_customer_url_template)]
 Name = Annotated[StrictStr, AfterValidator(_name)]
 OptimoveField = Annotated[Name, AfterValidator(_optimove_field)]
@@ -294,6 +308,16 @@ class Comm100Settings(_Frozen):
     api_base_url: BaseUrl = None
     agent_email: Email = None
     api_key: Secret = None
+    # Comm100 sign-in (SPEC 4.5, 5.4b): the site's Comm100 platform (dash11.comm100.io, …) and
+    # the OAuth client a site admin created for optibridge there.
+    platform_url: BaseUrl = None
+    oauth_client_id: ClientId = None
+    oauth_client_secret: Secret = None
+
+    @property
+    def sign_in_ready(self) -> bool:
+        """Whether agents and admins can sign in with Comm100 (all three are set)."""
+        return bool(self.platform_url and self.oauth_client_id and self.oauth_client_secret)
 
 
 class ChannelSettings(_Frozen):
@@ -377,9 +401,27 @@ def validate_settings(
             section = raw.get(channel)
             if isinstance(section, Mapping):
                 problems.extend(_channel_problems(channel, section, policy))
+    if settings is not None:
+        problems.extend(_sign_in_problems(settings.comm100))
     if problems or settings is None:
         raise SettingsInvalid(problems)
     return settings
+
+
+def _sign_in_problems(comm100: Comm100Settings) -> list[Problem]:
+    """Comm100 sign-in needs its three settings together, or none of them."""
+    given = {
+        "platform_url": comm100.platform_url,
+        "oauth_client_id": comm100.oauth_client_id,
+        "oauth_client_secret": comm100.oauth_client_secret,
+    }
+    if all(given.values()) or not any(given.values()):
+        return []
+    return [
+        Problem(f"/comm100/{name}", "is needed for Comm100 sign-in (or leave all three empty)")
+        for name, value in given.items()
+        if not value
+    ]
 
 
 _STRUCTURAL_MESSAGES = {
@@ -491,14 +533,22 @@ def is_masked(value: str) -> bool:
     return value.startswith(_MASK) and len(value) in (len(_MASK), len(_MASK) + 4)
 
 
+# The write-only settings: (section, key). Stored encrypted beside the document, read back masked.
+SECRET_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("optimove", "api_key"),
+    ("comm100", "api_key"),
+    ("comm100", "oauth_client_secret"),
+)
+
+
 def settings_to_document(
-    settings: SiteSettings, *, optimove_key_mask: str | None, comm100_key_mask: str | None
+    settings: SiteSettings, masks: Mapping[tuple[str, str], str | None]
 ) -> dict[str, Any]:
-    """The JSON document GET returns: every key, with the API keys replaced by their masks (or
-    null when there is none). The secrets in `settings` never reach the document."""
+    """The JSON document GET returns: every key, with each secret (`SECRET_SETTINGS`) replaced
+    by its mask in `masks` (or null). The secrets in `settings` never reach the document."""
     document = settings.model_dump(mode="json")
-    document["optimove"]["api_key"] = optimove_key_mask
-    document["comm100"]["api_key"] = comm100_key_mask
+    for section, key in SECRET_SETTINGS:
+        document[section][key] = masks.get((section, key))
     return document
 
 

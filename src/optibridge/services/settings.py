@@ -11,6 +11,7 @@ from typing import Any
 
 from optibridge.domain.attributes import AttributeInfo as AttributeInfo  # re-exported: web names it
 from optibridge.domain.settings import (
+    SECRET_SETTINGS,
     SettingsInvalid,
     is_masked,
     mask_secret,
@@ -65,18 +66,15 @@ def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]
     except SettingsInvalid as invalid:
         raise Invalid("The settings are not valid.", invalid.problems) from None
 
-    new = StoredSettings(
-        settings=settings,
-        optimove_api_key=settings.optimove.api_key,
-        comm100_api_key=settings.comm100.api_key,
-    )
+    new = StoredSettings.of(settings)
     with runtime.unit_of_work() as session:
         get_site(session, site_id)
         SettingsRepository(session).save(
             site_id,
-            settings_to_document(settings, optimove_key_mask=None, comm100_key_mask=None),
+            settings_to_document(settings, {}),
             _seal(runtime.box, new.optimove_api_key),
             _seal(runtime.box, new.comm100_api_key),
+            _seal(runtime.box, new.comm100_oauth_secret),
         )
         if _connection_of(current) != _connection_of(new):
             AttributeCacheRepository(session).forget(site_id)
@@ -152,33 +150,31 @@ def _attribute_names_for_check(
 
 
 def _with_kept_keys(raw: dict[str, Any], current: StoredSettings) -> dict[str, Any]:
-    """Omitted, null or masked API keys mean "keep the stored key"; "" removes it."""
+    """Omitted, null or masked secrets (API keys, the OAuth client secret) mean "keep the stored
+    one"; "" removes it."""
     candidate = dict(raw)
-    for section, stored_key in (
-        ("optimove", current.optimove_api_key),
-        ("comm100", current.comm100_api_key),
-    ):
+    for section, key in SECRET_SETTINGS:
         part = candidate.get(section)
         if part is None and section not in candidate:
             part = {}
         if not isinstance(part, dict):
             continue  # validation reports the wrong type
         part = dict(part)
-        given = part.get("api_key")
+        given = part.get(key)
         if given is None or (isinstance(given, str) and is_masked(given)):
-            part["api_key"] = stored_key
+            part[key] = current.secret(section, key)
         elif given == "":
-            part["api_key"] = None
+            part[key] = None
         candidate[section] = part
     return candidate
 
 
 def _masked_document(stored: StoredSettings) -> dict[str, Any]:
-    return settings_to_document(
-        stored.settings,
-        optimove_key_mask=mask_secret(stored.optimove_api_key) if stored.optimove_api_key else None,
-        comm100_key_mask=mask_secret(stored.comm100_api_key) if stored.comm100_api_key else None,
-    )
+    masks = {}
+    for section, key in SECRET_SETTINGS:
+        secret = stored.secret(section, key)
+        masks[(section, key)] = mask_secret(secret) if secret else None
+    return settings_to_document(stored.settings, masks)
 
 
 def _seal(box: SecretBox, secret: str | None) -> str | None:

@@ -87,6 +87,7 @@ class SiteSettings(Base):
     document: Mapped[dict[str, Any]] = mapped_column(StorableJSON)
     optimove_api_key_enc: Mapped[str | None] = mapped_column(Text, default=None)
     comm100_api_key_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    comm100_oauth_secret_enc: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

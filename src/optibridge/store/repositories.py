@@ -61,6 +61,7 @@ class SettingsRepository:
         document: dict[str, Any],
         optimove_api_key_enc: str | None,
         comm100_api_key_enc: str | None,
+        comm100_oauth_secret_enc: str | None = None,
     ) -> SiteSettings:
         row = self.get(site_id)
         if row is None:
@@ -69,6 +70,7 @@ class SettingsRepository:
         row.document = document
         row.optimove_api_key_enc = optimove_api_key_enc
         row.comm100_api_key_enc = comm100_api_key_enc
+        row.comm100_oauth_secret_enc = comm100_oauth_secret_enc
         row.updated_at = utcnow()
         self.session.flush()
         return row

@@ -68,9 +68,30 @@ class NotConnected(AppError):
 
 @dataclass(frozen=True)
 class StoredSettings:
+    """The settings document with its secrets opened (`SECRET_SETTINGS`)."""
+
     settings: SiteSettings
     optimove_api_key: str | None
     comm100_api_key: str | None
+    comm100_oauth_secret: str | None = None
+
+    @classmethod
+    def of(cls, settings: SiteSettings) -> StoredSettings:
+        """Validated settings, whose secrets are the ones to store."""
+        return cls(
+            settings,
+            settings.optimove.api_key,
+            settings.comm100.api_key,
+            settings.comm100.oauth_client_secret,
+        )
+
+    def secret(self, section: str, key: str) -> str | None:
+        """The stored value of the secret setting `section.key`."""
+        return {
+            ("optimove", "api_key"): self.optimove_api_key,
+            ("comm100", "api_key"): self.comm100_api_key,
+            ("comm100", "oauth_client_secret"): self.comm100_oauth_secret,
+        }[(section, key)]
 
 
 @dataclass(frozen=True)
@@ -169,10 +190,16 @@ def fetch_attributes(
 def _decode(row: SiteSettingsRow | None, box: SecretBox) -> StoredSettings:
     if row is None:
         return StoredSettings(SiteSettings(), None, None)
-    settings = SiteSettings.model_validate(row.document)
-    optimove_key = box.open(row.optimove_api_key_enc) if row.optimove_api_key_enc else None
-    comm100_key = box.open(row.comm100_api_key_enc) if row.comm100_api_key_enc else None
-    return StoredSettings(settings, optimove_key, comm100_key)
+
+    def opened(sealed: str | None) -> str | None:
+        return box.open(sealed) if sealed else None
+
+    return StoredSettings(
+        SiteSettings.model_validate(row.document),
+        opened(row.optimove_api_key_enc),
+        opened(row.comm100_api_key_enc),
+        opened(row.comm100_oauth_secret_enc),
+    )
 
 
 # --- what reads teach about attributes ----------------------------------------------------------
