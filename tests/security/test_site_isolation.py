@@ -165,6 +165,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("DELETE", f"{API}/tokens/{{token_id}}"): Row(ADMIN, names="token"),
     ("POST", f"{API}/comm100/test"): Row(ADMIN),
     ("GET", f"{API}/comm100/fields"): Row(ADMIN),
+    ("GET", f"{API}/comm100/app-manifest"): Row(ADMIN),
     # the sync log
     ("GET", f"{API}/syncs"): Row(ADMIN),
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
@@ -214,6 +215,9 @@ ROWS: dict[tuple[str, str], Row] = {
         },
     ),
     ("POST", "/ui/sites/{site_id}/settings"): Row(UI, lambda _: {"op": "save"}),
+    ("POST", "/ui/sites/{site_id}/comm100-sign-in"): Row(UI, lambda _: {"action": "off"}),
+    ("GET", "/ui/sites/{site_id}/comm100-app/manifest.json"): Row(UI),
+    ("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token"): Row(UI, lambda _: {}),
     ("GET", "/ui/sites/{site_id}/syncs"): Row(UI),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
 }

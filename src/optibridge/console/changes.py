@@ -42,7 +42,6 @@ from optibridge.domain.settings import CHANNEL_NAMES, ChannelSettings, EventPoli
 from optibridge.errors import AppError, Conflict, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.sync.agents import (
-    Agent,
     change_state,
     completed_context,
     empty_host_context,
@@ -90,7 +89,7 @@ def edit(
 ) -> ConsoleChange:
     """Write the fields an agent changed to `customer_id` (only fields shown in the console)."""
     check_access(runtime, caller, site_id)
-    agent = Agent(caller.agent_id)
+    agent = caller.agent
     host = (
         read_host_context(channel, raw_context)
         if raw_context
@@ -151,7 +150,7 @@ def create(
 ) -> ConsoleChange:
     """Create the conversation's customer in Optimove, when the policy lets agents create."""
     check_access(runtime, caller, site_id)
-    agent = Agent(caller.agent_id)
+    agent = caller.agent
     host = read_host_context(channel, raw_context)
     site = load_site(runtime, site_id, lane="agent")
     section = site.settings.channel(channel)

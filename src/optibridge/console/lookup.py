@@ -33,7 +33,6 @@ from optibridge.domain.settings import ChannelSettings, EventPolicy, customer_ur
 from optibridge.errors import AppError
 from optibridge.runtime import Runtime
 from optibridge.sync.agents import (
-    Agent,
     agent_message,
     completed_context,
     for_agents,
@@ -57,7 +56,7 @@ def lookup(
 ) -> ConsoleView:
     """What the tab shows for this conversation; `refresh` reads Optimove, never the cache."""
     check_access(runtime, caller, site_id)
-    agent = Agent(caller.agent_id)
+    agent = caller.agent
     host = read_host_context(channel, raw_context)
     site = load_site(runtime, site_id, lane="agent", with_attributes=False)
     section = site.settings.channel(channel)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -28,6 +28,7 @@ from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, NotFound, Unauthorized
 from optibridge.runtime import Runtime
+from optibridge.services.comm100_signin import START_PATH
 from optibridge.sync.sites import load_settings
 from optibridge.web.deps import RuntimeDep
 
@@ -39,6 +40,7 @@ COMM100_FRAME_ANCESTORS = ("https://*.comm100.com", "https://*.comm100.io")
 _ASSETS = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "icon.svg": "image/svg+xml",
 }
 
 
@@ -136,7 +138,7 @@ def _tab(
     ancestors = ["'self'", *COMM100_FRAME_ANCESTORS]
     try:
         if site_query is not None and site_query.strip() != str(site_id):
-            return _problem(
+            return problem_page(
                 request,
                 ancestors,
                 400,
@@ -144,14 +146,21 @@ def _tab(
                 f"Comm100 opened it for site {site_query.strip()[:20]}, but its address is for"
                 f" site {site_id}: ask your administrator to fix the app's widget URL.",
             )
-        if not token or token.startswith(SESSION_PREFIX):
+        sign_in_url = ""
+        if token and not token.startswith(SESSION_PREFIX):
+            caller = authenticate_console(runtime, token)
+            session = issue_session(runtime, caller.principal, site_id, agent_id)
+            load_settings(runtime, site_id)  # 404 for a site that does not exist
+        elif _sign_in_ready(runtime, site_id):
+            # The script signs the agent in with Comm100 (or uses the session it has).
+            session = ""
+            sign_in_url = _sign_in_url(request, site_id)
+        else:
             raise Unauthorized(
-                "This tab's address has no agent token: your administrator adds one to the"
-                " Optimove app's widget URL (token=…)."
+                "This tab can't tell who you are: your administrator sets up Comm100 sign-in"
+                " for the site, or adds an agent token to the Optimove app's widget URL"
+                " (token=…)."
             )
-        caller = authenticate_console(runtime, token)
-        session = issue_session(runtime, caller.principal, site_id, agent_id)
-        load_settings(runtime, site_id)  # 404 for a site that does not exist
     except Unauthorized as error:
         message = error.message
         if message == "The bearer token is not valid.":
@@ -159,9 +168,9 @@ def _tab(
                 "The agent token in this tab's address is not valid (it may have been revoked):"
                 " ask your administrator for a new one."
             )
-        return _problem(request, ancestors, 401, "Optimove can't be shown", message)
+        return problem_page(request, ancestors, 401, "Optimove can't be shown", message)
     except NotFound:
-        return _problem(
+        return problem_page(
             request,
             ancestors,
             404,
@@ -169,7 +178,9 @@ def _tab(
             f"Site {site_id} is not set up in optibridge for this token.",
         )
     except AppError as error:
-        return _problem(request, ancestors, error.status, "Optimove can't be shown", error.message)
+        return problem_page(
+            request, ancestors, error.status, "Optimove can't be shown", error.message
+        )
     ancestors = frame_ancestors(runtime, site_id)
     root = request.scope.get("root_path", "")
     response = templates.TemplateResponse(
@@ -182,6 +193,7 @@ def _tab(
             "site_id": site_id,
             "agent_id": clean_agent_id(agent_id) or "",
             "session": session,
+            "sign_in_url": sign_in_url,
             "api_base": f"{root}/api/v1/sites/{site_id}/console",
             "css_url": f"{root}/console/static/console.css?v={_VERSIONS['console.css']}",
             "js_url": f"{root}/console/static/console.js?v={_VERSIONS['console.js']}",
@@ -191,9 +203,10 @@ def _tab(
     return response
 
 
-def _problem(
+def problem_page(
     request: Request, ancestors: list[str], status: int, title: str, message: str
 ) -> Response:
+    """A page the tab shows instead of the customer: what went wrong, with its status."""
     root = request.scope.get("root_path", "")
     response = templates.TemplateResponse(
         request,
@@ -207,6 +220,24 @@ def _problem(
     )
     _secure(response, ancestors)
     return response
+
+
+def _sign_in_ready(runtime: Runtime, site_id: int) -> bool:
+    try:
+        return load_settings(runtime, site_id).sign_in_ready
+    except NotFound:
+        return False
+
+
+def _sign_in_url(request: Request, site_id: int) -> str:
+    """Where the script starts Comm100 sign-in, coming back to this very page (it adds its
+    nonce)."""
+    root = request.scope.get("root_path", "")
+    path = request.url.path
+    here = path[len(root) :] if root and path.startswith(root) else path
+    if request.url.query:
+        here += "?" + request.url.query
+    return f"{root}{START_PATH}?" + urlencode({"site_id": site_id, "next": here})
 
 
 def frame_ancestors(runtime: Runtime, site_id: int) -> list[str]:

@@ -1,10 +1,15 @@
-"""Who is calling the console API: a site-scoped token, or the session the tab page issued.
+"""Who is calling the console API: a site-scoped token, or a console session.
 
-The tab's iframe URL carries a long-lived agent token (an administrator pastes it into the
-Comm100 app's widget URL). The page checks it once and hands its script a *console session*
-instead: short-lived, bound to one site, sealed with the deployment's secret key (Fernet, so
-it can't be forged or read), and tied to the token it came from, so revoking that token ends
-the session too. The script never needs the token itself.
+A *console session* is short-lived, bound to one site, and sealed with the deployment's secret
+key (Fernet, so it can't be forged or read). It comes one of two ways:
+
+- **Comm100 sign-in** (SPEC 4.5): Comm100 vouched for the agent (`services.comm100_signin`);
+  the session is that one agent of that one site, and lasts as long as the site's sign-in is set
+  up the same way. Changes the agent makes are attributed to them, verified.
+- **An agent token** in the tab's iframe URL (the weaker option, for a deployment without an
+  OAuth client): the page checks it once and hands its script a session tied to the token, so
+  revoking the token ends the session too. The agent id then comes from the URL, which anyone
+  can type: it is recorded as said, never as verified.
 
 Either credential reaches exactly one site: an agent token or session of site A gets 404 for
 site B, as for a site that does not exist.
@@ -19,7 +24,9 @@ from dataclasses import dataclass
 from optibridge.errors import NotFound, Unauthorized
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretKeyMismatch
+from optibridge.services.comm100_signin import still_signed_in
 from optibridge.services.tokens import Principal, Role, authenticate, still_grants
+from optibridge.sync.agents import Agent
 from optibridge.sync.sites import load_settings
 
 SESSION_PREFIX = "obs_"
@@ -30,12 +37,18 @@ _MAX_AGENT_ID_LENGTH = 100
 
 @dataclass(frozen=True)
 class ConsoleCaller:
-    """An authenticated console caller: its principal, and the Comm100 agent it says it is
-    (from the tab's URL; None for a bare token). The agent id is recorded, never trusted for
-    access: access is the principal's."""
+    """An authenticated console caller: its principal, and the Comm100 agent it is: verified
+    when Comm100 signed them in, else as the tab's URL says (None for a bare token). The agent
+    is recorded, never used for access: access is the principal's."""
 
     principal: Principal
     agent_id: str | None = None
+    agent_email: str | None = None
+    agent_verified: bool = False
+
+    @property
+    def agent(self) -> Agent:
+        return Agent(self.agent_id, self.agent_email, self.agent_verified)
 
 
 def require_console_access(principal: Principal, site_id: int) -> None:
@@ -73,6 +86,31 @@ def issue_session(
     return SESSION_PREFIX + runtime.box.seal(json.dumps(claims, separators=(",", ":")))
 
 
+def issue_signed_in_session(
+    runtime: Runtime,
+    site_id: int,
+    agent_id: str,
+    agent_email: str | None,
+    sign_in_mark: str,
+    *,
+    now: float | None = None,
+) -> str:
+    """A console session for the agent Comm100 signed in to `site_id` (`services.
+    comm100_signin.finish` checked the site); `sign_in_mark` is the set-up it came from."""
+    claims = {
+        "kind": _SESSION_KIND,
+        "site": site_id,
+        "role": Role.AGENT.value,
+        "token": None,
+        "via": "comm100",
+        "mark": sign_in_mark,
+        "agent": clean_agent_id(agent_id),
+        "email": agent_email,
+        "exp": (time.time() if now is None else now) + SESSION_TTL_S,
+    }
+    return SESSION_PREFIX + runtime.box.seal(json.dumps(claims, separators=(",", ":")))
+
+
 def authenticate_console(
     runtime: Runtime, credential: str, *, now: float | None = None
 ) -> ConsoleCaller:
@@ -101,6 +139,19 @@ def _open_session(runtime: Runtime, sealed: str, now: float | None) -> ConsoleCa
     site_id, role, token_id = claims.get("site"), claims.get("role"), claims.get("token")
     if not isinstance(site_id, int) or role not in (Role.ADMIN.value, Role.AGENT.value):
         raise Unauthorized("The console session is not valid: reopen the Optimove tab.")
+    if claims.get("via") == "comm100":
+        if not still_signed_in(runtime, site_id, claims.get("mark")):
+            raise Unauthorized(
+                "Comm100 sign-in for this site was changed or switched off: reopen the"
+                " Optimove tab to sign in again."
+            )
+        agent, email = claims.get("agent"), claims.get("email")
+        return ConsoleCaller(
+            Principal(role=Role.AGENT, site_id=site_id, token_id=None),
+            agent if isinstance(agent, str) else None,
+            email if isinstance(email, str) else None,
+            agent_verified=isinstance(agent, str),
+        )
     if token_id is None:
         if runtime.config.admin_token is None:  # the bootstrap admin token was removed
             raise expired

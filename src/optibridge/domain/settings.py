@@ -314,11 +314,6 @@ class Comm100Settings(_Frozen):
     oauth_client_id: ClientId = None
     oauth_client_secret: Secret = None
 
-    @property
-    def sign_in_ready(self) -> bool:
-        """Whether agents and admins can sign in with Comm100 (all three are set)."""
-        return bool(self.platform_url and self.oauth_client_id and self.oauth_client_secret)
-
 
 class ChannelSettings(_Frozen):
     enabled: StrictBool = False

@@ -23,6 +23,7 @@ from optibridge.store.sync_log import CallWithConfirmation, SyncLogRepository
 
 # What callers build to filter the log: re-exported, so the web layer names it from here.
 from optibridge.store.sync_log import SyncFilter as SyncFilter
+from optibridge.sync.agents import Agent
 from optibridge.sync.sites import get_site
 
 DEFAULT_PAGE_SIZE = 50
@@ -63,6 +64,7 @@ class SyncItem:
     changes: list[LoggedChange]
     attempts: int
     error: str | None
+    agent: Agent | None  # the Comm100 agent, for what an agent did in the tab
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,7 @@ def _item(record: SyncRecord) -> SyncItem:
         changes=[_change(entry) for entry in record.changes if isinstance(entry, dict)],
         attempts=record.attempts,
         error=record.last_error,
+        agent=Agent.of_record(record.comm100_ids),
     )
 
 

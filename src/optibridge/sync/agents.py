@@ -188,11 +188,44 @@ def linked_customer_of(runtime: Runtime, site_id: int, context: ConversationCont
 # --- records of what agents did -------------------------------------------------------------------
 
 
+# How the agent of a record is known (`comm100_ids["agent_source"]`).
+AGENT_SIGNED_IN = "comm100_sign_in"  # Comm100 vouched for them (OAuth)
+AGENT_AS_SAID = "tab_address"  # the agentId in the tab's URL: anyone can type it
+
+
 @dataclass(frozen=True)
 class Agent:
-    """Who is doing it: the Comm100 agent, as far as known."""
+    """Who is doing it: the Comm100 agent, as far as known; `verified` when Comm100 signed
+    them in, else only as the tab's address said."""
 
     agent_id: str | None = None
+    email: str | None = None
+    verified: bool = False
+
+    def ids(self) -> dict[str, str]:
+        """What a record keeps of the agent, beside the conversation's Comm100 ids."""
+        if not self.agent_id:
+            return {}
+        ids = {
+            "agent_id": self.agent_id,
+            "agent_source": AGENT_SIGNED_IN if self.verified else AGENT_AS_SAID,
+        }
+        if self.email:
+            ids["agent_email"] = self.email
+        return ids
+
+    @classmethod
+    def of_record(cls, comm100_ids: Mapping[str, Any]) -> Agent | None:
+        """The agent a record keeps (`ids`), or None for a record no agent made."""
+        agent_id = comm100_ids.get("agent_id")
+        if not isinstance(agent_id, str) or not agent_id:
+            return None
+        email = comm100_ids.get("agent_email")
+        return cls(
+            agent_id,
+            email if isinstance(email, str) and email else None,
+            comm100_ids.get("agent_source") == AGENT_SIGNED_IN,
+        )
 
 
 def record_lookup(
@@ -435,9 +468,7 @@ def _insert(
     *,
     unique: bool,
 ) -> int:
-    ids = dict(host.comm100_ids)
-    if agent.agent_id:
-        ids["agent_id"] = agent.agent_id
+    ids = {**host.comm100_ids, **agent.ids()}
     record_id, _duplicate = insert_record(
         session.connection(),
         NewRecord(

@@ -43,6 +43,7 @@ from optibridge.store.repositories import (
     SettingsRepository,
     SiteRepository,
 )
+from optibridge.vendor_http.client import SlotLimiter
 
 log = get_logger(__name__)
 
@@ -84,6 +85,13 @@ class StoredSettings:
             settings.comm100.api_key,
             settings.comm100.oauth_client_secret,
         )
+
+    @property
+    def sign_in_ready(self) -> bool:
+        """Whether agents and admins can sign in with Comm100: the platform URL, the OAuth
+        client id and its secret are all stored (the secret is kept apart from the document)."""
+        section = self.settings.comm100
+        return bool(section.platform_url and section.oauth_client_id and self.comm100_oauth_secret)
 
     def secret(self, section: str, key: str) -> str | None:
         """The stored value of the secret setting `section.key`."""
@@ -428,6 +436,11 @@ class _BoundedLimiter:
         self._limiter.record_throttled(bucket)
 
 
+def comm100_agent_limiter(runtime: Runtime) -> SlotLimiter:
+    """The Comm100 limiter as an agent waits on it (a sign-in, a read for the tab)."""
+    return _BoundedLimiter(runtime.comm100_limiter, AGENT_MAX_WAIT_S, Comm100Busy)
+
+
 def _optimove_client(runtime: Runtime, base_url: str, api_key: str, lane: Lane) -> OptimoveClient:
     if lane == "engine":
         return runtime.optimove_client(base_url, api_key)
@@ -454,7 +467,7 @@ def _comm100_client(
         agent_email,
         api_key,
         site_id,
-        limiter=_BoundedLimiter(runtime.comm100_limiter, AGENT_MAX_WAIT_S, Comm100Busy),
+        limiter=comm100_agent_limiter(runtime),
         timeout_s=min(config.comm100_timeout_s, AGENT_TIMEOUT_S),
         max_attempts=AGENT_MAX_ATTEMPTS,
         http=runtime.http,

@@ -34,6 +34,16 @@ class ChangeOut(BaseModel):
     new: str | None = Field(description="The value written.")
 
 
+class AgentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    agent_id: str = Field(description="The Comm100 agent's id.")
+    email: str | None = Field(description="The agent's e-mail, when known.")
+    verified: bool = Field(
+        description="True when Comm100 signed the agent in (OAuth); false when only the tab's"
+        " address named them (anyone can type it)."
+    )
+
+
 class SyncItemOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -55,6 +65,10 @@ class SyncItemOut(BaseModel):
     changes: list[ChangeOut] = Field(description="The fields written (or to write), old → new.")
     attempts: int
     error: str | None = Field(description="The last error; kept after a retry until replaced.")
+    agent: AgentOut | None = Field(
+        description="Who did it, for an agent's lookup or change in the Optimove tab; null for"
+        " Comm100's events."
+    )
 
 
 class CallOut(BaseModel):

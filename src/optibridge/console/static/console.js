@@ -7,6 +7,10 @@
  * the App SDK's message protocol (see "Comm100's App SDK" below); it follows the agent when
  * the selected chat or ticket changes.
  *
+ * Who the agent is: with Comm100 sign-in set up, the page comes without a session and the tab
+ * signs the agent in with Comm100 (see "Comm100 sign-in" below); with an agent token in its
+ * address, the page hands it a session at once.
+ *
  * Everything is rendered with textContent: no value from Comm100 or Optimove ever becomes HTML.
  */
 (function () {
@@ -21,6 +25,8 @@
   var conversation = root.getAttribute("data-conversation") || "conversation";
   var sessionMeta = document.querySelector('meta[name="optibridge-session"]');
   var session = sessionMeta ? sessionMeta.getAttribute("content") : "";
+  var signInUrl = root.getAttribute("data-sign-in") || "";
+  var siteId = root.getAttribute("data-site-id") || "";
 
   var VISITOR_KEYS = [
     "id", "name", "email", "phone", "company", "product_service", "department", "sso_id",
@@ -100,6 +106,10 @@
       }
     ).then(function (answer) {
       var data = answer.data;
+      if (answer.response.status === 401 && signInUrl) {
+        forgetSession();
+        signIn(false);
+      }
       if (!answer.response.ok) {
         var error = data && data.error ? data.error : {};
         throw new ApiError(
@@ -277,20 +287,13 @@
     });
   }
 
+  // Storage may be refused in a framed page: then the names are probed again next time.
   function rememberedName(group) {
-    try {
-      return window.sessionStorage.getItem("optibridge.sdk." + group);
-    } catch (e) {
-      return null; // storage refused in a framed page: probe again next time
-    }
+    return stored("optibridge.sdk." + group);
   }
 
   function rememberName(group, name) {
-    try {
-      window.sessionStorage.setItem("optibridge.sdk." + group, name);
-    } catch (e) {
-      // as above
-    }
+    store("optibridge.sdk." + group, name);
   }
 
   /* The value of the first of the group's names the console answers (a rejection when none
@@ -901,6 +904,105 @@
     element.hidden = !visible;
   }
 
+
+  // --- Comm100 sign-in ------------------------------------------------------------------------
+  /*
+   * The page's server sends the tab to Comm100's sign-in (OAuth 2; silent when the agent is
+   * signed in to Comm100), which comes back to this page with a console session in the URL's
+   * fragment, beside the nonce this script made before leaving. The session is taken only with
+   * that nonce (so no one can slip theirs in), kept in this tab's sessionStorage (the iframe's
+   * own, not the console's), and the fragment is wiped from the address at once.
+   */
+  var SIGN_IN_KEYS = {
+    nonce: "optibridge.signin.nonce",
+    startedAt: "optibridge.signin.at",
+    session: "optibridge.session." + siteId
+  };
+  var SIGN_IN_RETRY_MS = 30000;
+
+  // This tab's sessionStorage; null, or false, when a framed page is refused storage.
+  function stored(key) {
+    try {
+      return window.sessionStorage.getItem(key);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function store(key, value) {
+    try {
+      if (value === null) {
+        window.sessionStorage.removeItem(key);
+      } else {
+        window.sessionStorage.setItem(key, value);
+      }
+      return true;
+    } catch (error) {
+      return false;
+    }
+  }
+
+  function sessionFromSignIn() {
+    var hash = window.location.hash.replace(/^#/, "");
+    if (hash.indexOf("ob_session=") === -1) {
+      return stored(SIGN_IN_KEYS.session) || "";
+    }
+    var params = new URLSearchParams(hash);
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    var expected = stored(SIGN_IN_KEYS.nonce);
+    store(SIGN_IN_KEYS.nonce, null);
+    if (!expected || params.get("ob_nonce") !== expected || !params.get("ob_session")) {
+      return "";
+    }
+    store(SIGN_IN_KEYS.startedAt, null);
+    store(SIGN_IN_KEYS.session, params.get("ob_session"));
+    return params.get("ob_session");
+  }
+
+  function forgetSession() {
+    session = "";
+    store(SIGN_IN_KEYS.session, null);
+  }
+
+  function newNonce() {
+    var bytes = new Uint8Array(24);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  // Off to Comm100, unless a sign-in just failed to come back (then the agent decides).
+  function signIn(byHand) {
+    var startedAt = Number(stored(SIGN_IN_KEYS.startedAt) || 0);
+    if (!byHand && Date.now() - startedAt < SIGN_IN_RETRY_MS) {
+      offerSignIn();
+      return;
+    }
+    var nonce = newNonce();
+    if (!store(SIGN_IN_KEYS.nonce, nonce) || !store(SIGN_IN_KEYS.startedAt, String(Date.now()))) {
+      say("This browser keeps no storage for the Optimove tab, so Comm100 sign-in can't work"
+        + " here: ask your administrator for the agent token option.", "problem");
+      return;
+    }
+    say("Signing you in with Comm100…", "loading");
+    window.location.replace(signInUrl + "&nonce=" + encodeURIComponent(nonce));
+  }
+
+  function offerSignIn() {
+    say("You are not signed in with Comm100 in this tab.", "problem");
+    var again = document.createElement("button");
+    again.type = "button";
+    again.className = "button primary";
+    again.id = "sign-in";
+    again.textContent = "Sign in with Comm100";
+    again.addEventListener("click", function () {
+      signIn(true);
+    });
+    ui.message.appendChild(document.createTextNode(" "));
+    ui.message.appendChild(again);
+  }
+
   // --- start ----------------------------------------------------------------------------------
 
   ui.refresh.addEventListener("click", function () {
@@ -920,7 +1022,12 @@
   });
   ui.createForm.addEventListener("submit", submitCreate);
 
-  if (window.parent !== window) {
+  if (signInUrl && !session) {
+    session = sessionFromSignIn();
+  }
+  if (signInUrl && !session) {
+    signIn(false);
+  } else if (window.parent !== window) {
     connectToConsole();
   } else {
     say("This tab shows the Optimove customer when it is opened beside a " + conversation

@@ -9,7 +9,9 @@ accepted under any, so no one is signed out by a new key until the old one is re
 signature's timestamp gives the session its lifetime. The cookie holds who signed in (role,
 site, token id) and a random CSRF secret; never the token itself. Every request checks that the
 token it was opened with still exists (revoking a token ends its sessions) and, for the
-deployment's bootstrap token, that `OPTIBRIDGE_ADMIN_TOKEN` has not changed since.
+deployment's bootstrap token, that `OPTIBRIDGE_ADMIN_TOKEN` has not changed since. A Comm100
+administrator signed in with Comm100 (`services.comm100_signin`) has a session of their one site
+that holds while the site's Comm100 sign-in is set up as when they signed in.
 
 CSRF: every POST form carries the session's CSRF secret, signed (synchronizer token); the login
 form, before any session exists, carries a signed nonce that must match its nonce cookie.
@@ -34,6 +36,7 @@ from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.safe_text import storable_text
 from optibridge.secret_box import same_secret, token_digest
+from optibridge.services.comm100_signin import still_signed_in
 from optibridge.services.tokens import Principal, Role, is_admin_token_of
 
 SESSION_COOKIE = "optibridge_session"
@@ -154,6 +157,19 @@ def signer(request: Request) -> UiSigner:
 
 
 @dataclass(frozen=True)
+class Comm100Admin:
+    """A Comm100 administrator Comm100 signed in (their site is the principal's)."""
+
+    agent_id: str
+    email: str | None
+    sign_in_mark: str  # `services.comm100_signin.client_mark` of the set-up they came through
+
+    @property
+    def shown_as(self) -> str:
+        return self.email or f"Comm100 agent {self.agent_id}"
+
+
+@dataclass(frozen=True)
 class UiSession:
     principal: Principal
     # The session's random CSRF secret, signed: the secret is only in the HttpOnly cookie, so a
@@ -162,6 +178,7 @@ class UiSession:
     expires_at: float
     csrf_secret: str = field(repr=False)
     signer: UiSigner = field(repr=False, compare=False)
+    comm100_admin: Comm100Admin | None = None
 
 
 # --- cookies ------------------------------------------------------------------------------
@@ -191,10 +208,15 @@ def _delete_cookie(request: Request, response: Response, name: str) -> None:
     )
 
 
-def start_session(request: Request, response: Response, principal: Principal) -> None:
+def start_session(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    comm100_admin: Comm100Admin | None = None,
+) -> None:
     runtime: Runtime = request.app.state.runtime
     bootstrap = runtime.config.admin_token
-    payload = {
+    payload: dict[str, Any] = {
         "role": principal.role.value,
         "site": principal.site_id,
         "token": principal.token_id,
@@ -205,6 +227,11 @@ def start_session(request: Request, response: Response, principal: Principal) ->
         ),
         "csrf": secrets.token_urlsafe(24),
     }
+    if comm100_admin is not None:
+        payload["via"] = "comm100"
+        payload["agent"] = comm100_admin.agent_id
+        payload["email"] = comm100_admin.email
+        payload["mark"] = comm100_admin.sign_in_mark
     _set_cookie(
         request, response, SESSION_COOKIE, signer(request).sign("session", payload), max_age=None
     )
@@ -234,7 +261,16 @@ def current_session(request: Request) -> UiSession | None:
         return None
     if role is not Role.ADMIN:
         return None
-    if not _still_valid(request, token_id, site_id, payload.get("boot")):
+    comm100_admin = _comm100_admin(payload)
+    if comm100_admin is not None:
+        runtime: Runtime = request.app.state.runtime
+        if not isinstance(site_id, int) or not still_signed_in(
+            runtime, site_id, comm100_admin.sign_in_mark
+        ):
+            return None
+    elif payload.get("via") is not None or not _still_valid(
+        request, token_id, site_id, payload.get("boot")
+    ):
         return None
     return UiSession(
         principal=Principal(role=role, site_id=site_id, token_id=token_id),
@@ -242,7 +278,17 @@ def current_session(request: Request) -> UiSession | None:
         expires_at=signed_at + SESSION_LIFETIME_S,
         csrf_secret=csrf_secret,
         signer=ui_signer,
+        comm100_admin=comm100_admin,
     )
+
+
+def _comm100_admin(payload: dict[str, Any]) -> Comm100Admin | None:
+    if payload.get("via") != "comm100":
+        return None
+    agent, email, mark = payload.get("agent"), payload.get("email"), payload.get("mark")
+    if not isinstance(agent, str) or not isinstance(mark, str):
+        return None
+    return Comm100Admin(agent, email if isinstance(email, str) else None, mark)
 
 
 def _still_valid(request: Request, token_id: object, site_id: object, mark: object) -> bool:

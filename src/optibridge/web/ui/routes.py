@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from optibridge.web.ui import login, site_settings, sites, sync_log
+from optibridge.web.ui import comm100_app, login, site_settings, sites, sync_log
 from optibridge.web.ui.deps import page_router
 from optibridge.web.ui.render import STATIC_DIR, STATIC_PATH, error_page
 
@@ -33,5 +33,12 @@ def not_found(request: Request, path: str) -> Response:
 
 
 router = APIRouter()
-for _pages in (login.router, sites.router, site_settings.router, sync_log.router, _not_found):
+for _pages in (
+    login.router,
+    sites.router,
+    site_settings.router,
+    comm100_app.router,
+    sync_log.router,
+    _not_found,
+):
     router.include_router(_pages)  # the catch-all last

@@ -22,7 +22,8 @@ from optibridge.services import comm100_connection as comm100_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services.comm100_connection import FieldChoices
-from optibridge.services.settings import AttributeInfo
+from optibridge.services.comm100_signin import redirect_uri
+from optibridge.services.settings import AttributeInfo, StoredSettings
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -43,7 +44,8 @@ from optibridge.web.ui.settings_form import (
 
 router = page_router()
 
-ConnectionSection = Literal["optimove", "comm100"]
+# A form of the page that can fail and be shown again with what was typed.
+ConnectionSection = Literal["optimove", "comm100", "sign_in"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def site_page(
     refresh: Annotated[bool, Query()] = False,
 ) -> Response:
     session.principal.require_admin_of(site_id)
-    return _site_page(request, runtime, session, site_id, SitePage(refresh_fields=refresh))
+    return site_page_response(request, runtime, session, site_id, SitePage(refresh_fields=refresh))
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ def _connect(
             summary_title=summary,
             status=status,
         )
-        return _site_page(request, runtime, session, site_id, page)
+        return site_page_response(request, runtime, session, site_id, page)
 
     problems = [
         Problem(f"/{section}/{name}", message)
@@ -224,7 +226,7 @@ def save_settings(
         if changed is None:
             return error_page(request, 400, "Unknown action", "The page sent an unknown action.")
         page = SitePage(form=posted.with_spares(), unsaved_list=changed)
-        return _site_page(request, runtime, session, site_id, page)
+        return site_page_response(request, runtime, session, site_id, page)
     document = document_with_form(settings_service.read_document(runtime, site_id), posted)
     try:
         settings_service.save_document(runtime, site_id, document)
@@ -236,7 +238,7 @@ def save_settings(
             summary_title="The settings were not saved",
             status=422,
         )
-        return _site_page(request, runtime, session, site_id, page)
+        return site_page_response(request, runtime, session, site_id, page)
     response = redirect(request, f"/ui/sites/{site_id}")
     set_flash(request, response, "success", "Settings saved.")
     return response
@@ -253,7 +255,7 @@ def _key_if_given(api_key: str) -> dict[str, str]:
     return {"api_key": api_key} if api_key else {}
 
 
-def _site_page(
+def site_page_response(
     request: Request, runtime: Runtime, session: UiSession, site_id: int, page: SitePage
 ) -> Response:
     with runtime.unit_of_work(read_only=True) as db:
@@ -315,9 +317,37 @@ def _site_page(
             "unsaved_list": page.unsaved_list,
             "summary_title": page.summary_title,
             "webhooks": urls,
+            "comm100_app": comm100_app_view(
+                stored, document, public_url(runtime, request), page.typed.get("sign_in", {})
+            ),
+            "sign_in_result": page.results.get("sign_in"),
         },
         status=page.status,
         session=session,
+    )
+
+
+@dataclass(frozen=True)
+class Comm100AppView:
+    """What the card shows."""
+
+    sign_in_ready: bool
+    redirect_uri: str
+    platform_url: str
+    oauth_client_id: str
+    secret_mask: str | None
+
+
+def comm100_app_view(
+    stored: StoredSettings, document: dict[str, Any], public_base: str, typed: dict[str, str]
+) -> Comm100AppView:
+    section = document.get("comm100", {})
+    return Comm100AppView(
+        sign_in_ready=stored.sign_in_ready,
+        redirect_uri=redirect_uri(public_base),
+        platform_url=typed.get("platform_url", section.get("platform_url") or ""),
+        oauth_client_id=typed.get("oauth_client_id", section.get("oauth_client_id") or ""),
+        secret_mask=section.get("oauth_client_secret"),
     )
 
 
