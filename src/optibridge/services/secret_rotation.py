@@ -19,7 +19,7 @@ from optibridge.store.repositories import SettingsRepository, SiteRepository
 WEBHOOK_TOKEN = "webhook token"  # noqa: S105 (a label)
 OPTIMOVE_API_KEY = "Optimove API key"
 COMM100_API_KEY = "Comm100 API key"
-COMM100_OAUTH_SECRET = "Comm100 OAuth client secret"
+COMM100_OAUTH_SECRET = "Comm100 OAuth client secret"  # noqa: S105 (a label)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,5 @@ def _stored_secrets(session: Session) -> list[_Sealed]:
     for row in SettingsRepository(session).list_locked():
         found.append(_Sealed(row.site_id, OPTIMOVE_API_KEY, row, "optimove_api_key_enc"))
         found.append(_Sealed(row.site_id, COMM100_API_KEY, row, "comm100_api_key_enc"))
-        found.append(
-            _Sealed(row.site_id, COMM100_OAUTH_SECRET, row, "comm100_oauth_secret_enc")
-        )
+        found.append(_Sealed(row.site_id, COMM100_OAUTH_SECRET, row, "comm100_oauth_secret_enc"))
     return found
