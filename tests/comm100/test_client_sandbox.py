@@ -231,9 +231,7 @@ def test_a_ticket_trigger_context_gets_the_requesting_contact(
     assert dict(context.identities) == ADA.identities
 
 
-def test_a_visitor_requester_named_so_reads_nothing(
-    sandbox: Sandbox, limiter: RateLimiter
-) -> None:
+def test_a_visitor_requester_named_so_reads_nothing(sandbox: Sandbox, limiter: RateLimiter) -> None:
     trigger = payloads.ticket_created_trigger(321, CONTACT_ID, "visitor", style="camel")
     event = parse_ticket_trigger(trigger)
     with make_client(sandbox.api_base_url, limiter) as client:

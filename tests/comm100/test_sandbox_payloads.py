@@ -163,9 +163,7 @@ def test_both_trigger_styles_give_the_same_requester(requester_type: Any) -> Non
     assert event.context.subject_kind == requester_type
     from_pascal = parse_ticket_trigger(pascal)
     assert from_pascal.dedupe_key == event.dedupe_key
-    assert from_pascal.context.subject_kind == (
-        "contact" if requester_type == "contact" else None
-    )
+    assert from_pascal.context.subject_kind == ("contact" if requester_type == "contact" else None)
     assert event.context.subject_id == REQUESTER_ID
     assert event.comm100_ids["ticket_id"] == "321"
     assert event.order_key == f"{requester_type}:{REQUESTER_ID}"  # the camelCase one

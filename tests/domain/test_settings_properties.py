@@ -301,10 +301,15 @@ def test_a_partial_document_is_the_whole_document_with_defaults(
     )
 
 
+_SIGN_IN_KEYS = ("platform_url", "oauth_client_id", "oauth_client_secret")
+
+
 def _required(path: Path, key: str | int, value: dict[str, Any]) -> bool:
     """Keys that a generated document can't lose and stay valid."""
     if key in ("source", "name", "optimove_field", "comm100_field"):
         return True
+    if path == ("comm100",) and key in _SIGN_IN_KEYS:  # all three or none
+        return any(value.get(k) is not None for k in _SIGN_IN_KEYS)
     return len(path) == 1 and key == "identification" and value.get("enabled") is True
 
 
