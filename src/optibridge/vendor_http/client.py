@@ -204,12 +204,14 @@ class VendorClient:
         endpoint: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         accept: Container[int] = (),
     ) -> httpx.Response:
         """A 2xx response, or one with a status in `accept`; anything else raises.
 
         Every attempt waits for its own slot in the shared window. `endpoint` names the call in
-        records and messages, e.g. `GET contact/fields`.
+        records and messages, e.g. `GET contact/fields`. `form` is sent as
+        `application/x-www-form-urlencoded` (OAuth's token endpoint), `json` as JSON.
         """
         url = self._base_url + path
         failure: _Failure | None = None
@@ -225,6 +227,7 @@ class VendorClient:
                     url,
                     params=self._params,
                     json=json,
+                    data=form,
                     headers=self._headers,
                     timeout=self._timeout,
                 )
