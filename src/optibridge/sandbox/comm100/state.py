@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from optibridge.sandbox import request_log
+from optibridge.sandbox.comm100.identity import IdentityProvider, default_agents
 from optibridge.sandbox.comm100.simulation import Simulation
 from optibridge.sandbox.faults import FaultSettings, FaultSettingsPatch
 from optibridge.sandbox.rate_limit import RateLimit, RequestCount, SlidingWindow, WindowSeconds
@@ -410,6 +411,7 @@ class SandboxState:
     fault_random: random.Random = field(default_factory=random.Random)
     requests: RequestLog[LoggedRequest] = field(default_factory=lambda: RequestLog(LoggedRequest))
     simulation: Simulation = field(default_factory=Simulation)
+    identity: IdentityProvider = field(default_factory=IdentityProvider)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -429,6 +431,7 @@ class SandboxState:
         self.set_faults(Faults())
         self.requests.clear()
         self.simulation = Simulation()
+        self.identity = IdentityProvider(agents=default_agents(DEFAULT_SITE_ID))
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
