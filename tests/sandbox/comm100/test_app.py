@@ -969,6 +969,7 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
     assert defaults["behaviour"] == {
         "identity_type_key": "contactIdentityType",
         "query_result": "list",
+        "userinfo_is_admin": False,
     }
     assert [agent["email"] for agent in defaults["agents"]] == [
         "agent@example.com",

@@ -111,6 +111,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from optibridge.sandbox.comm100 import oauth
 from optibridge.sandbox.comm100.control import router
 from optibridge.sandbox.comm100.simulator import mount_simulator
 from optibridge.sandbox.comm100.state import SandboxState
@@ -135,6 +136,7 @@ def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> 
     state = SandboxState()
     app.state.sandbox = state
     add_control_surface(app, router)
+    app.include_router(oauth.router)
     mount_simulator(app, webhook_transport)
     add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app

@@ -373,11 +373,15 @@ class Behaviour(_Model):
 
     identity_type_key: IdentityTypeKey = "contactIdentityType"
     query_result: QueryResult = "list"
+    # Whether `oauth/userinfo` also says `IsAdmin`: the documented answer does not [3p], so a
+    # client must be able to learn it elsewhere (v4 `global/agents/{id}`); on, to test both.
+    userinfo_is_admin: StrictBool = False
 
 
 class BehaviourPatch(_Model):
     identity_type_key: IdentityTypeKey | None = None
     query_result: QueryResult | None = None
+    userinfo_is_admin: StrictBool | None = None
 
 
 # --- what the sandbox has seen ----------------------------------------------------------------
@@ -385,11 +389,13 @@ class BehaviourPatch(_Model):
 
 @dataclass
 class LoggedRequest(request_log.LoggedRequest):
-    """One vendor API call; never holds the password (the API key)."""
+    """One vendor API or OAuth call; never holds a password, key, client secret, code or token."""
 
     shown: ClassVar[tuple[str, ...]] = ("method", "path", "query", "status", "time", "user", "body")
 
-    user: str | None = None  # the Basic user name
+    # Who called: the Basic user name, the e-mail of a bearer token's or of the signing-in
+    # agent, or the OAuth client id at the token endpoint.
+    user: str | None = None
 
 
 @dataclass
