@@ -848,6 +848,37 @@ async def test_under_a_mount_the_sign_in_posts_and_the_cookie_stay_within_it(
     assert "code" in query_of(again.headers["location"])
 
 
+async def test_the_simulators_agent_console_signs_the_browser_in_as_its_agent(
+    mounted: Platform,
+) -> None:
+    config = {"site_id": SITE, "agent_id": DEFAULT_ADMIN_ID, "agent_name": "Site Admin"}
+    assert (await mounted.control("PUT", "simulator", config)).status_code == 200
+
+    console = await mounted.http.get(f"{MOUNT}/simulator/agent")
+    silent = await mounted.authorize()
+
+    assert console.status_code == 200
+    assert "Path=/sandbox/comm100;" in console.headers["set-cookie"]
+    assert silent.status_code == 302
+    code = query_of(silent.headers["location"])["code"]
+    token = (await mounted.token(code)).json()["access_token"]
+    assert (await mounted.userinfo(token)).json()["AgentId"] == DEFAULT_ADMIN_ID
+
+
+async def test_a_simulator_agent_unknown_to_the_platform_signs_no_one_in(
+    mounted: Platform,
+) -> None:
+    config = {"site_id": SITE, "agent_id": OTHER_AGENT}
+    await mounted.control("PUT", "simulator", config)
+
+    console = await mounted.http.get(f"{MOUNT}/simulator/agent")
+    page = await mounted.authorize()
+
+    assert "set-cookie" not in console.headers
+    assert "is not an agent of site 10000" in " ".join(console.text.split())
+    assert page.status_code == 200
+
+
 # --- the service's own client, over real HTTP ----------------------------------------------------
 
 
