@@ -930,7 +930,17 @@ async def test_control_calls_are_not_logged(sandbox: httpx.AsyncClient) -> None:
 async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> None:
     defaults = {
         path: (await sandbox.get(f"/_sandbox/{path}")).json()
-        for path in ("forms", "keys", "sites", "limits", "faults", "behaviour")
+        for path in (
+            "forms",
+            "keys",
+            "sites",
+            "limits",
+            "faults",
+            "behaviour",
+            "agents",
+            "oauth/clients",
+            "oauth/clock",
+        )
     }
     await seed_contact(sandbox, ADA, ada())
     await seed_ticket(sandbox, 1, contactOrVisitorId=ADA, contactOrVisitorType="contact")
@@ -940,6 +950,10 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
     await sandbox.put("/_sandbox/limits", json={"requests": 1})
     await sandbox.put("/_sandbox/faults", json={"latency_ms": 1})
     await sandbox.put("/_sandbox/behaviour", json={"identity_type_key": "type"})
+    await sandbox.put("/_sandbox/agents", json=[])
+    client = {"clientId": "c", "clientSecret": "s", "redirectUris": ["http://a/"], "siteId": 1}
+    await sandbox.put("/_sandbox/oauth/clients", json=[client])
+    await sandbox.put("/_sandbox/oauth/clock", json={"offset_seconds": 60})
     await api(sandbox, "/v4/contact/fields")
 
     response = await sandbox.post("/_sandbox/reset")
@@ -955,7 +969,13 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
     assert defaults["behaviour"] == {
         "identity_type_key": "contactIdentityType",
         "query_result": "list",
+        "userinfo_is_admin": False,
     }
+    assert [agent["email"] for agent in defaults["agents"]] == [
+        "agent@example.com",
+        "admin@example.com",
+    ]
+    assert defaults["oauth/clients"] == []
 
 
 # --- control surface: contacts ----------------------------------------------------------------

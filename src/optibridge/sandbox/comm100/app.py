@@ -48,6 +48,9 @@ accepted, ids are matched as values (a guid in any case):
   (new | pendingInternal | pendingExternal | onHold | closed), "priority" (urgent | high |
   normal | low), "contactOrVisitorId": guid, "contactOrVisitorType": "contact" | "visitor",
   "createdTime", "lastUpdatedTime"}`. Unknown → 404.
+- `GET v4/global/agents/{id}` (a guid) → an agent of the call's site: `{"id", "email",
+  "displayName", "firstName", "lastName", "isAdmin", "isActive"}` (the path is a guess [?]: the
+  sign-in client reads `isAdmin` there when userinfo does not say). Unknown → 404.
 - Unknown path → 404, wrong verb → 405 with `Allow`.
 Errors are `{"code": <status>, "message": "..."}` (the key is never echoed nor logged).
 
@@ -55,13 +58,59 @@ Order of the checks, each decided at the call's arrival:
 1. Injected 429 (`rate_429`), then the rate limit: a sliding window per client IP (default 300
    calls per 300 s) counting the calls it admitted; over it, 429 (no `Retry-After`).
 2. HTTP Basic: the user must look like an e-mail (any agent), the password must be an accepted
-   key (default `sandbox-comm100-key`); else 401 with `WWW-Authenticate: Basic`.
+   key (default `sandbox-comm100-key`); else 401 with `WWW-Authenticate: Basic`. Or
+   `Authorization: Bearer <access token>` from `oauth/token` below: unknown, expired, or its
+   agent or client gone → 401 (`WWW-Authenticate: Bearer error="invalid_token"`); a `siteId`
+   other than the token's site → 403.
 3. `siteId` (query parameter, name case-insensitive): missing or not an integer → 400; not one
-   of the sandbox's sites (default `[10000]`) → 403. All sites share the same data.
+   of the sandbox's sites (default `[10000]`) → 403. All sites share the same data (but agents,
+   which belong to one site).
 4. Then `latency_ms` delays every answer (refusals included); an admitted call may hang
    `timeout_ms` (`timeout_rate`) and is then answered as usual; then `error_rate` answers 500
    (JSON) or 503 (plain text). Faults are drawn from a generator seeded by `seed` (four draws
    per call).
+
+OAuth 2, authorization code (`optibridge.sandbox.comm100.oauth`; reference/comm100.md, "Who is
+calling"): the platform's sign-in, at the sandbox's root as at `https://dash{N}.comm100.io`.
+Never rate-limited or faulted; every call logged with its secrets masked (the query's and
+form's values other than `client_id`, `response_type`, `siteid`, `scope`, `redirect_uri`,
+`prompt`, `grant_type`, `agent_id`, `cancel` are `****`: codes, tokens, client secrets,
+passwords, `state`). Parameter names are case-insensitive; an empty value counts as absent.
+
+- `GET oauth/authorize?client_id&response_type=code&siteid&scope&redirect_uri&state[&prompt]`.
+  An unknown client, a `redirect_uri` not registered for it (exact match), a `siteid` missing,
+  not the client's or not a sandbox site → a 400 HTML page, never a redirect. Then refusals go
+  to the redirect URI as `?error=…&error_description=…&state=…`: a parameter repeated
+  (`invalid_request`), `response_type` not `code` (`unsupported_response_type`), a scope
+  other than `openid` and `offline_access` or without `openid` (`invalid_scope`), a bad
+  `prompt`. A browser signed in to the platform (the signed cookie `comm100_sandbox_agent`,
+  naming an agent of that site) is sent back at once with `?code=…&state=…` (302), unless
+  `prompt=login` or `select_account`; else `prompt=none` → `error=login_required`; else the
+  sign-in page (200; framing refused): the site's agents, one button each (a password field
+  for an agent given one), and Cancel.
+- `POST oauth/sign-in` — the sign-in page's form: the authorization request's parameters again
+  (checked again) and `agent_id` (and `password`) → 303 to the redirect URI with a code, and
+  the cookie set (path: the sandbox's root, wherever it is mounted; HttpOnly, SameSite=Lax);
+  `cancel` → `error=access_denied`; an unknown agent or a wrong password → the page again, 422.
+- `POST oauth/sign-out` → the cookie removed.
+- Codes: single use, 60 s, bound to the client, the redirect URI and the site. A second use
+  revokes the tokens the first one gave (RFC 6749 4.1.2).
+- `POST oauth/token?siteId=` — a urlencoded form; the client authenticates with HTTP Basic
+  (RFC 6749 2.3.1) or `client_id` and `client_secret` in the form (not both).
+  `grant_type=authorization_code` with `code` and `redirect_uri` (the one of the authorize
+  request), or `grant_type=refresh_token` with `refresh_token` (rotated) and optionally a
+  narrower `scope`. → `{"access_token", "token_type": "Bearer", "expires_in": 3600,
+  "refresh_token" (with `offline_access` only), "scope"}`, `Cache-Control: no-store`. Errors
+  are RFC 6749 5.2's `{"error", "error_description"}`: `invalid_client` 401 (unknown client
+  or wrong secret; with Basic, `WWW-Authenticate: Basic`), `invalid_grant` 400 (a code or
+  refresh token unknown, used, expired, of another client, redirect URI or site, or of an
+  agent gone), `unsupported_grant_type` 400, `invalid_request` 400 (not a form, a parameter
+  missing or repeated, no `siteId`), `invalid_scope` 400.
+- `GET|POST oauth/userinfo?siteId=` with `Authorization: Bearer <access token>` → `{"AgentId",
+  "SiteId", "PartnerId": 1, "Email"}`, plus `"IsAdmin"` when the behaviour
+  `userinfo_is_admin` is on. No, unknown or expired token → 401 (`WWW-Authenticate: Bearer
+  error="invalid_token"`); no `siteId` → 400; another site's → 403.
+- Other verbs on these paths → 405 with `Allow`.
 
 Control surface under `/_sandbox/` (no credentials, never limited, faulted or logged; errors
 `{"error": {"code", "message", "details": [{"pointer", "message"}]}}`, 422 invalid, 400
@@ -87,9 +136,24 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
 - `GET|PUT /faults` `{"latency_ms": 0, "error_rate": 0, "rate_429": 0, "timeout_rate": 0,
   "timeout_ms": 30000, "seed": null}`.
 - `GET|PUT /behaviour` `{"identity_type_key": "contactIdentityType" | "type",
-  "query_result": "list" | "envelope"}`. PUTs of limits, faults and behaviour are partial.
+  "query_result": "list" | "envelope", "userinfo_is_admin": false}`. PUTs of limits, faults
+  and behaviour are partial.
+- `GET|PUT /agents` `[{"id": guid, "siteId", "email", "name", "isAdmin": false,
+  "password"?}]`: the platform's agents; a PUT replaces them all (tokens of an agent left out
+  stop working). Ids unique, e-mails unique per site, `siteId` one of the sandbox's sites;
+  GET shows a password as `****`, and `****` in a PUT keeps the agent's stored one. Default:
+  `DEFAULT_AGENT_ID` (`a9d5e0c4-6b1f-4c7e-8a2d-5f3b9c1e7d20`, agent@example.com, "Demo
+  Agent", the simulator's agent) and `DEFAULT_ADMIN_ID` (admin@example.com, an admin), both
+  of site 10000, without passwords.
+- `GET|PUT /oauth/clients` `[{"clientId", "clientSecret", "redirectUris": [absolute http(s)
+  URLs without fragment], "siteId"}]`, default `[]`: a PUT replaces them all; GET shows
+  secrets as `****`, and `****` in a PUT keeps a stored client's secret.
+- `GET|PUT /oauth/clock` `{"offset_seconds": 0}`: how far the platform's clock runs ahead,
+  to expire codes and tokens without waiting.
 - `GET|DELETE /requests[?since=epoch]` → `[{"method", "path", "query", "status", "time",
-  "user", "body"}]` (`user` is the Basic user name, never the key; the last 100,000 calls).
+  "user", "body"}]` (the last 100,000 calls of the v4 API and of OAuth; `user` is the Basic
+  user name, a bearer token's agent's e-mail, the agent signing in, or the client id at
+  `oauth/token`; never a key, secret, password, code or token).
 - `GET|PUT|DELETE /simulator`: the simulator's configuration (`optibridge.sandbox.
   comm100.simulation.SimulatorConfig`): `{"site_id", "livechat_webhook_url",
   "ticketing_webhook_url", "console_url", "agent_token", "agent_id", "agent_name",
@@ -100,7 +164,9 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
 - `POST /reset` → all defaults (the simulator's configuration and chats included).
 
 Simulator pages under `/simulator/` (`optibridge.sandbox.comm100.simulator`): a visitor and an
-agent console that send real-shaped webhooks and embed the Optimove tab.
+agent console that send real-shaped webhooks and embed the Optimove tab. The agent console
+signs the browser in to the platform as its agent (the cookie above), so the tab's Comm100
+sign-in is silent there, as in Comm100's agent console.
 """
 
 from __future__ import annotations
@@ -111,6 +177,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from optibridge.sandbox.comm100 import oauth
 from optibridge.sandbox.comm100.control import router
 from optibridge.sandbox.comm100.simulator import mount_simulator
 from optibridge.sandbox.comm100.state import SandboxState
@@ -135,6 +202,7 @@ def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> 
     state = SandboxState()
     app.state.sandbox = state
     add_control_surface(app, router)
+    app.include_router(oauth.router)
     mount_simulator(app, webhook_transport)
     add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app

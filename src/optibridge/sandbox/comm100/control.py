@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from optibridge.sandbox.comm100.oauth_control import control_routes as oauth_control_routes
 from optibridge.sandbox.comm100.simulation import SimulatorConfig
 from optibridge.sandbox.comm100.state import (
     CONTACT_SYSTEM_FIELDS,
@@ -47,6 +48,7 @@ _SiteId = Annotated[int, Field(ge=1, strict=True)]
 _TicketId = Annotated[int, Path(ge=1)]
 
 router = APIRouter(prefix=PREFIX, tags=["sandbox control"])
+router.include_router(oauth_control_routes)  # agents, OAuth clients, the platform's clock
 
 
 # --- contacts ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from optibridge.sandbox import request_log
+from optibridge.sandbox.comm100.identity import IdentityProvider, default_agents
 from optibridge.sandbox.comm100.simulation import Simulation
 from optibridge.sandbox.faults import FaultSettings, FaultSettingsPatch
 from optibridge.sandbox.rate_limit import RateLimit, RequestCount, SlidingWindow, WindowSeconds
@@ -372,11 +373,15 @@ class Behaviour(_Model):
 
     identity_type_key: IdentityTypeKey = "contactIdentityType"
     query_result: QueryResult = "list"
+    # Whether `oauth/userinfo` also says `IsAdmin`: the documented answer does not [3p], so a
+    # client must be able to learn it elsewhere (v4 `global/agents/{id}`); on, to test both.
+    userinfo_is_admin: StrictBool = False
 
 
 class BehaviourPatch(_Model):
     identity_type_key: IdentityTypeKey | None = None
     query_result: QueryResult | None = None
+    userinfo_is_admin: StrictBool | None = None
 
 
 # --- what the sandbox has seen ----------------------------------------------------------------
@@ -384,11 +389,13 @@ class BehaviourPatch(_Model):
 
 @dataclass
 class LoggedRequest(request_log.LoggedRequest):
-    """One vendor API call; never holds the password (the API key)."""
+    """One vendor API or OAuth call; never holds a password, key, client secret, code or token."""
 
     shown: ClassVar[tuple[str, ...]] = ("method", "path", "query", "status", "time", "user", "body")
 
-    user: str | None = None  # the Basic user name
+    # Who called: the Basic user name, the e-mail of a bearer token's or of the signing-in
+    # agent, or the OAuth client id at the token endpoint.
+    user: str | None = None
 
 
 @dataclass
@@ -410,6 +417,7 @@ class SandboxState:
     fault_random: random.Random = field(default_factory=random.Random)
     requests: RequestLog[LoggedRequest] = field(default_factory=lambda: RequestLog(LoggedRequest))
     simulation: Simulation = field(default_factory=Simulation)
+    identity: IdentityProvider = field(default_factory=IdentityProvider)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -429,6 +437,7 @@ class SandboxState:
         self.set_faults(Faults())
         self.requests.clear()
         self.simulation = Simulation()
+        self.identity = IdentityProvider(agents=default_agents(DEFAULT_SITE_ID))
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults

@@ -88,6 +88,8 @@ def _check_credentials(
             "e-mail and API key."
         )
     scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return _check_bearer(state, request, entry, credentials.strip())
     if scheme.lower() != "basic":
         return _unauthorized("Authorization has been denied for this request: invalid token.")
     try:
@@ -105,9 +107,29 @@ def _check_credentials(
     return None
 
 
-def _check_site(state: SandboxState, request: Request) -> Response | None:
+def _check_bearer(
+    state: SandboxState, request: Request, entry: LoggedRequest, token: str
+) -> Response | None:
+    """An access token from this platform's `oauth/token`, good for its own site only."""
+    found = state.identity.access(token)
+    if found is None:
+        message = "Authorization has been denied for this request: invalid or expired token."
+        return error_body(401, message, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    grant, agent = found
+    entry.user = agent.email
+    values = _site_values(request)  # missing or malformed: `_check_site` says so
+    if values and values[0].isascii() and values[0].isdigit() and int(values[0]) != grant.site_id:
+        return error_body(403, f"No access to site {int(values[0])} with this token.")
+    return None
+
+
+def _site_values(request: Request) -> list[str]:
     # Query parameter names are case-insensitive on Comm100's (ASP.NET) side.
-    values = [v for k, v in request.query_params.multi_items() if k.lower() == "siteid"]
+    return [v for k, v in request.query_params.multi_items() if k.lower() == "siteid"]
+
+
+def _check_site(state: SandboxState, request: Request) -> Response | None:
+    values = _site_values(request)
     if not values or not values[0].strip():
         return error_body(400, "The siteId query parameter is required.")
     if not values[0].isascii() or not values[0].isdigit():
@@ -160,6 +182,7 @@ class _Call:
     state: SandboxState
     captured: list[str]
     body: Any
+    site_id: int = 0  # the call's `siteId`, checked by the gate
 
 
 _Handler = Callable[[_Call], Awaitable[Response]]
@@ -172,7 +195,8 @@ async def _route(state: SandboxState, request: Request, path: str, body: Any) ->
     segments = path_segments(path)
     endpoint = endpoint_for(_ENDPOINTS, segments, request.method)
     if endpoint is not None:
-        return await endpoint.handler(_Call(state, endpoint.captured(segments), body))
+        site_id = int(_site_values(request)[0])
+        return await endpoint.handler(_Call(state, endpoint.captured(segments), body, site_id))
     allowed = allowed_methods(_ENDPOINTS, segments)
     if not allowed:
         return error_body(404, f"No HTTP resource was found that matches '/{path}'.")
@@ -363,6 +387,18 @@ async def _get_ticket(call: _Call) -> Response:
     return JSONResponse(dict(ticket))
 
 
+# --- agents -----------------------------------------------------------------------------------
+
+
+async def _get_agent(call: _Call) -> Response:
+    # The path is a guess [?]: v4's agents are not in a page we could read (the v3 design has
+    # `globalSettings/agents/{id}`); it tells whether the agent is an administrator.
+    agent = call.state.identity.agent(call.captured[0], call.site_id)
+    if agent is None:
+        return error_body(404, f"Agent '{call.captured[0]}' not found.")
+    return JSONResponse(agent.as_v4())
+
+
 _ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint(("v4", "contact", "contacts", None), "GET", _get_contact),
     _Endpoint(
@@ -374,4 +410,5 @@ _ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint(("v4", "livechat", "offlinemessageformfields"), "GET", _get_offline_fields),
     _Endpoint(("v4", "livechat", "customvariables"), "GET", _get_custom_variables),
     _Endpoint(("v4", "ticketing", "tickets", None), "GET", _get_ticket),
+    _Endpoint(("v4", "global", "agents", None), "GET", _get_agent),
 )

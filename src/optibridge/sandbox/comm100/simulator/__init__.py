@@ -12,6 +12,9 @@ browser must do itself (talking to the embedded Optimove tab).
 - `GET simulator/visitor/chats/{id}` — the visitor's chat window; `POST …/messages` says
   something.
 - `GET simulator/agent` — the agent console: open and ended chats, tickets, *Create ticket*.
+  Every agent console page signs the browser in to the sandbox's Comm100 platform as its agent
+  (`optibridge.sandbox.comm100.oauth`'s cookie), as the real console leaves the agent signed
+  in to Comm100, so the tab's Comm100 sign-in is silent.
   `GET simulator/agent/chats/{id}` and `GET simulator/agent/tickets/{id}` select one and embed
   the Optimove tab (`{console_url}/livechat|ticketing?siteId=…&agentId=…&token=…`), hosting it
   as the agent console does: through the App SDK's message protocol only (`static/simulator.js`

@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from optibridge.sandbox.comm100.control import StateDep, put_contact, put_ticket
+from optibridge.sandbox.comm100.identity import Agent
+from optibridge.sandbox.comm100.oauth import sign_in
 from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended, ticket_created_trigger
 from optibridge.sandbox.comm100.simulation import (
     Channel,
@@ -60,6 +62,12 @@ def _sdk_agent(state: SandboxState) -> dict[str, Any]:
         "name": config.agent_name if config else "Agent",
         "siteId": _site_id(state),
     }
+
+
+def _platform_agent(state: SandboxState) -> Agent | None:
+    """The agent the console shows as signed in, as the sandbox's platform knows them."""
+    config = state.simulation.config
+    return state.identity.agent(config.agent_id, config.site_id) if config else None
 
 
 def _sdk_requester(state: SandboxState, ticket: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -136,7 +144,8 @@ def _agent_page(
         channel = "ticketing"
         console_data["ticket"] = sdk_ticket(ticket, _sdk_requester(state, ticket))
     tab_url = sim.config.tab_url(channel) if sim.config and channel else None
-    return render(
+    platform_agent = _platform_agent(state)
+    response = render(
         request,
         "simulator/agent.html",
         status,
@@ -154,7 +163,13 @@ def _agent_page(
         ticket_error=ticket_error,
         note=note,
         agent_name=sim.config.agent_name if sim.config else "Agent",
+        platform_agent=platform_agent,
     )
+    if platform_agent is not None:
+        # The real agent console leaves the agent signed in to Comm100, so the tab's Comm100
+        # sign-in (OAuth) is silent: this browser is signed in to the sandbox's platform too.
+        sign_in(response, request, state.identity, platform_agent)
+    return response
 
 
 @router.get("/agent")
