@@ -13,6 +13,7 @@ from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
 from optibridge.server import run_service
+from optibridge.services.comm100_signin import redirect_uri
 from optibridge.services.settings import save_document
 from optibridge.services.sites import create_site
 from optibridge.services.tokens import Role, issue_token
@@ -22,6 +23,9 @@ from optibridge.sync.sites import get_site, webhook_urls
 DEMO_SITE_ID = 10000
 SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandboxes' documented default keys
 SANDBOX_COMM100_KEY = "sandbox-comm100-key"
+# The OAuth client the demo registers in the Comm100 sandbox, for Comm100 sign-in.
+DEMO_OAUTH_CLIENT_ID = "optibridge-demo"
+DEMO_OAUTH_SECRET = "sandbox-oauth-client-secret"  # noqa: S105 (the sandbox's, public)
 ADMIN_TOKEN_FILE = "demo-admin-token"  # noqa: S105 (a file name)
 AGENT_TOKEN_FILE = "demo-agent-token"  # noqa: S105 (a file name)
 SIMULATOR_PATH = "/sandbox/comm100/simulator/"
@@ -115,6 +119,10 @@ def demo_settings(public_url: str) -> dict[str, Any]:
             "api_base_url": f"{public_url}/sandbox/comm100/v4",
             "agent_email": "demo-agent@example.com",
             "api_key": SANDBOX_COMM100_KEY,
+            # Comm100 sign-in against the sandbox's OAuth (agents and the site's admin).
+            "platform_url": f"{public_url}/sandbox/comm100",
+            "oauth_client_id": DEMO_OAUTH_CLIENT_ID,
+            "oauth_client_secret": DEMO_OAUTH_SECRET,
         },
         "livechat": {
             "enabled": True,
@@ -202,6 +210,17 @@ def seed_demo(runtime: Runtime, public_url: str) -> None:
             http.put(f"{optimove}/customers/{customer_id}", json=attributes).raise_for_status()
         for contact_id, contact in DEMO_CONTACTS.items():
             http.put(f"{comm100}/contacts/{contact_id}", json=contact).raise_for_status()
+        http.put(
+            f"{comm100}/oauth/clients",
+            json=[
+                {
+                    "clientId": DEMO_OAUTH_CLIENT_ID,
+                    "clientSecret": DEMO_OAUTH_SECRET,
+                    "redirectUris": [redirect_uri(public_url)],
+                    "siteId": DEMO_SITE_ID,
+                }
+            ],
+        ).raise_for_status()
     with runtime.unit_of_work() as session:
         if SiteRepository(session).get(DEMO_SITE_ID) is None:
             create_site(session, runtime.box, DEMO_SITE_ID, "Demo site")
