@@ -56,6 +56,21 @@ OPTIMOVE_LIMITER_WAIT = Histogram(
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0),
     registry=PROCESS_REGISTRY,
 )
+OPTIMOVE_CALLS_BY_PRIORITY = Counter(
+    "optibridge_optimove_priority_calls",
+    "Optimove call attempts by who made them (SPEC 4.5): 'agent' (the console), 'live' (events),"
+    " 'background' (read-backs, backfills).",
+    ["priority"],
+    registry=PROCESS_REGISTRY,
+)
+OPTIMOVE_PRIORITY_WAIT = Histogram(
+    "optibridge_optimove_priority_wait_seconds",
+    "Time a call waited for a slot of the shared limiter, by priority: agents should barely wait"
+    " whatever the backlog.",
+    ["priority"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0),
+    registry=PROCESS_REGISTRY,
+)
 OPTIMOVE_CALL_DURATION = Histogram(
     "optibridge_optimove_call_duration_seconds",
     "Duration of one Optimove call attempt, limiter wait excluded, by endpoint.",
@@ -84,8 +99,11 @@ RECORD_OUTCOMES = Counter(
 )
 
 
-def observe_optimove_call(record: CallRecord) -> None:
-    """Count one Optimove call attempt (pass as the client's `on_call` hook)."""
+def observe_optimove_call(record: CallRecord, priority: str = "live") -> None:
+    """Count one Optimove call attempt (pass as the client's `on_call` hook, with the priority
+    its calls wait at)."""
+    OPTIMOVE_CALLS_BY_PRIORITY.labels(priority=priority).inc()
+    OPTIMOVE_PRIORITY_WAIT.labels(priority=priority).observe(record.limiter_wait_s)
     status = NO_ANSWER if record.status is None else str(record.status)
     OPTIMOVE_CALLS.labels(endpoint=record.endpoint, status=status).inc()
     if record.status == 429:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from optibridge.comm100.client import Comm100Client
 from optibridge.config import Config
+from optibridge.domain.budget import Priority
 from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.secret_box import SecretBox
@@ -82,18 +84,21 @@ class Runtime:
             agent_email,
             api_key,
             site_id,
-            limiter=self.comm100_limiter,
+            limiter=self.comm100_limiter.for_priority("live"),
             timeout_s=self.config.comm100_timeout_s,
             http=self.http,
         )
 
-    def optimove_client(self, base_url: str, api_key: str) -> OptimoveClient:
+    def optimove_client(
+        self, base_url: str, api_key: str, *, priority: Priority = "live"
+    ) -> OptimoveClient:
+        """The engine's client; its calls wait for Optimove's budget at `priority`."""
         return OptimoveClient(
             base_url,
             api_key,
-            limiter=self.limiter,
+            limiter=self.limiter.for_priority(priority),
             timeout_s=self.config.optimove_timeout_s,
             max_attempts=self.config.optimove_max_attempts,
             http=self.http,
-            on_call=observe_optimove_call,
+            on_call=partial(observe_optimove_call, priority=priority),
         )

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 
 from optibridge.config import Config
 from optibridge.domain import budget
-from optibridge.domain.budget import Decision
+from optibridge.domain.budget import LaneDecision
 from optibridge.optimove.client import bucket_for_api_key
 from optibridge.store import limiter as limiter_module
-from optibridge.store.limiter import RateLimiter
+from optibridge.store.limiter import LimiterBusy, RateLimiter
 from optibridge.store.models import RateLimitBucket
 from tests.support.windows import max_in_any_window
 
@@ -119,15 +119,15 @@ def test_many_threads_never_put_more_than_the_limit_in_a_window(
     limit, threads, calls_each = 4, 12, 4
     limiter = RateLimiter(engine, limit=limit, window_s=0.25, margin_s=0.05)
     admitted: list[int] = []
-    real_decide = budget.decide
+    real_decide = budget.decide_in_lane
 
-    def recording_decide(stamps: Sequence[int], now_us: int, lim: int, window: int) -> Decision:
-        decision = real_decide(stamps, now_us, lim, window)
-        if decision.admitted:
-            admitted.append(decision.stamps[-1])
-        return decision
+    def recording_decide(*args: Any, **kwargs: Any) -> LaneDecision:
+        lane = real_decide(*args, **kwargs)
+        if lane.decision.admitted:
+            admitted.append(lane.decision.stamps[-1])
+        return lane
 
-    monkeypatch.setattr(limiter_module, "decide", recording_decide)
+    monkeypatch.setattr(limiter_module, "decide_in_lane", recording_decide)
     start = threading.Barrier(threads)
 
     def worker(_: int) -> None:
@@ -146,3 +146,41 @@ def test_many_threads_never_put_more_than_the_limit_in_a_window(
     # 48 calls at 4 per 0.3 s need at least 11 full windows after the first burst (how much
     # longer a busy machine takes is for the benchmarks).
     assert elapsed >= (total // limit - 1) * 0.3
+
+
+class _GaveUp(Exception):
+    pass
+
+
+def test_a_waiting_agent_makes_live_and_background_callers_stand_aside_until_it_gives_up(
+    engine: Engine,
+) -> None:
+    # Two views of one bucket, as two processes would have: the agent's sees it full (limit 1),
+    # the worker's has room (limit 2). The agent's claim is in the database, so the worker,
+    # with room, still stands aside while the agent waits.
+    agent_waiting, agent_may_go = threading.Event(), threading.Event()
+
+    def agent_sleep(_seconds: float) -> None:
+        agent_waiting.set()
+        agent_may_go.wait()
+        raise _GaveUp
+
+    agent_view = RateLimiter(engine, limit=1, window_s=60, margin_s=0, sleep=agent_sleep)
+    worker_view = RateLimiter(engine, limit=2, window_s=60, margin_s=0)
+    worker_view.take_slot(BUCKET, priority="live")  # one slot used: the agent's view is full
+
+    def agent() -> None:
+        with pytest.raises(_GaveUp):
+            agent_view.take_slot(BUCKET, priority="agent")
+
+    thread = threading.Thread(target=agent)
+    thread.start()
+    assert agent_waiting.wait(timeout=30)
+    for priority in ("live", "background"):
+        with pytest.raises(LimiterBusy):
+            worker_view.take_slot(BUCKET, priority=priority, max_wait_s=0)
+    agent_may_go.set()
+    thread.join()
+
+    # The agent gave up and said so: the worker takes the room at once.
+    assert worker_view.take_slot(BUCKET, priority="live", max_wait_s=0).waited_s >= 0

@@ -16,8 +16,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 MICROS = 1_000_000
+
+# Who is calling, first served first (SPEC 4.5 "Agents first"): an agent waiting in the console,
+# then live events (chats, tickets, offline messages), then background work (read-backs,
+# backfills). A caller stands aside while one of a higher priority is waiting for a slot.
+Priority = Literal["agent", "live", "background"]
+PRIORITIES: tuple[Priority, ...] = ("agent", "live", "background")
+# Background work leaves this many slots of every window to the others, so an agent or a live
+# event that arrives finds one at once instead of waiting for background calls to leave.
+BACKGROUND_HEADROOM = 5
+# A waiting caller asks again at least this often (so that its claim stays fresh), and is
+# forgotten this long after it said it would ask again (its process died); one that stood
+# aside for a higher priority asks again this soon.
+WAITER_POLL_US = MICROS
+WAITER_GRACE_US = MICROS
+STAND_ASIDE_US = 50_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,59 @@ def decide(stamps: Sequence[int], now_us: int, limit: int, window_us: int) -> De
     # Full: wait until all but limit - 1 of them have left the window.
     leaving = recent[len(recent) - limit]
     return Decision(False, tuple(recent), leaving + window_us - now)
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """A caller waiting for a slot: its priority, who it is, and until when it counts."""
+
+    priority: Priority
+    waiter_id: str
+    until_us: int
+
+
+@dataclass(frozen=True)
+class LaneDecision:
+    """`decision` for the caller, and the waiters to keep (the caller among them if refused)."""
+
+    decision: Decision
+    waiters: tuple[Waiter, ...]
+
+
+def decide_in_lane(
+    stamps: Sequence[int],
+    waiters: Sequence[Waiter],
+    now_us: int,
+    limit: int,
+    window_us: int,
+    *,
+    priority: Priority,
+    waiter_id: str,
+) -> LaneDecision:
+    """`decide`, with priorities: a call is admitted only when the window has room for it (for
+    background work: room beyond `BACKGROUND_HEADROOM`) and no caller of a higher priority is
+    waiting. A refused caller is noted as waiting, so that lower priorities stand aside for it.
+
+    The limit itself is `decide`'s: priorities only choose who gets the next slot.
+    """
+    now = max(now_us, max(stamps, default=now_us))
+    rank = PRIORITIES.index(priority)
+    others = tuple(w for w in waiters if w.until_us > now and w.waiter_id != waiter_id)
+    ahead = any(PRIORITIES.index(w.priority) < rank for w in others)
+    own_limit = max(1, limit - BACKGROUND_HEADROOM) if priority == "background" else limit
+    decision = decide(stamps, now, own_limit, window_us)
+    if decision.admitted and not ahead:
+        return LaneDecision(decision, others)
+    # With room but someone more urgent waiting, stand aside: let it take the slot.
+    refused = Decision(False, tuple(stamps), STAND_ASIDE_US) if decision.admitted else decision
+    asks_again = min(refused.wait_us, WAITER_POLL_US)  # the caller asks again by then
+    waiting = Waiter(priority, waiter_id, now + asks_again + WAITER_GRACE_US)
+    return LaneDecision(refused, (*others, waiting))
+
+
+def without_waiter(waiters: Sequence[Waiter], waiter_id: str, now_us: int) -> tuple[Waiter, ...]:
+    """The waiters once `waiter_id` stopped waiting (and the expired ones are gone)."""
+    return tuple(w for w in waiters if w.until_us > now_us and w.waiter_id != waiter_id)
 
 
 def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ...]:

@@ -4,18 +4,32 @@ Each bucket's sliding log of send times (`domain/budget.py`) is a row in `rate_l
 updated atomically. Send times come from one clock every process agrees on: PostgreSQL's
 `clock_timestamp()`, or this machine's clock on SQLite (which is single-machine anyway).
 Transactions are tiny: lock the row, decide, write, commit; waiting happens outside them.
-Vendor clients see it only through `vendor_http`'s `SlotLimiter` protocol.
+Vendor clients see it only through `vendor_http`'s `SlotLimiter` protocol, each through the view
+of its priority (`for_priority`): an agent's calls first, live events next, background work
+last (SPEC 4.5, `domain/budget.py: decide_in_lane`). Who is waiting is kept in the bucket's row
+too, so the order holds across processes.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 from sqlalchemy import Engine
 
 from optibridge.config import Config
-from optibridge.domain.budget import MICROS, Decision, Slot, answered_at, decide, fill_window
+from optibridge.domain.budget import (
+    MICROS,
+    WAITER_POLL_US,
+    Decision,
+    Priority,
+    Slot,
+    answered_at,
+    decide_in_lane,
+    fill_window,
+    without_waiter,
+)
 from optibridge.store import rate_limits
 from optibridge.store.db import write_locked
 from optibridge.store.rate_limits import BucketState
@@ -59,26 +73,42 @@ class RateLimiter:
             margin_s=config.optimove_rate_margin_s,
         )
 
-    def acquire(self, bucket: str, *, max_wait_s: float | None = None) -> float:
+    def acquire(
+        self, bucket: str, *, max_wait_s: float | None = None, priority: Priority = "live"
+    ) -> float:
         """`take_slot`, for callers that only need the seconds waited."""
-        return self.take_slot(bucket, max_wait_s=max_wait_s).waited_s
+        return self.take_slot(bucket, max_wait_s=max_wait_s, priority=priority).waited_s
 
-    def take_slot(self, bucket: str, *, max_wait_s: float | None = None) -> Slot:
+    def for_priority(self, priority: Priority) -> PriorityLimiter:
+        """This limiter as a vendor client of `priority` uses it (a `SlotLimiter`)."""
+        return PriorityLimiter(self, priority)
+
+    def take_slot(
+        self, bucket: str, *, max_wait_s: float | None = None, priority: Priority = "live"
+    ) -> Slot:
         """Block until a call may be sent; the slot is taken. Tell `answered` when the call
         has its answer (or failed).
 
+        `priority`: who gets the next slot when several wait (`domain/budget.py`).
         `max_wait_s`: a caller that must not wait long (an agent in the console) gets
         `LimiterBusy` at once when no slot would come within that time, and takes no slot.
         """
         started = self._monotonic()
-        while True:
-            decision = self._try_acquire(bucket)
-            if decision.admitted:
-                return Slot(bucket, decision.stamps[-1], self._monotonic() - started)
-            wait_s = decision.wait_us / MICROS
-            if max_wait_s is not None and self._monotonic() - started + wait_s > max_wait_s:
-                raise LimiterBusy(wait_s)
-            self._sleep(wait_s)
+        waiter_id = uuid.uuid4().hex
+        try:
+            while True:
+                decision = self._try_acquire(bucket, priority, waiter_id)
+                if decision.admitted:
+                    return Slot(bucket, decision.stamps[-1], self._monotonic() - started)
+                wait_s = decision.wait_us / MICROS
+                if max_wait_s is not None and self._monotonic() - started + wait_s > max_wait_s:
+                    raise LimiterBusy(wait_s)
+                # Ask again at least every WAITER_POLL_US, which keeps this caller's claim fresh.
+                self._sleep(min(wait_s, WAITER_POLL_US / MICROS))
+        except BaseException:
+            # Given up (busy, interrupted, stopping): no one need stand aside for it any more.
+            self._stop_waiting(bucket, waiter_id)
+            raise
 
     def answered(self, slot: Slot) -> None:
         """The call has its answer, or failed: its stamp moves to now (see the module)."""
@@ -88,7 +118,11 @@ class RateLimiter:
             rate_limits.save_bucket(
                 connection,
                 slot.bucket,
-                BucketState(answered_at(state.stamps, slot.stamp_us, now), state.throttled_total),
+                BucketState(
+                    answered_at(state.stamps, slot.stamp_us, now),
+                    state.throttled_total,
+                    state.waiters,
+                ),
             )
 
     def record_throttled(self, bucket: str) -> None:
@@ -99,7 +133,11 @@ class RateLimiter:
             rate_limits.save_bucket(
                 connection,
                 bucket,
-                BucketState(fill_window(state.stamps, now, self.limit), state.throttled_total + 1),
+                BucketState(
+                    fill_window(state.stamps, now, self.limit),
+                    state.throttled_total + 1,
+                    state.waiters,
+                ),
             )
 
     def throttled_total(self, bucket: str) -> int:
@@ -108,13 +146,55 @@ class RateLimiter:
             state = rate_limits.read_bucket(connection, bucket)
         return 0 if state is None else state.throttled_total
 
-    def _try_acquire(self, bucket: str) -> Decision:
+    def _try_acquire(self, bucket: str, priority: Priority, waiter_id: str) -> Decision:
         with write_locked(self._engine) as connection:
             state = rate_limits.lock_bucket(connection, bucket)
             now = rate_limits.clock_us(connection)
-            decision = decide(state.stamps, now, self.limit, self.window_us)
-            if decision.admitted:
+            lane = decide_in_lane(
+                state.stamps,
+                state.waiters,
+                now,
+                self.limit,
+                self.window_us,
+                priority=priority,
+                waiter_id=waiter_id,
+            )
+            decision = lane.decision
+            stamps = decision.stamps if decision.admitted else state.stamps
+            if decision.admitted or lane.waiters != state.waiters:
                 rate_limits.save_bucket(
-                    connection, bucket, BucketState(decision.stamps, state.throttled_total)
+                    connection, bucket, BucketState(stamps, state.throttled_total, lane.waiters)
                 )
         return decision
+
+    def _stop_waiting(self, bucket: str, waiter_id: str) -> None:
+        """A caller gave up: the others need not stand aside for it any longer."""
+        with write_locked(self._engine) as connection:
+            state = rate_limits.lock_bucket(connection, bucket)
+            now = rate_limits.clock_us(connection)
+            rate_limits.save_bucket(
+                connection,
+                bucket,
+                BucketState(
+                    state.stamps,
+                    state.throttled_total,
+                    without_waiter(state.waiters, waiter_id, now),
+                ),
+            )
+
+
+class PriorityLimiter:
+    """The shared limiter as the vendor clients of one priority use it (`SlotLimiter`)."""
+
+    def __init__(self, limiter: RateLimiter, priority: Priority) -> None:
+        self.limiter = limiter
+        self.priority = priority
+
+    def take_slot(self, bucket: str, *, max_wait_s: float | None = None) -> Slot:
+        return self.limiter.take_slot(bucket, max_wait_s=max_wait_s, priority=self.priority)
+
+    def answered(self, slot: Slot) -> None:
+        self.limiter.answered(slot)
+
+    def record_throttled(self, bucket: str) -> None:
+        self.limiter.record_throttled(bucket)

@@ -115,6 +115,8 @@ class RateLimitBucket(Base):
     bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
     stamps: Mapped[list[Any]] = mapped_column(StorableJSON, default=list)
     throttled_total: Mapped[int] = mapped_column(Integer, default=0)
+    # Callers waiting for a slot, [priority, waiter id, until (µs)]: see domain/budget.py.
+    waiters: Mapped[list[Any]] = mapped_column(StorableJSON, default=list, server_default="[]")
 
 
 class AttributeCache(Base):

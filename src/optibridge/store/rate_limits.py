@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from optibridge.domain.budget import PRIORITIES, Waiter
 from optibridge.store.db import is_sqlite
 from optibridge.store.models import RateLimitBucket
 
@@ -21,6 +23,7 @@ from optibridge.store.models import RateLimitBucket
 class BucketState:
     stamps: tuple[int, ...]
     throttled_total: int
+    waiters: tuple[Waiter, ...] = ()
 
 
 def lock_bucket(connection: Connection, bucket: str) -> BucketState:
@@ -31,7 +34,7 @@ def lock_bucket(connection: Connection, bucket: str) -> BucketState:
     insert = sqlite.insert if is_sqlite(connection) else postgresql.insert
     connection.execute(
         insert(RateLimitBucket)
-        .values(bucket=bucket, stamps=[], throttled_total=0)
+        .values(bucket=bucket, stamps=[], throttled_total=0, waiters=[])
         .on_conflict_do_nothing(index_elements=["bucket"])
     )
     state = _select_for_update(connection, bucket)
@@ -56,28 +59,49 @@ def save_bucket(connection: Connection, bucket: str, state: BucketState) -> None
     connection.execute(
         update(RateLimitBucket)
         .where(RateLimitBucket.bucket == bucket)
-        .values(stamps=list(state.stamps), throttled_total=state.throttled_total)
+        .values(
+            stamps=list(state.stamps),
+            throttled_total=state.throttled_total,
+            waiters=[[w.priority, w.waiter_id, w.until_us] for w in state.waiters],
+        )
     )
 
 
 def read_bucket(connection: Connection, bucket: str) -> BucketState | None:
     """The bucket without locking it (for reports and metrics)."""
-    row = connection.execute(
-        select(RateLimitBucket.stamps, RateLimitBucket.throttled_total).where(
-            RateLimitBucket.bucket == bucket
-        )
-    ).one_or_none()
-    return None if row is None else BucketState(_stamps(row.stamps), int(row.throttled_total))
+    row = connection.execute(_SELECT.where(RateLimitBucket.bucket == bucket)).one_or_none()
+    return None if row is None else _state(row)
 
 
 def _select_for_update(connection: Connection, bucket: str) -> BucketState | None:
-    query = select(RateLimitBucket.stamps, RateLimitBucket.throttled_total).where(
-        RateLimitBucket.bucket == bucket
-    )
+    query = _SELECT.where(RateLimitBucket.bucket == bucket)
     if not is_sqlite(connection):
         query = query.with_for_update()
     row = connection.execute(query).one_or_none()
-    return None if row is None else BucketState(_stamps(row.stamps), int(row.throttled_total))
+    return None if row is None else _state(row)
+
+
+_SELECT = select(RateLimitBucket.stamps, RateLimitBucket.throttled_total, RateLimitBucket.waiters)
+
+
+def _state(row: Any) -> BucketState:
+    return BucketState(_stamps(row.stamps), int(row.throttled_total), _waiters(row.waiters))
+
+
+def _waiters(raw: object) -> tuple[Waiter, ...]:
+    """Whatever the JSON column holds, as waiters (anything unreadable is dropped)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        Waiter(entry[0], entry[1], int(entry[2]))
+        for entry in raw
+        if isinstance(entry, list)
+        and len(entry) == 3
+        and entry[0] in PRIORITIES
+        and isinstance(entry[1], str)
+        and isinstance(entry[2], int | float)
+        and not isinstance(entry[2], bool)
+    )
 
 
 def _stamps(raw: object) -> tuple[int, ...]:

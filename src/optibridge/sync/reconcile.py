@@ -74,7 +74,7 @@ def _unapplied_customers(
     payload: dict[str, dict[str, str | None]],
     after_each_read: Callable[[], None],
 ) -> list[str]:
-    client = setup.optimove
+    client = setup.optimove_background or setup.optimove
     if client is None:
         raise AppError("Optimove is not connected for this site.")
     types = {name.lower(): field_type for name, field_type in setup.field_types.items()}

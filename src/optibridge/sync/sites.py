@@ -16,6 +16,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -261,6 +262,8 @@ class SiteSetup:
     optimove: OptimoveClient | None = None
     comm100: Comm100Client | None = None
     details: FieldDetails = field(default=FIELD_DETAILS, repr=False)
+    # The engine's background work (read-backs) calls Optimove on the lowest priority.
+    optimove_background: OptimoveClient | None = None
 
     @property
     def settings(self) -> SiteSettings:
@@ -351,6 +354,10 @@ def load_site(
             urls = webhook_urls(runtime.box, get_site(session, site_id), runtime.config.public_url)
         callback_base = urls.optimove_callback
     setup = SiteSetup(site_id, stored, [], callback_base, optimove, comm100)
+    if lane == "engine" and settings.optimove.base_url and stored.optimove_api_key:
+        setup.optimove_background = runtime.optimove_client(
+            settings.optimove.base_url, stored.optimove_api_key, priority="background"
+        )
     if with_attributes:
         setup.attributes = load_attributes(runtime, setup, lane=lane)
     return setup
@@ -425,7 +432,7 @@ class _BoundedLimiter:
 
     def take_slot(self, bucket: str) -> Slot:
         try:
-            return self._limiter.take_slot(bucket, max_wait_s=self._max_wait_s)
+            return self._limiter.take_slot(bucket, max_wait_s=self._max_wait_s, priority="agent")
         except LimiterBusy as busy:
             raise self._busy(busy.retry_after_s) from None
 
@@ -452,7 +459,7 @@ def _optimove_client(runtime: Runtime, base_url: str, api_key: str, lane: Lane) 
         timeout_s=min(config.optimove_timeout_s, AGENT_TIMEOUT_S),
         max_attempts=min(config.optimove_max_attempts, AGENT_MAX_ATTEMPTS),
         http=runtime.http,
-        on_call=observe_optimove_call,
+        on_call=partial(observe_optimove_call, priority="agent"),
     )
 
 
