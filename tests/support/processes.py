@@ -27,6 +27,14 @@ def optibridge_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "optibridge", *args]
 
 
+def command_env(**variables: str) -> dict[str, str]:
+    """A bare environment for a CLI run: `variables`, a PATH, and PYTHONPATH when the tests
+    have one, so the command imports the same optibridge as the tests (e.g. a git worktree's
+    sources with a shared virtualenv)."""
+    inherited = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+    return {"PATH": "/usr/bin:/bin", **inherited, **variables}
+
+
 @contextmanager
 def running_process(
     argv: list[str],
