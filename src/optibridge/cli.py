@@ -11,15 +11,18 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
 from optibridge.listening import CannotListen, bind_listener
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from optibridge.runtime import Runtime
+    from optibridge.services.syncs import CallItem, SyncItem
 
 app = typer.Typer(
     name="optibridge",
@@ -52,6 +55,9 @@ DatabaseOption = Annotated[
     ),
 ]
 SiteArgument = Annotated[int, typer.Argument(help="The Comm100 site id.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="One JSON document, shaped as the API's answer.")
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -162,11 +168,10 @@ def syncs_list(
     cursor: Annotated[
         str | None, typer.Option("--cursor", help="Continue where the previous list stopped.")
     ] = None,
+    as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
     """The site's sync records, newest first."""
-    from rich.text import Text
-
     from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
     from optibridge.services.syncs import list_syncs
     from optibridge.store.sync_log import SyncFilter
@@ -177,48 +182,103 @@ def syncs_list(
     filters = SyncFilter(outcome=outcome, channel=channel, customer_id=customer, state=state)
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work(read_only=True) as session:
         page = list_syncs(session, site, filters, limit=limit, cursor=cursor)
+    if as_json:
+        from optibridge.web.syncs_api import SyncPageOut
+
+        typer.echo(SyncPageOut.model_validate(page, from_attributes=True).model_dump_json(indent=2))
+        return
     if not page.items:
         out.print("no sync records")
         return
-    table = Table()
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("received (UTC)", no_wrap=True)
-    table.add_column("channel", no_wrap=True)
-    table.add_column("event", overflow="fold")
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("customer", overflow="fold")
-    table.add_column("changes", overflow="fold")
-    table.add_column("attempts", justify="right", no_wrap=True)
-    table.add_column("error", overflow="fold")
-    for item in page.items:
-        table.add_row(
-            str(item.id),
-            _utc_text(item.received_at),
-            item.channel,
-            Text(item.event),
-            Text(item.outcome or f"({item.state})"),
-            Text(item.customer_id or "-"),
-            Text("\n".join(_change_text(c.field, c.old, c.new) for c in item.changes)),
-            str(item.attempts),
-            Text(item.error or ""),
-        )
-    out.print(table)
+    out.print(_sync_table(page.items, width=out.width))
     if page.next_cursor:
         out.print(f"more: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
 
 
+# Below this many columns the sync log's tables put less important facts under others.
+WIDE_TABLE = 140
+
+
+def _sync_table(items: Sequence[SyncItem], *, width: int) -> Table:
+    """The sync log as a table that stays readable at `width` columns: wide, one column per
+    fact; narrow (an 80-column terminal), the channel, the changes, the attempts and the error
+    go under the event, and the time is stacked on two lines."""
+    if width >= WIDE_TABLE:
+        table = Table()
+        table.add_column("id", justify="right", no_wrap=True)
+        table.add_column("received (UTC)", no_wrap=True)
+        table.add_column("channel", no_wrap=True)
+        table.add_column("event", min_width=10, overflow="fold")
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("customer", min_width=8, overflow="fold")
+        table.add_column("changes", min_width=24, ratio=2, overflow="fold")
+        table.add_column("attempts", justify="right", no_wrap=True)
+        table.add_column("error", min_width=16, ratio=1, overflow="fold")
+        for item in items:
+            table.add_row(
+                str(item.id),
+                _utc_text(item.received_at),
+                item.channel,
+                Text(item.event),
+                Text(_outcome_text(item)),
+                Text(item.customer_id or "-"),
+                Text("\n".join(_change_text(c.field, c.old, c.new) for c in item.changes)),
+                str(item.attempts),
+                Text(item.error or ""),
+            )
+        return table
+    table = Table()
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("received\n(UTC)", no_wrap=True)
+    table.add_column("outcome", min_width=7, max_width=13, overflow="fold")
+    table.add_column("customer", min_width=8, max_width=16, overflow="fold")
+    table.add_column("event, changes, error", min_width=24, ratio=1, overflow="fold")
+    for item in items:
+        details = [f"{item.event} ({item.channel})"]
+        details.extend(_change_text(c.field, c.old, c.new) for c in item.changes)
+        attempts = f"{item.attempts} attempts" if item.attempts > 1 else ""
+        if item.error:
+            details.append(
+                f"error ({attempts}): {item.error}" if attempts else f"error: {item.error}"
+            )
+        elif attempts:
+            details.append(attempts)
+        table.add_row(
+            str(item.id),
+            _stacked_utc_text(item.received_at),
+            Text(_outcome_text(item)),
+            Text(item.customer_id or "-"),
+            Text("\n".join(details)),
+        )
+    return table
+
+
+def _outcome_text(item: SyncItem) -> str:
+    return item.outcome or f"({item.state})"
+
+
 @syncs_app.command("show")
 def syncs_show(
-    record_id: RecordArgument, site: SyncSiteOption, database_url: DatabaseOption = None
+    record_id: RecordArgument,
+    site: SyncSiteOption,
+    as_json: JsonOption = False,
+    database_url: DatabaseOption = None,
 ) -> None:
     """One record: what was decided and why, the changes, the Optimove calls."""
-    from rich.text import Text
-
     from optibridge.services.syncs import get_sync
 
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work(read_only=True) as session:
         record = get_sync(session, site, record_id)
+    if as_json:
+        from optibridge.web.syncs_api import SyncDetailOut
+
+        typer.echo(
+            SyncDetailOut.model_validate(record, from_attributes=True).model_dump_json(indent=2)
+        )
+        return
     facts = Table.grid(padding=(0, 2))
+    facts.add_column(no_wrap=True)
+    facts.add_column(overflow="fold")
     for label, value in (
         ("record", str(record.id)),
         ("channel", record.channel),
@@ -236,7 +296,10 @@ def syncs_show(
         facts.add_row(label, Text(value))
     out.print(facts)
     if record.changes:
-        changes = Table("field", "old", "new", title="changes")
+        changes = Table(title="changes")
+        changes.add_column("field", overflow="fold")
+        changes.add_column("old", overflow="fold")
+        changes.add_column("new", overflow="fold")
         for change in record.changes:
             changes.add_row(
                 Text(change.field), Text(_or_empty(change.old)), Text(_or_empty(change.new))
@@ -245,27 +308,7 @@ def syncs_show(
     else:
         out.print("no changes")
     if record.calls:
-        calls = Table(
-            "at (UTC)",
-            "endpoint",
-            "status",
-            "request id",
-            "ms",
-            "confirmed",
-            "detail",
-            title="Optimove calls",
-        )
-        for call in record.calls:
-            calls.add_row(
-                _utc_text(call.at),
-                Text(call.endpoint),
-                "-" if call.status is None else str(call.status),
-                Text(call.request_id or "-"),
-                "-" if call.duration_ms is None else f"{call.duration_ms:.0f}",
-                {True: "yes", False: "no", None: "-"}[call.confirmed],
-                Text(call.detail or ""),
-            )
-        out.print(calls)
+        out.print(_calls_table(record.calls, width=out.width))
     else:
         out.print("no Optimove calls")
     if record.write is not None:
@@ -276,6 +319,46 @@ def syncs_show(
                 f"request id {write.request_id or '-'}"
             )
         )
+
+
+def _calls_table(calls: Sequence[CallItem], *, width: int) -> Table:
+    """A record's Optimove calls; narrow, the request id and the detail go under the endpoint
+    and the time is stacked, so an id is folded rather than cut short."""
+    table = Table(title="Optimove calls")
+    wide = width >= WIDE_TABLE
+    table.add_column("at (UTC)" if wide else "at\n(UTC)", no_wrap=True)
+    table.add_column("endpoint" if wide else "endpoint, request id, detail", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    if wide:
+        table.add_column("request id", overflow="fold")
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("confirmed", no_wrap=True)
+    if wide:
+        table.add_column("detail", overflow="fold")
+    for call in calls:
+        status = "-" if call.status is None else str(call.status)
+        duration = "-" if call.duration_ms is None else f"{call.duration_ms:.0f}"
+        confirmed = {True: "yes", False: "no", None: "-"}[call.confirmed]
+        if wide:
+            table.add_row(
+                _utc_text(call.at),
+                Text(call.endpoint),
+                status,
+                Text(call.request_id or "-"),
+                duration,
+                confirmed,
+                Text(call.detail or ""),
+            )
+            continue
+        what = [call.endpoint]
+        if call.request_id:
+            what.append(f"request id {call.request_id}")
+        if call.detail:
+            what.append(call.detail)
+        table.add_row(
+            _stacked_utc_text(call.at), Text("\n".join(what)), status, duration, confirmed
+        )
+    return table
 
 
 @syncs_app.command("retry")
@@ -302,6 +385,11 @@ def _require_one_of(option: str, value: str | None, allowed: tuple[str, ...]) ->
 
 def _utc_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _stacked_utc_text(moment: datetime) -> str:
+    """The date over the time: ten columns instead of nineteen, for narrow tables."""
+    return moment.strftime("%Y-%m-%d\n%H:%M:%S")
 
 
 def _or_empty(value: str | None) -> str:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from optibridge.app import create_app
+from optibridge.config import Config
+from optibridge.runtime import Runtime
 from optibridge.store.db import session_factory
 from optibridge.store.models import SyncRecord
 from tests.store.test_sync_log import SITE, add_call, add_record, add_site, add_write
-from tests.support.processes import optibridge_command
+from tests.support.processes import command_env, optibridge_command
 
 
 @pytest.fixture
@@ -39,13 +44,31 @@ def seed(engine: Engine) -> Seed:
     return add
 
 
-def run(database: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+ADMIN_TOKEN = "cli-test-admin-token-0123456789"
+
+
+@pytest.fixture
+def api(database: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The administration API on the same database and secret key file as the CLI's runs."""
+    runtime = Runtime.start(
+        Config(data_dir=tmp_path, database_url=database, admin_token=ADMIN_TOKEN)
+    )
+    with TestClient(
+        create_app(runtime), headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    ) as client:
+        yield client
+    runtime.close()
+
+
+def run(
+    database: str, tmp_path: Path, *args: str, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         optibridge_command("syncs", *args, "--database-url", database),
         capture_output=True,
         text=True,
         encoding="utf-8",
-        env={"OPTIBRIDGE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env=command_env(OPTIBRIDGE_DATA_DIR=str(tmp_path), COLUMNS=str(columns)),
         timeout=60,
         check=False,
     )
@@ -70,6 +93,102 @@ def test_list_shows_each_record_with_its_changes(database: str, seed: Seed, tmp_
     assert "EMAIL: (empty) → ann@example.com" in result.stdout
     assert "FIRST_NAME: Ann → [Anne]" in result.stdout
     assert "HTTP 503 once" in result.stdout
+
+
+def a_record_with_everything(seed: Seed) -> int:
+    return seed(
+        customer_id="C-1001",
+        changes=[
+            {"field": "EMAIL", "old": None, "new": "ann@example.com"},
+            {"field": "FIRST_NAME", "old": "Ann", "new": "Anne"},
+        ],
+        attempts=2,
+        last_error="HTTP 503 once",
+        received_at=datetime(2026, 3, 1, 12, 30, 5, tzinfo=UTC),
+    )
+
+
+def test_list_at_160_columns_gives_every_fact_its_own_column(
+    database: str, seed: Seed, tmp_path: Path
+) -> None:
+    record_id = a_record_with_everything(seed)
+    result = run(database, tmp_path, "list", "--site", str(SITE), columns=160)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 160
+    heading = next(line for line in lines if "received (UTC)" in line)
+    assert cells(heading) == [
+        "id",
+        "received (UTC)",
+        "channel",
+        "event",
+        "outcome",
+        "customer",
+        "changes",
+        "attempts",
+        "error",
+    ]
+    row = next(line for line in lines if f" {record_id} " in line)
+    assert cells(row) == [
+        str(record_id),
+        "2026-03-01 12:30:05",
+        "livechat",
+        "chat_ended",
+        "updated",
+        "C-1001",
+        "EMAIL: (empty) → ann@example.com",
+        "2",
+        "HTTP 503 once",
+    ]
+
+
+def test_list_at_80_columns_folds_the_less_important_facts_under_the_event(
+    database: str, seed: Seed, tmp_path: Path
+) -> None:
+    record_id = a_record_with_everything(seed)
+    result = run(database, tmp_path, "list", "--site", str(SITE), columns=80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    top = lines[0]
+    assert min(len(column) for column in top.strip("┏┓").split("┳")) >= 4  # never 1 character
+    headings = [cells(line) for line in lines[1:3]]
+    assert headings == [
+        ["", "received", "", "", ""],
+        ["id", "(UTC)", "outcome", "customer", "event, changes, error"],
+    ]
+    first = next(i for i, line in enumerate(lines) if f" {record_id} " in line)
+    assert [cells(line) for line in lines[first : first + 4]] == [
+        [str(record_id), "2026-03-01", "updated", "C-1001", "chat_ended (livechat)"],
+        ["", "12:30:05", "", "", "EMAIL: (empty) → ann@example.com"],
+        ["", "", "", "", "FIRST_NAME: Ann → Anne"],
+        ["", "", "", "", "error (2 attempts): HTTP 503 once"],
+    ]
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one line of a rich table, stripped."""
+    inside = line.strip()[1:-1]  # without the table's left and right edges
+    return [cell.strip() for cell in inside.replace("┃", "│").split("│")]
+
+
+def test_list_as_json_is_the_apis_page(
+    database: str, seed: Seed, api: TestClient, tmp_path: Path
+) -> None:
+    a_record_with_everything(seed)
+    seed(state="failed", outcome="failed", last_error="timed out")
+    result = run(database, tmp_path, "list", "--site", str(SITE), "--limit", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert listed == api.get(f"/api/v1/sites/{SITE}/syncs", params={"limit": 1}).json()
+    assert listed["next_cursor"] is not None
+    assert listed["items"][0]["error"] == "timed out"
+
+
+def test_list_as_json_of_nothing_is_an_empty_page(database: str, tmp_path: Path) -> None:
+    result = run(database, tmp_path, "list", "--site", str(SITE), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"items": [], "next_cursor": None}
 
 
 def test_list_keeps_only_the_records_asked_for(database: str, seed: Seed, tmp_path: Path) -> None:
@@ -123,11 +242,10 @@ def test_an_unknown_site_is_a_clear_error(database: str, tmp_path: Path) -> None
     assert "Site 424242 does not exist." in result.stderr
 
 
-def test_show_prints_the_record_its_changes_and_its_calls(
-    engine: Engine, database: str, tmp_path: Path
-) -> None:
+def a_record_with_calls(engine: Engine, request_id: str = "req-7") -> int:
+    """A record that read the customer, then wrote in a write Optimove confirmed."""
     with session_factory(engine)() as session, session.begin():
-        write = add_write(session, state="confirmed", request_id="req-7")
+        write = add_write(session, state="confirmed", request_id=request_id)
         record = add_record(session, reason="fill_empty: EMAIL was empty")
         add_call(session, record, endpoint="GET Customers/{customer_id}/Attributes")
         add_call(
@@ -135,10 +253,17 @@ def test_show_prints_the_record_its_changes_and_its_calls(
             record,
             endpoint="POST Customers/UpdateCustomerAttributes",
             status=202,
-            request_id="req-7",
+            request_id=request_id,
             write_id=write.id,
+            detail="1 customer, 1 attribute",
         )
-        record_id = record.id
+        return record.id
+
+
+def test_show_prints_the_record_its_changes_and_its_calls(
+    engine: Engine, database: str, tmp_path: Path
+) -> None:
+    record_id = a_record_with_calls(engine)
     result = run(database, tmp_path, "show", str(record_id), "--site", str(SITE))
     assert result.returncode == 0, result.stderr
     for text in (
@@ -152,6 +277,35 @@ def test_show_prints_the_record_its_changes_and_its_calls(
         "yes",  # the write was confirmed
     ):
         assert text in result.stdout, text
+
+
+def test_show_at_80_columns_folds_ids_rather_than_cutting_them(
+    engine: Engine, database: str, tmp_path: Path
+) -> None:
+    request_id = "3f2c7a1e-5b7d-4c1e-9a55-1f0d7e2b9c41"
+    record_id = a_record_with_calls(engine, request_id)
+    result = run(database, tmp_path, "show", str(record_id), "--site", str(SITE), columns=80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in result.stdout
+    call_cells = [cells(line) for line in lines if line.startswith("│")]
+    column = [row[1] for row in call_cells if len(row) == 5]
+    assert "POST Customers/UpdateCustomerAttributes" in " ".join(column)
+    assert request_id in column
+    assert "1 customer, 1 attribute" in column
+
+
+def test_show_as_json_is_the_apis_record(
+    engine: Engine, database: str, api: TestClient, tmp_path: Path
+) -> None:
+    record_id = a_record_with_calls(engine)
+    result = run(database, tmp_path, "show", str(record_id), "--site", str(SITE), "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown == api.get(f"/api/v1/sites/{SITE}/syncs/{record_id}").json()
+    assert [call["request_id"] for call in shown["calls"]] == [None, "req-7"]
+    assert shown["write"]["state"] == "confirmed"
 
 
 def test_show_of_another_sites_record_is_a_clear_error(
