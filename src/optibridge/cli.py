@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from pydantic import BaseModel
+
     from optibridge.runtime import Runtime
     from optibridge.services.syncs import CallItem, SyncItem
 
@@ -489,14 +491,23 @@ def _count(number: int, singular: str, plural: str | None = None) -> str:
 
 
 @sites_app.command("list")
-def sites_list(database_url: DatabaseOption = None) -> None:
+def sites_list(as_json: JsonOption = False, database_url: DatabaseOption = None) -> None:
     """Every site, with its name."""
     from optibridge.services.sites import list_sites
 
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
-        table = Table("site id", "name", "created")
-        for site in list_sites(session):
-            table.add_row(str(site.site_id), site.name, site.created_at.isoformat())
+        sites = list_sites(session)
+        if as_json:
+            from optibridge.web.schemas import SiteOut
+
+            _echo_json_list([SiteOut.model_validate(site, from_attributes=True) for site in sites])
+            return
+        table = Table()
+        table.add_column("site id", justify="right", no_wrap=True)
+        table.add_column("name", min_width=8, ratio=1, overflow="fold")
+        table.add_column("created (UTC)", no_wrap=True)
+        for site in sites:
+            table.add_row(str(site.site_id), Text(site.name), _utc_text(site.created_at))
     out.print(table)
 
 
@@ -557,19 +568,39 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(
     site: Annotated[int | None, typer.Option("--site")] = None,
+    as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
     """Tokens (never their values)."""
     from optibridge.store.repositories import TokenRepository
 
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
-        table = Table("id", "role", "site", "label", "created")
-        for token in TokenRepository(session).list(site):
+        tokens = TokenRepository(session).list(site)
+        if as_json:
+            from optibridge.web.schemas import TokenOut
+
+            _echo_json_list([TokenOut.model_validate(t, from_attributes=True) for t in tokens])
+            return
+        table = Table()
+        table.add_column("id", justify="right", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("site", no_wrap=True)
+        table.add_column("label", min_width=8, ratio=1, overflow="fold")
+        table.add_column("created (UTC)", no_wrap=True)
+        for token in tokens:
             scope = "every site" if token.site_id is None else str(token.site_id)
             table.add_row(
-                str(token.id), token.role, scope, token.label, token.created_at.isoformat()
+                str(token.id), token.role, scope, Text(token.label), _utc_text(token.created_at)
             )
     out.print(table)
+
+
+def _echo_json_list(models: Sequence[BaseModel]) -> None:
+    """A JSON array of `models`, as the API would answer them."""
+    import json
+
+    document = [model.model_dump(mode="json") for model in models]
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 @tokens_app.command("revoke")

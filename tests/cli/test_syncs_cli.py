@@ -18,6 +18,7 @@ from optibridge.config import Config
 from optibridge.runtime import Runtime
 from optibridge.store.db import session_factory
 from optibridge.store.models import SyncRecord
+from tests.cli.tables import cells
 from tests.store.test_sync_log import SITE, add_call, add_record, add_site, add_write
 from tests.support.processes import command_env, optibridge_command
 
@@ -164,12 +165,6 @@ def test_list_at_80_columns_folds_the_less_important_facts_under_the_event(
         ["", "", "", "", "FIRST_NAME: Ann → Anne"],
         ["", "", "", "", "error (2 attempts): HTTP 503 once"],
     ]
-
-
-def cells(line: str) -> list[str]:
-    """The cells of one line of a rich table, stripped."""
-    inside = line.strip()[1:-1]  # without the table's left and right edges
-    return [cell.strip() for cell in inside.replace("┃", "│").split("│")]
 
 
 def test_list_as_json_is_the_apis_page(
