@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -15,12 +15,13 @@ from rich.text import Text
 
 from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
-from optibridge.listening import CannotListen, bind_listener
+from optibridge.listening import CannotListen, bind_listener, served_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from fastapi import FastAPI
     from pydantic import BaseModel
 
     from optibridge.runtime import Runtime
@@ -408,14 +409,9 @@ def sandbox_optimove(
     host: HostOption = "127.0.0.1",
 ) -> None:
     """The Optimove API emulator (SPEC 5.5) with its /_sandbox/ control surface."""
-    import uvicorn
+    from optibridge.sandbox.optimove.app import create_app, usage
 
-    from optibridge.sandbox.optimove import create_app
-
-    with _listening_errors():
-        listener = bind_listener(host, port)
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
-    server.run(sockets=[listener])
+    _run_sandbox(create_app, usage, host=host, port=port)
 
 
 @sandbox_app.command("comm100")
@@ -424,13 +420,22 @@ def sandbox_comm100(
     host: HostOption = "127.0.0.1",
 ) -> None:
     """The Comm100 v4 API emulator (SPEC 5.5) with its /_sandbox/ control surface."""
-    import uvicorn
+    from optibridge.sandbox.comm100.app import create_app, usage
 
-    from optibridge.sandbox.comm100 import create_app
+    _run_sandbox(create_app, usage, host=host, port=port)
+
+
+def _run_sandbox(
+    create_app: Callable[[], FastAPI], usage: Callable[[str], str], *, host: str, port: int
+) -> None:
+    """Bind first (a taken port is one line), say where everything is, then serve."""
+    import uvicorn
 
     with _listening_errors():
         listener = bind_listener(host, port)
-    server = uvicorn.Server(uvicorn.Config(create_app(), log_level="warning"))
+    app = create_app()
+    print(usage(served_url(host, port)), flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[listener])
 
 

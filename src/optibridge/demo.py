@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from optibridge.config import Config
+from optibridge.listening import served_url
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
 from optibridge.server import run_service
@@ -235,8 +236,7 @@ def seed_demo(runtime: Runtime, public_url: str) -> None:
 def run_demo(base: Config, *, host: str, port: int) -> None:
     """The demo on `base` (from the environment), whose data_dir holds its SQLite database."""
     data_dir = base.data_dir
-    self_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
-    public_url = base.public_url or f"http://{self_host}:{port}"
+    public_url = base.public_url or served_url(host, port)
     token = base.admin_token or SecretStr(demo_admin_token(data_dir))
     config = base.model_copy(
         update={

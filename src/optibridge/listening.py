@@ -44,3 +44,13 @@ def bind_listener(host: str, port: int) -> socket.socket:
         ) from None
     listener.set_inheritable(True)
     return listener
+
+
+def served_url(host: str, port: int) -> str:
+    """The http URL at which this machine reaches a server listening on (host, port): a
+    wildcard address is reached on loopback, an IPv6 address is written in brackets."""
+    if host in {"0.0.0.0", "::"}:  # noqa: S104 (read, not bound)
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

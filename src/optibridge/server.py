@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import start_http_server
 
 from optibridge.config import Config
-from optibridge.listening import bind_listener
+from optibridge.listening import bind_listener, served_url
 from optibridge.logs import configure_logging, get_logger
 from optibridge.metrics import PROCESS_REGISTRY
 from optibridge.runtime import Runtime
@@ -57,8 +57,7 @@ def run_service(
     configure_logging(config.log_format, config.log_level)
     if config.public_url is None:
         # Optimove's callbacks and the webhook URLs need an address; the one we serve is it.
-        self_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
-        config = config.model_copy(update={"public_url": f"http://{self_host}:{port}"})
+        config = config.model_copy(update={"public_url": served_url(host, port)})
     runtime = Runtime.start(config)
     worker: Worker | None = None
     try:

@@ -12,8 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from optibridge.listening import CannotListen, bind_listener
-from tests.support.processes import free_port, optibridge_command, running_process
+from optibridge.listening import CannotListen, bind_listener, served_url
+from tests.support.processes import (
+    command_env,
+    free_port,
+    optibridge_command,
+    running_process,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -57,6 +62,20 @@ def test_a_host_that_is_not_this_machines_is_refused(host: str) -> None:
         bind_listener(host or "256.1.1.1", free_port())
 
 
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("::", "http://127.0.0.1:8000"),
+        ("::1", "http://[::1]:8000"),
+        ("bridge.internal", "http://bridge.internal:8000"),
+    ],
+)
+def test_the_url_a_server_is_reached_at_on_this_machine(host: str, url: str) -> None:
+    assert served_url(host, 8000) == url
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "command",
@@ -72,7 +91,7 @@ def test_every_server_command_says_in_one_line_that_its_port_is_taken(
         capture_output=True,
         text=True,
         timeout=60,
-        env={"OPTIBRIDGE_DATA_DIR": str(tmp_path), "COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+        env=command_env(OPTIBRIDGE_DATA_DIR=str(tmp_path), COLUMNS="80"),
         check=False,
     )
     assert finished.returncode == 1

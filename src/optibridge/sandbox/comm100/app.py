@@ -180,8 +180,10 @@ from fastapi_offline import FastAPIOffline
 from optibridge.sandbox.comm100 import oauth
 from optibridge.sandbox.comm100.control import router
 from optibridge.sandbox.comm100.simulator import mount_simulator
-from optibridge.sandbox.comm100.state import SandboxState
+from optibridge.sandbox.comm100.simulator.pages import PREFIX as SIMULATOR_PREFIX
+from optibridge.sandbox.comm100.state import DEFAULT_API_KEY, DEFAULT_SITE_ID, SandboxState
 from optibridge.sandbox.comm100.vendor import answer_vendor_call
+from optibridge.sandbox.control import PREFIX as CONTROL_PREFIX
 from optibridge.sandbox.control import add_control_surface
 from optibridge.sandbox.vendor_api import add_vendor_api
 
@@ -206,3 +208,21 @@ def create_app(*, webhook_transport: httpx.AsyncBaseTransport | None = None) -> 
     mount_simulator(app, webhook_transport)
     add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app
+
+
+def usage(base_url: str) -> str:
+    """What a person needs to use a fresh sandbox served at `base_url`, printed at its start."""
+    return "\n".join(
+        [
+            "Comm100 sandbox is running.",
+            f"  API base URL:  {base_url}/v4  (a site's comm100.api_base_url; every call takes"
+            f" ?siteId={DEFAULT_SITE_ID})",
+            f"  API key:       {DEFAULT_API_KEY}  (HTTP Basic: any e-mail address as the user,"
+            " the key as the password)",
+            f"  Control API:   {base_url}{CONTROL_PREFIX}/  (no key: contacts, tickets, forms,"
+            " keys, sites, limits, faults, behaviour, requests, simulator, reset)",
+            f"  Simulator:     {base_url}{SIMULATOR_PREFIX}/  (where it sends webhooks: PUT"
+            f" {CONTROL_PREFIX}/simulator)",
+            f"  API docs:      {base_url}/docs",
+        ]
+    )

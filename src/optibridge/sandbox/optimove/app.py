@@ -80,9 +80,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from optibridge.sandbox.control import PREFIX as CONTROL_PREFIX
 from optibridge.sandbox.control import add_control_surface
 from optibridge.sandbox.optimove.control import router
-from optibridge.sandbox.optimove.state import SandboxState
+from optibridge.sandbox.optimove.state import DEFAULT_API_KEY, SandboxState
 from optibridge.sandbox.optimove.vendor import answer_vendor_call
 from optibridge.sandbox.vendor_api import add_vendor_api
 
@@ -105,3 +106,18 @@ def create_app(*, callback_transport: httpx.AsyncBaseTransport | None = None) ->
     add_control_surface(app, router)
     add_vendor_api(app, router, partial(answer_vendor_call, state))
     return app
+
+
+def usage(base_url: str) -> str:
+    """What a person needs to use a fresh sandbox served at `base_url`, printed at its start."""
+    return "\n".join(
+        [
+            "Optimove sandbox is running.",
+            f"  API base URL:  {base_url}  (a site's optimove.base_url)",
+            f"  API key:       {DEFAULT_API_KEY}  (header X-API-KEY; PUT {CONTROL_PREFIX}/keys"
+            " sets others)",
+            f"  Control API:   {base_url}{CONTROL_PREFIX}/  (no key: customers, attributes, keys,"
+            " limits, faults, behaviour, requests, writes, callbacks, reset)",
+            f"  API docs:      {base_url}/docs",
+        ]
+    )
