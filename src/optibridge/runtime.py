@@ -31,9 +31,12 @@ class Runtime:
     limiter: RateLimiter
     comm100_limiter: RateLimiter
     http: httpx.Client
+    # True when OPTIBRIDGE_PUBLIC_URL is unset and `config.public_url` is only the address this
+    # process serves: the webhook URLs it shows are then local ones Comm100 can't reach.
+    public_url_assumed: bool = False
 
     @classmethod
-    def start(cls, config: Config) -> Runtime:
+    def start(cls, config: Config, *, public_url_assumed: bool = False) -> Runtime:
         engine = make_engine(
             config.effective_database_url, sqlite_synchronous=config.sqlite_synchronous
         )
@@ -54,7 +57,13 @@ class Runtime:
                 allow_private_urls=config.allow_private_urls,
                 limits=httpx.Limits(max_connections=50),
             ),
+            public_url_assumed=public_url_assumed,
         )
+
+    @property
+    def public_url_configured(self) -> bool:
+        """Whether OPTIBRIDGE_PUBLIC_URL says where Comm100 and Optimove reach this service."""
+        return self.config.public_url is not None and not self.public_url_assumed
 
     def close(self) -> None:
         self.http.close()

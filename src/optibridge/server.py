@@ -55,10 +55,19 @@ def run_service(
 
     listener = bind_listener(host, port)  # first: a taken port is reported before any work
     configure_logging(config.log_format, config.log_level)
-    if config.public_url is None:
+    public_url_assumed = config.public_url is None
+    if public_url_assumed:
         # Optimove's callbacks and the webhook URLs need an address; the one we serve is it.
         config = config.model_copy(update={"public_url": served_url(host, port)})
-    runtime = Runtime.start(config)
+        log.warning(
+            "no_public_url",
+            webhook_base=config.public_url,
+            hint="OPTIBRIDGE_PUBLIC_URL is not set: the webhook URLs shown (API and control "
+            f"panel) and Optimove's callback URL use {config.public_url}, the address this "
+            "process serves, and Comm100 and Optimove can't reach a local address. Set "
+            "OPTIBRIDGE_PUBLIC_URL to the address they reach this service at.",
+        )
+    runtime = Runtime.start(config, public_url_assumed=public_url_assumed)
     worker: Worker | None = None
     try:
         upgrade_to_head(runtime.engine)

@@ -261,7 +261,8 @@ def site_page_response(
     with runtime.unit_of_work(read_only=True) as db:
         site = site_service.get_site(db, site_id)
         site_name = site.name
-        urls = site_service.webhook_urls(runtime.box, site, public_url(runtime, request))
+        webhook_base = public_url(runtime, request)
+        urls = site_service.webhook_urls(runtime.box, site, webhook_base)
     stored = settings_service.load_settings(runtime, site_id)
     document = settings_service.read_document(runtime, site_id)
     form = page.form or form_from_document(document).with_spares()
@@ -321,6 +322,8 @@ def site_page_response(
                 stored, document, public_url(runtime, request), page.typed.get("sign_in", {})
             ),
             "sign_in_result": page.results.get("sign_in"),
+            # Shown with a warning when OPTIBRIDGE_PUBLIC_URL is unset: Comm100 can't reach it.
+            "unreachable_webhook_base": (None if runtime.public_url_configured else webhook_base),
         },
         status=page.status,
         session=session,
