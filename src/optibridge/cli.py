@@ -10,22 +10,19 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from optibridge.cli_tables import sites_table, sync_record, sync_table, tokens_table
 from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
 from optibridge.listening import CannotListen, bind_listener, served_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from fastapi import FastAPI
     from pydantic import BaseModel
 
     from optibridge.runtime import Runtime
-    from optibridge.services.syncs import CallItem, SyncItem
 
 app = typer.Typer(
     name="optibridge",
@@ -193,71 +190,9 @@ def syncs_list(
     if not page.items:
         out.print("no sync records")
         return
-    out.print(_sync_table(page.items, width=out.width))
+    out.print(sync_table(page.items, width=out.width))
     if page.next_cursor:
         out.print(f"more: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
-
-
-# Below this many columns the sync log's tables put less important facts under others.
-WIDE_TABLE = 140
-
-
-def _sync_table(items: Sequence[SyncItem], *, width: int) -> Table:
-    """The sync log as a table that stays readable at `width` columns: wide, one column per
-    fact; narrow (an 80-column terminal), the channel, the changes, the attempts and the error
-    go under the event, and the time is stacked on two lines."""
-    if width >= WIDE_TABLE:
-        table = Table()
-        table.add_column("id", justify="right", no_wrap=True)
-        table.add_column("received (UTC)", no_wrap=True)
-        table.add_column("channel", no_wrap=True)
-        table.add_column("event", min_width=10, overflow="fold")
-        table.add_column("outcome", no_wrap=True)
-        table.add_column("customer", min_width=8, overflow="fold")
-        table.add_column("changes", min_width=24, ratio=2, overflow="fold")
-        table.add_column("attempts", justify="right", no_wrap=True)
-        table.add_column("error", min_width=16, ratio=1, overflow="fold")
-        for item in items:
-            table.add_row(
-                str(item.id),
-                _utc_text(item.received_at),
-                item.channel,
-                Text(item.event),
-                Text(_outcome_text(item)),
-                Text(item.customer_id or "-"),
-                Text("\n".join(_change_text(c.field, c.old, c.new) for c in item.changes)),
-                str(item.attempts),
-                Text(item.error or ""),
-            )
-        return table
-    table = Table()
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("received\n(UTC)", no_wrap=True)
-    table.add_column("outcome", min_width=7, max_width=13, overflow="fold")
-    table.add_column("customer", min_width=8, max_width=16, overflow="fold")
-    table.add_column("event, changes, error", min_width=24, ratio=1, overflow="fold")
-    for item in items:
-        details = [f"{item.event} ({item.channel})"]
-        details.extend(_change_text(c.field, c.old, c.new) for c in item.changes)
-        attempts = f"{item.attempts} attempts" if item.attempts > 1 else ""
-        if item.error:
-            details.append(
-                f"error ({attempts}): {item.error}" if attempts else f"error: {item.error}"
-            )
-        elif attempts:
-            details.append(attempts)
-        table.add_row(
-            str(item.id),
-            _stacked_utc_text(item.received_at),
-            Text(_outcome_text(item)),
-            Text(item.customer_id or "-"),
-            Text("\n".join(details)),
-        )
-    return table
-
-
-def _outcome_text(item: SyncItem) -> str:
-    return item.outcome or f"({item.state})"
 
 
 @syncs_app.command("show")
@@ -279,89 +214,7 @@ def syncs_show(
             SyncDetailOut.model_validate(record, from_attributes=True).model_dump_json(indent=2)
         )
         return
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(no_wrap=True)
-    facts.add_column(overflow="fold")
-    for label, value in (
-        ("record", str(record.id)),
-        ("channel", record.channel),
-        ("event", record.event),
-        ("received", _utc_text(record.received_at)),
-        ("updated", _utc_text(record.updated_at)),
-        ("state", record.state),
-        ("outcome", record.outcome or "-"),
-        ("reason", record.reason or "-"),
-        ("customer", record.customer_id or "-"),
-        ("comm100", ", ".join(f"{k}={v}" for k, v in record.comm100_ids.items()) or "-"),
-        ("attempts", str(record.attempts)),
-        ("error", record.error or "-"),
-    ):
-        facts.add_row(label, Text(value))
-    out.print(facts)
-    if record.changes:
-        changes = Table(title="changes")
-        changes.add_column("field", overflow="fold")
-        changes.add_column("old", overflow="fold")
-        changes.add_column("new", overflow="fold")
-        for change in record.changes:
-            changes.add_row(
-                Text(change.field), Text(_or_empty(change.old)), Text(_or_empty(change.new))
-            )
-        out.print(changes)
-    else:
-        out.print("no changes")
-    if record.calls:
-        out.print(_calls_table(record.calls, width=out.width))
-    else:
-        out.print("no Optimove calls")
-    if record.write is not None:
-        write = record.write
-        out.print(
-            Text(
-                f"write {write.id}: {write.kind}, {write.state}, "
-                f"request id {write.request_id or '-'}"
-            )
-        )
-
-
-def _calls_table(calls: Sequence[CallItem], *, width: int) -> Table:
-    """A record's Optimove calls; narrow, the request id and the detail go under the endpoint
-    and the time is stacked, so an id is folded rather than cut short."""
-    table = Table(title="Optimove calls")
-    wide = width >= WIDE_TABLE
-    table.add_column("at (UTC)" if wide else "at\n(UTC)", no_wrap=True)
-    table.add_column("endpoint" if wide else "endpoint, request id, detail", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    if wide:
-        table.add_column("request id", overflow="fold")
-    table.add_column("ms", justify="right", no_wrap=True)
-    table.add_column("confirmed", no_wrap=True)
-    if wide:
-        table.add_column("detail", overflow="fold")
-    for call in calls:
-        status = "-" if call.status is None else str(call.status)
-        duration = "-" if call.duration_ms is None else f"{call.duration_ms:.0f}"
-        confirmed = {True: "yes", False: "no", None: "-"}[call.confirmed]
-        if wide:
-            table.add_row(
-                _utc_text(call.at),
-                Text(call.endpoint),
-                status,
-                Text(call.request_id or "-"),
-                duration,
-                confirmed,
-                Text(call.detail or ""),
-            )
-            continue
-        what = [call.endpoint]
-        if call.request_id:
-            what.append(f"request id {call.request_id}")
-        if call.detail:
-            what.append(call.detail)
-        table.add_row(
-            _stacked_utc_text(call.at), Text("\n".join(what)), status, duration, confirmed
-        )
-    return table
+    out.print(sync_record(record, width=out.width))
 
 
 @syncs_app.command("retry")
@@ -384,23 +237,6 @@ def syncs_retry(
 def _require_one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         fail(f"{option} must be one of: {', '.join(allowed)}")
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _stacked_utc_text(moment: datetime) -> str:
-    """The date over the time: ten columns instead of nineteen, for narrow tables."""
-    return moment.strftime("%Y-%m-%d\n%H:%M:%S")
-
-
-def _or_empty(value: str | None) -> str:
-    return "(empty)" if value is None or value == "" else value
-
-
-def _change_text(field: str, old: str | None, new: str | None) -> str:
-    return f"{field}: {_or_empty(old)} \N{RIGHTWARDS ARROW} {_or_empty(new)}"
 
 
 @sandbox_app.command("optimove")
@@ -507,13 +343,7 @@ def sites_list(as_json: JsonOption = False, database_url: DatabaseOption = None)
 
             _echo_json_list([SiteOut.model_validate(site, from_attributes=True) for site in sites])
             return
-        table = Table()
-        table.add_column("site id", justify="right", no_wrap=True)
-        table.add_column("name", min_width=8, ratio=1, overflow="fold")
-        table.add_column("created (UTC)", no_wrap=True)
-        for site in sites:
-            table.add_row(str(site.site_id), Text(site.name), _utc_text(site.created_at))
-    out.print(table)
+        out.print(sites_table(sites))
 
 
 @sites_app.command("create")
@@ -586,18 +416,7 @@ def tokens_list(
 
             _echo_json_list([TokenOut.model_validate(t, from_attributes=True) for t in tokens])
             return
-        table = Table()
-        table.add_column("id", justify="right", no_wrap=True)
-        table.add_column("role", no_wrap=True)
-        table.add_column("site", no_wrap=True)
-        table.add_column("label", min_width=8, ratio=1, overflow="fold")
-        table.add_column("created (UTC)", no_wrap=True)
-        for token in tokens:
-            scope = "every site" if token.site_id is None else str(token.site_id)
-            table.add_row(
-                str(token.id), token.role, scope, Text(token.label), _utc_text(token.created_at)
-            )
-    out.print(table)
+        out.print(tokens_table(tokens))
 
 
 def _echo_json_list(models: Sequence[BaseModel]) -> None:
