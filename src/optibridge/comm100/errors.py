@@ -28,6 +28,13 @@ class BadCredentialsError(Comm100Error, kinds.BadCredentialsError):
     default_code = "comm100_bad_credentials"
 
 
+class MissingPermissionError(BadCredentialsError):
+    """403 on a call that needs a permission the agent lacks: managing Live Chat webhooks needs
+    *Manage Integration*. The credentials themselves work (other calls succeed)."""
+
+    default_code = "comm100_missing_permission"
+
+
 class NotComm100ApiError(Comm100Error, kinds.NotTheApiError):
     """The API base URL answers, but not like Comm100 (404 on a known path, HTML, wrong shape)."""
 
