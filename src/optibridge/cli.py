@@ -437,9 +437,16 @@ def sites_delete(
 
     if not yes:
         typer.confirm(f"Delete site {site_id} with its settings and tokens?", abort=True)
-    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
-        delete_site(session, site_id)
+    with _cli_runtime(database_url) as runtime:
+        removal = delete_site(runtime, site_id)
     out.print(f"site {site_id} deleted")
+    if removal.removed:
+        out.print(f"its Live Chat webhooks removed from Comm100: {', '.join(removal.removed)}")
+    if not removal.complete:
+        left = ", ".join(removal.left) if removal.left else "unknown"
+        out.print(
+            f"left in Comm100 (remove them there): {left}; {removal.problem or ''}".rstrip("; ")
+        )
 
 
 @tokens_app.command("create")
