@@ -205,7 +205,7 @@ def test_a_403_says_the_agent_lacks_manage_integration(call: Any) -> None:
     assert "Manage Integration permission" in error.message
     assert "No permission" in error.message
     assert error.code == "comm100_missing_permission"
-    assert error.status == 502
+    assert error.status == 403
     assert len(h.requests) == 1
 
 

@@ -329,7 +329,7 @@ def test_without_manage_integration_registering_says_so(
     with pytest.raises(MissingPermissionError, match="Manage Integration permission") as caught:
         register_webhooks(connected, SITE, PUBLIC)
 
-    assert caught.value.status == 502
+    assert caught.value.status == 403
     assert token_of(connected) not in caught.value.message
 
 
