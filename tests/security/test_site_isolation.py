@@ -166,6 +166,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", f"{API}/comm100/test"): Row(ADMIN),
     ("GET", f"{API}/comm100/fields"): Row(ADMIN),
     ("GET", f"{API}/comm100/app-manifest"): Row(ADMIN),
+    ("GET", f"{API}/comm100/webhooks"): Row(ADMIN),
+    ("POST", f"{API}/comm100/webhooks"): Row(ADMIN, lambda _: {"replace_elsewhere": True}),
     # the sync log
     ("GET", f"{API}/syncs"): Row(ADMIN),
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
