@@ -191,6 +191,10 @@ def test_the_webhooks_state_is_read_per_needed_event(
     assert body["ticket_trigger"]["state"] == "manual"
     assert body["ticket_trigger"]["event"] == "whenTicketIsCreated"
     assert "When a ticket is created" in body["ticket_trigger"]["message"]
+    steps = body["ticket_trigger"]["steps"]
+    assert len(steps) == 4
+    assert "When a ticket is created" in steps[1]
+    assert f"GET /api/v1/sites/{SITE}/webhooks" in steps[2]
     assert body["changed"] == []
     assert body["warning"] is None
     assert "secret1" not in response.text

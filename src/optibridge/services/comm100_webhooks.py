@@ -73,9 +73,10 @@ class EventWebhook:
 
 @dataclass(frozen=True)
 class TicketTrigger:
-    """The ticket trigger, which can only be set up by hand."""
+    """The ticket trigger, which can only be set up by hand: why, then the steps, in words."""
 
     message: str
+    steps: tuple[str, ...]
     state: Literal["manual"] = "manual"
     event: str = TICKET_TRIGGER_EVENT
 
@@ -110,13 +111,18 @@ class WebhookRemoval:
 
 
 def ticket_trigger(site_id: int) -> TicketTrigger:
+    steps = (
+        "In Comm100's control panel, open Ticketing & Messaging > Triggers and add a trigger.",
+        'As its event choose "When a ticket is created", with no other condition.',
+        "As its action choose a webhook, method POST, and as its URL this site's Ticketing "
+        "URL (shown under Webhook URLs for Comm100 in the control panel, or by "
+        f"GET /api/v1/sites/{site_id}/webhooks).",
+        "Save the trigger and make sure it is enabled.",
+    )
     return TicketTrigger(
-        "Set up by hand: Comm100 does not publish the API fields of a trigger's webhook action. "
-        "In Comm100's control panel, Ticketing & Messaging > Triggers, create a trigger on the "
-        'event "When a ticket is created" (no other condition), give it the webhook action '
-        "with method POST and, as its URL, this site's Ticketing URL (shown under Webhook URLs "
-        f"for Comm100 in the control panel, or by GET /api/v1/sites/{site_id}/webhooks), and "
-        "make sure the trigger is enabled."
+        "Set up by hand: Comm100 does not publish the API fields of a trigger's webhook "
+        f"action. {' '.join(steps)}",
+        steps,
     )
 
 

@@ -145,7 +145,8 @@ class TicketTriggerOut(BaseModel):
         "webhook action, so the trigger is set up by hand."
     )
     event: str = Field(examples=["whenTicketIsCreated"])
-    message: str = Field(description="The steps to take in Comm100.")
+    message: str = Field(description="Why it is set up by hand, and the steps, in one text.")
+    steps: list[str] = Field(description="The steps to take in Comm100's control panel, in order.")
 
 
 class Comm100WebhooksOut(BaseModel):
