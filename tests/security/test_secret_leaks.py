@@ -838,6 +838,17 @@ def _ui_connect_comm100(drive: Drive) -> None:
     drive.ui_form(url, {"api_base_url": "", "agent_email": "", "api_key": "k"}, 422)
 
 
+@drives("POST", "/ui/sites/{site_id}/comm100/webhooks")
+def _ui_register_comm100_webhooks(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_A}/comm100/webhooks"
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": False})
+    drive.ui_form(url, {}, 403)  # the site page again, saying why
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": True})
+    drive.ui_form(url, {"replace_elsewhere": "on"}, 303)
+    drive.ui_form(f"/ui/sites/{SITE_C}/comm100/webhooks", {}, 422)
+    drive.ui("POST", url, 403, data={"csrf_token": "stale"})
+
+
 @drives("POST", "/ui/sites/{site_id}/comm100-sign-in")
 def _ui_comm100_sign_in(drive: Drive) -> None:
     url = f"/ui/sites/{SITE_D}/comm100-sign-in"
@@ -1028,7 +1039,7 @@ def all_secrets(drive: Drive) -> dict[str, str]:
 WEBHOOK_LISTINGS = {("GET", f"{API}/webhooks"), ("GET", "/ui/sites/{site_id}")}
 SITE_PAGE_FORMS = {
     ("POST", f"/ui/sites/{{site_id}}/{form}")
-    for form in ("optimove", "comm100", "settings", "comm100-sign-in")
+    for form in ("optimove", "comm100", "settings", "comm100-sign-in", "comm100/webhooks")
 }
 TAB_PAGES = {("GET", "/console/{site_id}/livechat"), ("GET", "/console/{site_id}/ticketing")}
 SYNC_LOG = {("GET", f"{API}/syncs"), ("GET", f"{API}/syncs/{{record_id}}")}

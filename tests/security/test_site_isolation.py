@@ -220,6 +220,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/ui/sites/{site_id}/comm100-sign-in"): Row(UI, lambda _: {"action": "off"}),
     ("GET", "/ui/sites/{site_id}/comm100-app/manifest.json"): Row(UI),
     ("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token"): Row(UI, lambda _: {}),
+    ("POST", "/ui/sites/{site_id}/comm100/webhooks"): Row(
+        UI, lambda _: {"replace_elsewhere": "on"}
+    ),
     ("GET", "/ui/sites/{site_id}/syncs"): Row(UI),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
 }
