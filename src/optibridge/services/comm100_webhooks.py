@@ -225,17 +225,19 @@ def _event_report(
                 "left in place."
             )
         if split.older:
-            message += " An older address of this service is registered too: Repair removes it."
+            message += (
+                " An older address of this service is registered too: registering again removes it."
+            )
         return EventWebhook(event, name, "registered", message, others, bool(split.older))
     if split.older:
         message = (
             f"Elsewhere: {name} goes to an older address of this service "
-            f"({', '.join(_origins(split.older))}). Repair points it here."
+            f"({', '.join(_origins(split.older))}). Registering points it here."
         )
     elif split.foreign:
         message = (
             f"Elsewhere: Comm100 sends {name} to {', '.join(others)}, not to this service. That "
-            "webhook may be another integration's: Repair adds this service's beside it and "
+            "webhook may be another integration's: registering adds this service's beside it and "
             "leaves it in place, unless you ask to replace it."
         )
     else:
