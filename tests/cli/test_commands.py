@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.support.processes import optibridge_command
+from tests.support.processes import optibridge_command, python_path
 
 
 def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -13,7 +13,12 @@ def run(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         optibridge_command(*args),
         capture_output=True,
         text=True,
-        env={"OPTIBRIDGE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        env={
+            "OPTIBRIDGE_DATA_DIR": str(data_dir),
+            "PATH": "/usr/bin:/bin",
+            "COLUMNS": "200",
+            **python_path(),
+        },
         timeout=60,
         check=False,
     )
@@ -32,6 +37,7 @@ def test_the_help_lists_every_command(tmp_path: Path) -> None:
         "tokens",
         "syncs",
         "secrets",
+        "comm100",
     ):
         assert command in result.stdout
 

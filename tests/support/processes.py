@@ -27,6 +27,12 @@ def optibridge_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "optibridge", *args]
 
 
+def python_path() -> dict[str, str]:
+    """PYTHONPATH as the tests have it, for a command run with an environment of its own: a
+    checkout tested without being installed (`PYTHONPATH=src`) runs its own code."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
 @contextmanager
 def running_process(
     argv: list[str],
