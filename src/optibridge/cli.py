@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from optibridge.runtime import Runtime
+    from optibridge.services.comm100_webhooks import WebhookReport
 
 app = typer.Typer(
     name="optibridge",
@@ -239,6 +240,87 @@ def _require_one_of(option: str, value: str | None, allowed: tuple[str, ...]) ->
         fail(f"{option} must be one of: {', '.join(allowed)}")
 
 
+# --- comm100 webhooks: the site's Live Chat webhooks in Comm100 ------------------------------
+
+comm100_app = typer.Typer(help="A site's Comm100 side.", no_args_is_help=True)
+webhooks_app = typer.Typer(
+    help="The Live Chat webhooks registered in Comm100 through its API (the agent of the "
+    "site's API key needs the Manage Integration permission).",
+    no_args_is_help=True,
+)
+comm100_app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(comm100_app, name="comm100")
+PublicUrlOption = Annotated[
+    str | None,
+    typer.Option("--public-url", help="Where Comm100 reaches us. Default: OPTIBRIDGE_PUBLIC_URL."),
+]
+
+
+@webhooks_app.command("status")
+def comm100_webhooks_status(
+    site: SyncSiteOption, public_url: PublicUrlOption = None, database_url: DatabaseOption = None
+) -> None:
+    """Each needed webhook's state in Comm100 (registered, missing, elsewhere), and the ticket
+    trigger's steps. Exit code 3 when one is not registered."""
+    from optibridge.services.comm100_webhooks import webhook_report
+
+    with _cli_runtime(database_url) as runtime:
+        report = webhook_report(runtime, site, _public_url(runtime, public_url))
+    _print_webhooks(report)
+    if not report.all_registered:
+        raise typer.Exit(3)
+
+
+@webhooks_app.command("register")
+def comm100_webhooks_register(
+    site: SyncSiteOption,
+    replace_elsewhere: Annotated[
+        bool,
+        typer.Option(
+            "--replace-elsewhere",
+            help="Also replace the needed events' webhooks that point elsewhere (they may be "
+            "another integration's; by default they are left).",
+        ),
+    ] = False,
+    public_url: PublicUrlOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Register or repair the needed webhooks; what is registered already is left alone."""
+    from optibridge.services.comm100_webhooks import register_webhooks
+
+    with _cli_runtime(database_url) as runtime:
+        public = _public_url(runtime, public_url)
+        report = register_webhooks(runtime, site, public, replace_elsewhere=replace_elsewhere)
+    for change in report.changed or ("nothing to change: registered already",):
+        out.print(change, highlight=False, soft_wrap=True)
+    _print_webhooks(report)
+
+
+def _public_url(runtime: Runtime, given: str | None) -> str:
+    public = (given or "").rstrip("/") or runtime.config.public_url
+    if not public or not public.startswith(("http://", "https://")):
+        fail(
+            "give the address Comm100 reaches this service at: OPTIBRIDGE_PUBLIC_URL or "
+            "--public-url (http:// or https://)"
+        )
+    return public
+
+
+def _print_webhooks(report: WebhookReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table("event", "state", "what it means")
+    for event in report.livechat:
+        table.add_row(event.event, event.state, Text(event.message))
+    out.print(table)
+    if report.warning:
+        out.print(Text(f"warning: {report.warning}"), soft_wrap=True)
+    out.print("ticket trigger (by hand, in Comm100's control panel):")
+    for number, step in enumerate(report.ticket_trigger.steps, start=1):
+        out.print(Text(f"  {number}. {step}"), soft_wrap=True)
+
+
 @sandbox_app.command("optimove")
 def sandbox_optimove(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8100,
@@ -371,9 +453,16 @@ def sites_delete(
 
     if not yes:
         typer.confirm(f"Delete site {site_id} with its settings and tokens?", abort=True)
-    with _cli_runtime(database_url) as runtime, runtime.unit_of_work() as session:
-        delete_site(session, site_id)
+    with _cli_runtime(database_url) as runtime:
+        removal = delete_site(runtime, site_id)
     out.print(f"site {site_id} deleted")
+    if removal.removed:
+        out.print(f"its Live Chat webhooks removed from Comm100: {', '.join(removal.removed)}")
+    if not removal.complete:
+        left = ", ".join(removal.left) if removal.left else "unknown"
+        out.print(
+            f"left in Comm100 (remove them there): {left}; {removal.problem or ''}".rstrip("; ")
+        )
 
 
 @tokens_app.command("create")

@@ -10,16 +10,21 @@ import httpx
 from pydantic import SecretStr
 
 from optibridge.config import Config
+from optibridge.errors import AppError
 from optibridge.listening import served_url
+from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
 from optibridge.server import run_service
 from optibridge.services.comm100_signin import redirect_uri
+from optibridge.services.comm100_webhooks import register_webhooks
 from optibridge.services.settings import save_document
 from optibridge.services.sites import create_site
 from optibridge.services.tokens import Role, issue_token
 from optibridge.store.repositories import SiteRepository, TokenRepository
 from optibridge.sync.sites import get_site, webhook_urls
+
+log = get_logger(__name__)
 
 DEMO_SITE_ID = 10000
 SANDBOX_OPTIMOVE_KEY = "sandbox-optimove-key"  # the sandboxes' documented default keys
@@ -201,9 +206,10 @@ def simulator_config(runtime: Runtime, public_url: str) -> dict[str, Any]:
     }
 
 
-def seed_demo(runtime: Runtime, public_url: str) -> None:
-    """Sandbox customers (the sandbox forgets them at every start), site 10000's settings, and
-    the Comm100 simulator's configuration."""
+def seed_demo(runtime: Runtime, public_url: str) -> str:
+    """Sandbox customers (the sandbox forgets them at every start), site 10000's settings, the
+    Comm100 simulator's configuration, and the site's Live Chat webhooks registered in the
+    Comm100 sandbox. Says how the registration went, for the banner."""
     optimove = f"{public_url}/sandbox/optimove/_sandbox"
     comm100 = f"{public_url}/sandbox/comm100/_sandbox"
     with httpx.Client(timeout=10) as http:
@@ -231,6 +237,20 @@ def seed_demo(runtime: Runtime, public_url: str) -> None:
         http.put(
             f"{comm100}/simulator", json=simulator_config(runtime, public_url)
         ).raise_for_status()
+    return register_demo_webhooks(runtime, public_url)
+
+
+def register_demo_webhooks(runtime: Runtime, public_url: str) -> str:
+    """Site 10000's Live Chat webhooks registered in the Comm100 sandbox through its API, as an
+    administrator's *Register in Comm100* would (the sandbox forgets them at every start). When
+    that fails the demo runs all the same: the simulator sends its webhooks to the URLs it is
+    configured with, and the control panel shows why."""
+    try:
+        register_webhooks(runtime, DEMO_SITE_ID, public_url)
+    except AppError as error:
+        log.warning("demo_webhooks_not_registered", site_id=DEMO_SITE_ID, reason=error.message)
+        return "not registered in the Comm100 sandbox (see the site's page)"
+    return "registered in the Comm100 sandbox"
 
 
 def run_demo(base: Config, *, host: str, port: int) -> None:
@@ -247,7 +267,7 @@ def run_demo(base: Config, *, host: str, port: int) -> None:
     )
 
     def announce(runtime: Runtime) -> None:
-        seed_demo(runtime, public_url)
+        webhooks = seed_demo(runtime, public_url)
         print(
             "\n".join(
                 [
@@ -259,6 +279,7 @@ def run_demo(base: Config, *, host: str, port: int) -> None:
                     f"  Optimove sandbox:          {public_url}/sandbox/optimove",
                     f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
                     f"  Demo site:                 {DEMO_SITE_ID} (connected to both sandboxes)",
+                    f"  Its Live Chat webhooks:    {webhooks}",
                     f"  Admin token:               {token.get_secret_value()}",
                     "",
                     "Try it:",

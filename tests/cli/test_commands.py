@@ -65,6 +65,7 @@ def test_the_help_lists_every_command(tmp_path: Path) -> None:
         "tokens",
         "syncs",
         "secrets",
+        "comm100",
     ):
         assert command in result.stdout
 

@@ -89,6 +89,20 @@ def test_demo_site_10000_is_connected_to_the_sandbox(demo: Demo) -> None:
     assert test.json()["attributes"] > 0
 
 
+def test_demo_site_10000s_webhooks_are_registered_in_the_comm100_sandbox(demo: Demo) -> None:
+    with demo.api() as api:
+        state = api.get("/sites/10000/comm100/webhooks")
+        livechat_url = api.get("/sites/10000/webhooks").json()["livechat"]
+    assert state.status_code == 200, state.text
+    assert [(e["event"], e["state"]) for e in state.json()["livechat"]] == [
+        ("chatEnds", "registered"),
+        ("offlineMessageIsSubmitted", "registered"),
+    ]
+    registered = httpx.get(f"{demo.url}/sandbox/comm100/_sandbox/webhooks", timeout=10).json()
+    assert [(w["siteId"], w["targetUrl"]) for w in registered] == [(10000, livechat_url)] * 2
+    assert "Its Live Chat webhooks:    registered in the Comm100 sandbox" in demo.log.read_text()
+
+
 def test_a_new_user_connects_a_site_with_curl(demo: Demo) -> None:
     with demo.api() as api:
         created = api.post("/sites", json={"site_id": 20000, "name": "Acme"})

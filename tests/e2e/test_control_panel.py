@@ -3,7 +3,8 @@
 One administrator's whole journey (SPEC 1, administrator stories 1-6): sign in, add a site,
 connect Optimove with a wrong then the right key, connect Comm100, configure both channels,
 save with a problem then without, paste-ready webhook URLs, read the sync log, retry a failed
-record, sign out. `make screenshots` saves each page to docs/screenshots/ (linked from the docs).
+record, sign out. Then the site's Live Chat webhooks registered in the Comm100 sandbox from the
+site page. `make screenshots` saves each page to docs/screenshots/ (linked from the docs).
 """
 
 from __future__ import annotations
@@ -336,3 +337,42 @@ def test_the_settings_form_works_without_javascript(browser: Browser, demo: Demo
         assert rules_saved[0] == {"source": "system", "name": "email"}
     finally:
         context.close()
+
+
+NOTE_THE_BUSY_BUTTON = """() => document.addEventListener("submit", (event) => {
+  const button = event.target.querySelector("[data-busy-label]");
+  const noted = {disabled: button.disabled, text: button.textContent,
+                 busy: event.target.getAttribute("aria-busy")};
+  sessionStorage.setItem("busy", JSON.stringify(noted));
+})"""
+
+
+def test_the_webhooks_are_registered_in_comm100_from_the_site_page(page: Page, demo: Demo) -> None:
+    errors = script_errors(page)
+    comm100 = f"{demo.url}/sandbox/comm100/_sandbox"
+    # Comm100 without the demo site's webhooks (the demo registers them when it starts).
+    httpx.put(f"{comm100}/webhooks", json=[], timeout=10).raise_for_status()
+    sign_in(page, demo)
+    page.goto(f"{demo.url}/ui/sites/10000")
+    card = page.locator("#comm100-webhooks")
+    expect(card.locator("#webhook-chatEnds")).to_contain_text("Missing")
+    expect(card.locator("#webhook-offlineMessageIsSubmitted")).to_contain_text("Missing")
+    expect(card.locator("#ticket-trigger-steps li")).to_have_count(4)
+
+    # While the form is away the button says so and can't be pressed again: what it showed
+    # just after the click is noted, since the page it was on is gone once the answer comes.
+    page.evaluate(NOTE_THE_BUSY_BUTTON)
+    card.get_by_role("button", name="Register in Comm100").click()
+    expect(page.locator(".flash")).to_contain_text("Registered in Comm100.")
+    noted = page.evaluate("() => JSON.parse(sessionStorage.getItem('busy'))")
+    assert noted == {"disabled": True, "text": "Registering in Comm100…", "busy": "true"}
+
+    expect(page).to_have_url(f"{demo.url}/ui/sites/10000#comm100-webhooks")
+    expect(card.locator("#webhook-chatEnds")).to_contain_text("Registered")
+    expect(card.locator("#webhook-offlineMessageIsSubmitted")).to_contain_text("Registered")
+    expect(card.get_by_role("button", name="Register in Comm100")).to_be_enabled()
+    screenshots.shoot(card, "control-panel-webhooks.png")
+    registered = httpx.get(f"{comm100}/webhooks", timeout=10).json()
+    assert sorted(w["event"] for w in registered) == ["chatEnds", "offlineMessageIsSubmitted"]
+    assert {w["siteId"] for w in registered} == {10000}
+    assert errors == []

@@ -89,6 +89,11 @@ FORMS: dict[str, FormCase] = {
         lambda _b, _c: {},
         f"/ui/sites/{SITE_A}",
     ),
+    "/ui/sites/{site_id}/comm100/webhooks": FormCase(
+        f"/ui/sites/{SITE_A}/comm100/webhooks",
+        lambda _b, _c: {"replace_elsewhere": "on"},
+        f"/ui/sites/{SITE_A}",
+    ),
     "/ui/sites/{site_id}/syncs/{record_id}/retry": FormCase(
         f"/ui/sites/{SITE_A}/syncs/{{record}}/retry",
         lambda _b, _c: {"next": f"/ui/sites/{SITE_A}/syncs"},

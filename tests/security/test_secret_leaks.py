@@ -435,6 +435,50 @@ def _comm100_fields(drive: Drive) -> None:
     drive.call("GET", API.format(site_id=SITE_C) + "/comm100/fields", 200, headers=drive.admin())
 
 
+def _comm100_sandbox(drive: Drive, knob: str, value: Any) -> None:
+    drive.comm100.put(f"/_sandbox/{knob}", json=value).raise_for_status()
+
+
+@drives("GET", f"{API}/comm100/webhooks")
+def _comm100_webhooks(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/comm100/webhooks"
+    # Comm100 holds site A's URL at an older address: the answer names it by origin only.
+    older = webhook_urls(drive, SITE_A)[0].replace(PUBLIC_URL, "http://old.example.com")
+    _comm100_sandbox(
+        drive, "webhooks", [{"siteId": SITE_A, "event": "chatEnds", "targetUrl": older}]
+    )
+    drive.call("GET", url, 200, headers=drive.admin())
+    drive.call("GET", url, 200, headers=bearer(drive.token("site admin token")))
+    drive.call("GET", url, 403, headers=bearer(drive.token("agent token")))
+    drive.call("GET", API.format(site_id=SITE_C) + "/comm100/webhooks", 422, headers=drive.admin())
+    drive.call("GET", API.format(site_id=77) + "/comm100/webhooks", 404, headers=drive.admin())
+    _comm100_sandbox(drive, "faults", {"error_rate": 1.0})
+    drive.call("GET", url, 502, headers=drive.admin())
+    _comm100_sandbox(drive, "faults", {"error_rate": 0.0})
+
+
+@drives("POST", f"{API}/comm100/webhooks")
+def _register_comm100_webhooks(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/comm100/webhooks"
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": False})
+    drive.call("POST", url, 403, headers=drive.admin())
+    drive.call("GET", url, 403, headers=drive.admin())
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": True})
+    drive.call("POST", url, 200, headers=drive.admin())  # the older one repointed, one created
+    drive.call("POST", url, 200, json={"replace_elsewhere": True}, headers=drive.admin())
+    drive.call("POST", url, 422, json={"replace_elsewhere": "yes"}, headers=drive.admin())
+    drive.call(
+        "POST",
+        url,
+        400,
+        content=b'{"replace_elsewhere": ' + drive.known.admin_token.encode(),
+        headers={**drive.admin(), "Content-Type": "application/json"},
+    )
+    drive.call("POST", API.format(site_id=SITE_C) + "/comm100/webhooks", 422, headers=drive.admin())
+    registered = drive.comm100.get("/_sandbox/webhooks").json()
+    assert {w["targetUrl"] for w in registered} == {webhook_urls(drive, SITE_A)[0]}
+
+
 # --- the agent console ----------------------------------------------------------------------------
 
 
@@ -794,6 +838,17 @@ def _ui_connect_comm100(drive: Drive) -> None:
     drive.ui_form(url, {"api_base_url": "", "agent_email": "", "api_key": "k"}, 422)
 
 
+@drives("POST", "/ui/sites/{site_id}/comm100/webhooks")
+def _ui_register_comm100_webhooks(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_A}/comm100/webhooks"
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": False})
+    drive.ui_form(url, {}, 403)  # the site page again, saying why
+    _comm100_sandbox(drive, "behaviour", {"manage_integration": True})
+    drive.ui_form(url, {"replace_elsewhere": "on"}, 303)
+    drive.ui_form(f"/ui/sites/{SITE_C}/comm100/webhooks", {}, 422)
+    drive.ui("POST", url, 403, data={"csrf_token": "stale"})
+
+
 @drives("POST", "/ui/sites/{site_id}/comm100-sign-in")
 def _ui_comm100_sign_in(drive: Drive) -> None:
     url = f"/ui/sites/{SITE_D}/comm100-sign-in"
@@ -984,7 +1039,7 @@ def all_secrets(drive: Drive) -> dict[str, str]:
 WEBHOOK_LISTINGS = {("GET", f"{API}/webhooks"), ("GET", "/ui/sites/{site_id}")}
 SITE_PAGE_FORMS = {
     ("POST", f"/ui/sites/{{site_id}}/{form}")
-    for form in ("optimove", "comm100", "settings", "comm100-sign-in")
+    for form in ("optimove", "comm100", "settings", "comm100-sign-in", "comm100/webhooks")
 }
 TAB_PAGES = {("GET", "/console/{site_id}/livechat"), ("GET", "/console/{site_id}/ticketing")}
 SYNC_LOG = {("GET", f"{API}/syncs"), ("GET", f"{API}/syncs/{{record_id}}")}

@@ -166,6 +166,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", f"{API}/comm100/test"): Row(ADMIN),
     ("GET", f"{API}/comm100/fields"): Row(ADMIN),
     ("GET", f"{API}/comm100/app-manifest"): Row(ADMIN),
+    ("GET", f"{API}/comm100/webhooks"): Row(ADMIN),
+    ("POST", f"{API}/comm100/webhooks"): Row(ADMIN, lambda _: {"replace_elsewhere": True}),
     # the sync log
     ("GET", f"{API}/syncs"): Row(ADMIN),
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
@@ -218,6 +220,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/ui/sites/{site_id}/comm100-sign-in"): Row(UI, lambda _: {"action": "off"}),
     ("GET", "/ui/sites/{site_id}/comm100-app/manifest.json"): Row(UI),
     ("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token"): Row(UI, lambda _: {}),
+    ("POST", "/ui/sites/{site_id}/comm100/webhooks"): Row(
+        UI, lambda _: {"replace_elsewhere": "on"}
+    ),
     ("GET", "/ui/sites/{site_id}/syncs"): Row(UI),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
 }

@@ -3,11 +3,15 @@ against the Comm100 sandbox in its own process."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+import structlog
 
 from tests.comm100.conftest import SANDBOX_KEY, start_sandbox
 from tests.comm100.conftest import Sandbox as Comm100Sandbox
@@ -151,3 +155,243 @@ def test_without_comm100_the_fixed_lists_come_with_the_reason(
         "Offline message window fields",
     ]
     assert [group["label"] for group in body["ticketing"]] == ["Contact identities"]
+
+
+# --- the Live Chat webhooks registered in Comm100 ----------------------------------------------
+
+WEBHOOKS = f"/api/v1/sites/{SITE}/comm100/webhooks"
+
+
+def webhook_token(service: Service) -> str:
+    urls = service.client.get(f"/api/v1/sites/{SITE}/webhooks", headers=service.admin()).json()
+    token: str = httpx.URL(urls["livechat"]).params["token"]
+    return token
+
+
+def test_the_webhooks_state_is_read_per_needed_event(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    connect(site, comm100)
+    comm100.control(
+        "PUT",
+        "webhooks",
+        [{"siteId": SITE, "event": "chatEnds", "targetUrl": "https://crm.example/in?k=secret1"}],
+    )
+
+    response = site.client.get(WEBHOOKS, headers=site.admin())
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(e["event"], e["name"], e["state"]) for e in body["livechat"]] == [
+        ("chatEnds", "Chat Ended", "elsewhere"),
+        ("offlineMessageIsSubmitted", "Offline Message Submitted", "missing"),
+    ]
+    assert body["livechat"][0]["elsewhere"] == ["https://crm.example"]
+    assert body["livechat"][1]["elsewhere"] == []
+    assert body["ticket_trigger"]["state"] == "manual"
+    assert body["ticket_trigger"]["event"] == "whenTicketIsCreated"
+    assert "When a ticket is created" in body["ticket_trigger"]["message"]
+    steps = body["ticket_trigger"]["steps"]
+    assert len(steps) == 4
+    assert "When a ticket is created" in steps[1]
+    assert f"GET /api/v1/sites/{SITE}/webhooks" in steps[2]
+    assert body["changed"] == []
+    assert body["warning"] is None
+    assert "secret1" not in response.text
+    assert webhook_token(site) not in response.text
+
+
+def test_posting_registers_the_missing_webhooks_idempotently(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    connect(site, comm100)
+    token = webhook_token(site)
+
+    first = site.client.post(WEBHOOKS, headers=site.admin())
+    again = site.client.post(WEBHOOKS, json={"replace_elsewhere": False}, headers=site.admin())
+
+    assert first.status_code == 200, first.text
+    assert [e["state"] for e in first.json()["livechat"]] == ["registered", "registered"]
+    assert first.json()["changed"] == [
+        "Chat Ended: registered.",
+        "Offline Message Submitted: registered.",
+    ]
+    assert again.json()["changed"] == []
+    expected = f"https://bridge.example.com/webhooks/comm100/{SITE}/livechat?token={token}"
+    assert [(w["event"], w["targetUrl"]) for w in comm100.control("GET", "webhooks")] == [
+        ("chatEnds", expected),
+        ("offlineMessageIsSubmitted", expected),
+    ]
+    assert token not in first.text + again.text
+
+
+def test_replacing_what_points_elsewhere_is_asked_for_explicitly(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    connect(site, comm100)
+    comm100.control(
+        "PUT",
+        "webhooks",
+        [{"siteId": SITE, "event": "chatEnds", "targetUrl": "https://crm.example/in"}],
+    )
+
+    kept = site.client.post(WEBHOOKS, headers=site.admin())
+    replaced = site.client.post(WEBHOOKS, json={"replace_elsewhere": True}, headers=site.admin())
+
+    assert "left in place" in kept.json()["livechat"][0]["message"]
+    assert replaced.json()["changed"] == ["Chat Ended: removed the webhook to https://crm.example."]
+    targets = {w["targetUrl"] for w in comm100.control("GET", "webhooks")}
+    assert "https://crm.example/in" not in targets
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"replace_elsewhere": "yes"}, 422), ({"replace": True}, 422), (b"{", 400)],
+)
+def test_a_bad_body_is_refused(
+    site: Service, comm100: Comm100Sandbox, body: Any, status: int
+) -> None:
+    connect(site, comm100)
+    if isinstance(body, bytes):
+        response = site.client.post(
+            WEBHOOKS,
+            content=body,
+            headers={**site.admin(), "Content-Type": "application/json"},
+        )
+    else:
+        response = site.client.post(WEBHOOKS, json=body, headers=site.admin())
+    assert response.status_code == status, response.text
+    assert comm100.control("GET", "webhooks") == []
+
+
+def test_the_webhooks_need_a_connection_a_site_and_an_admin(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    assert site.client.get(WEBHOOKS, headers=site.admin()).status_code == 422
+    assert site.client.post(WEBHOOKS, headers=site.admin()).status_code == 422
+    other = "/api/v1/sites/77/comm100/webhooks"
+    assert site.client.get(other, headers=site.admin()).status_code == 404
+    assert site.client.get(WEBHOOKS).status_code == 401
+    issued = site.client.post(
+        f"/api/v1/sites/{SITE}/tokens", json={"role": "agent"}, headers=site.admin()
+    ).json()["token"]
+    agent = {"Authorization": f"Bearer {issued}"}
+    assert site.client.get(WEBHOOKS, headers=agent).status_code == 403
+    assert site.client.post(WEBHOOKS, headers=agent).status_code == 403
+
+
+def test_an_agent_without_manage_integration_is_told_so_in_a_403(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    connect(site, comm100)
+    comm100.control("PUT", "behaviour", {"manage_integration": False})
+    token = webhook_token(site)
+
+    for response in (
+        site.client.get(WEBHOOKS, headers=site.admin()),
+        site.client.post(WEBHOOKS, headers=site.admin()),
+    ):
+        assert response.status_code == 403
+        error = response.json()["error"]
+        assert error["code"] == "comm100_missing_permission"
+        assert "lacks the Manage Integration permission" in error["message"]
+        assert error["details"] == []
+        assert token not in response.text
+    assert comm100.control("GET", "webhooks") == []
+
+
+def test_an_unconnected_site_is_a_422_naming_each_missing_setting(site: Service) -> None:
+    for response in (
+        site.client.get(WEBHOOKS, headers=site.admin()),
+        site.client.post(WEBHOOKS, json={"replace_elsewhere": True}, headers=site.admin()),
+    ):
+        assert response.status_code == 422
+        error = response.json()["error"]
+        assert error["code"] == "invalid"
+        assert error["message"] == "Comm100 is not connected yet."
+        assert {d["pointer"] for d in error["details"]} == {
+            "/comm100/api_base_url",
+            "/comm100/agent_email",
+            "/comm100/api_key",
+        }
+
+
+def test_a_failing_comm100_is_a_502(site: Service, comm100: Comm100Sandbox) -> None:
+    connect(site, comm100)
+    comm100.control("PUT", "faults", {"error_rate": 1.0})
+
+    response = site.client.get(WEBHOOKS, headers=site.admin())
+
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "comm100_unavailable"
+
+
+def test_deleting_the_site_removes_its_webhooks_even_when_comm100_fails(
+    site: Service, comm100: Comm100Sandbox
+) -> None:
+    connect(site, comm100)
+    assert site.client.post(WEBHOOKS, headers=site.admin()).status_code == 200
+
+    deleted = site.client.delete(f"/api/v1/sites/{SITE}", headers=site.admin())
+
+    assert deleted.status_code == 204
+    assert comm100.control("GET", "webhooks") == []
+    created = site.client.post(
+        "/api/v1/sites", json={"site_id": SITE, "name": "Again"}, headers=site.admin()
+    )
+    assert created.status_code == 201
+    connect(site, comm100)
+    assert site.client.post(WEBHOOKS, headers=site.admin()).status_code == 200
+    comm100.control("PUT", "faults", {"error_rate": 1.0})
+    assert site.client.delete(f"/api/v1/sites/{SITE}", headers=site.admin()).status_code == 204
+    assert site.client.get(f"/api/v1/sites/{SITE}", headers=site.admin()).status_code == 404
+
+
+def test_what_comm100_says_back_never_shows_the_webhook_url_nor_its_token(
+    site: Service, comm100: Comm100Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Comm100 that quotes the target URL it refused: the answer names it by label only, and
+    nothing logged carries it."""
+    connect(site, comm100)
+    token = webhook_token(site)
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=[])
+        sent = json.loads(request.content)
+        said = f"targetUrl '{sent['targetUrl']}' is not allowed: {quote(sent['targetUrl'])}"
+        return httpx.Response(400, json={"code": 400, "message": said})
+
+    site.runtime.http.close()
+    site.runtime.http = httpx.Client(transport=httpx.MockTransport(refusing))
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        response = site.client.post(WEBHOOKS, headers=site.admin())
+
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert error["code"] == "comm100_invalid_request"
+    assert "[webhook URL]" in error["message"]
+    assert token not in response.text
+    assert quote(token, safe="") not in response.text
+    assert token not in repr(logs) + caplog.text
+
+
+def test_the_openapi_document_describes_the_webhook_routes(service: Service) -> None:
+    document = service.client.get("/openapi.json").json()
+    routes = document["paths"]["/api/v1/sites/{site_id}/comm100/webhooks"]
+    for method in ("get", "post"):
+        responses = routes[method]["responses"]
+        assert responses["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Comm100WebhooksOut"
+        }
+        for status in ("401", "403", "404", "422", "502", "504"):
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, status)
+        assert "comm100_missing_permission" in responses["403"]["description"]
+    body = routes["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "Comm100WebhooksRegister" in json.dumps(body)
+    schemas = document["components"]["schemas"]
+    state = schemas["WebhookStateOut"]["properties"]["state"]
+    assert state["enum"] == ["registered", "missing", "elsewhere"]
+    assert schemas["Comm100WebhooksRegister"]["properties"]["replace_elsewhere"]["default"] is False

@@ -1,4 +1,5 @@
-"""The Comm100 v4 API client: contacts, form fields, tickets, within the rate limit.
+"""The Comm100 v4 API client: contacts, form fields, tickets, Live Chat webhooks, within the
+rate limit.
 
 Synchronous, like the Optimove client; both are `optibridge.vendor_http.client.VendorClient`s,
 whose one private `_request()` owns the limiter slot of every attempt, timeouts, retries with
@@ -8,7 +9,8 @@ query parameter, the limiter bucket (Comm100 allows 300 calls per 5 minutes per 
 bucket is the API host: every site on the same data centre shares it), and reading its answers.
 
 The API key travels only in the `Authorization` header. It is never put in a URL or a message,
-and anything Comm100 says back is redacted before it is quoted.
+and anything Comm100 says back is redacted before it is quoted; so is a webhook's target URL
+(ours carries the site's secret token), with every value of its query.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import httpx
 from optibridge.comm100.errors import (
     BadCredentialsError,
     InvalidRequestError,
+    MissingPermissionError,
     NotComm100ApiError,
     NotFoundError,
     PrivateAddressError,
@@ -48,6 +51,13 @@ from optibridge.comm100.schemas import (
     parse_identities,
     parse_ticket,
 )
+from optibridge.comm100.webhook_registrations import (
+    LIVECHAT_WEBHOOK_EVENTS,
+    LiveChatWebhook,
+    parse_livechat_webhooks,
+    webhook_event,
+    written_webhook,
+)
 from optibridge.comm100.webhooks import InboundEvent
 from optibridge.domain.context import ConversationContext
 from optibridge.vendor_http.bodies import Body, decode_body, trim
@@ -69,6 +79,8 @@ PRECHAT_FIELDS = "livechat/preChatFormFields"
 OFFLINE_FIELDS = "livechat/offlineMessageFormFields"
 CUSTOM_VARIABLES = "livechat/customVariables"
 TICKET = "ticketing/tickets/{ticket_id}"
+LIVECHAT_WEBHOOKS = "livechat/webhooks"
+LIVECHAT_WEBHOOK = "livechat/webhooks/{webhook_id}"
 
 # Comm100's documented limit: 300 calls per 5 minutes per IP. Build the shared `RateLimiter`
 # for Comm100 with these (and a margin), and give it to every client.
@@ -259,6 +271,98 @@ class Comm100Client(VendorClient):
             return context
         return replace(context, contact=dict(contact.fields), identities=dict(contact.identities))
 
+    # --- Live Chat webhooks (the agent needs the *Manage Integration* permission) ----------
+
+    def livechat_webhooks(self) -> list[LiveChatWebhook]:
+        """Every Live Chat webhook of the site, ours and anyone else's."""
+        endpoint = f"GET {LIVECHAT_WEBHOOKS}"
+        response = self._webhook_request("GET", LIVECHAT_WEBHOOKS, endpoint)
+        return self._parsed(endpoint, response, parse_livechat_webhooks)
+
+    def create_livechat_webhook(self, event: str, target_url: str) -> LiveChatWebhook:
+        """Register a webhook. Sent at most once unless Comm100 surely did not act on it (it
+        was not reached, or answered 429): list the webhooks to learn what a failure left."""
+        sent = _webhook(None, event, target_url)
+        endpoint = f"POST {LIVECHAT_WEBHOOKS}"
+        response = self._webhook_request(
+            "POST", LIVECHAT_WEBHOOKS, endpoint, sent=sent, idempotent=False
+        )
+        return self._written(endpoint, response, sent)
+
+    def update_livechat_webhook(
+        self, webhook_id: str, event: str, target_url: str
+    ) -> LiveChatWebhook:
+        """Point a webhook elsewhere (or at another event); `NotFoundError` when it is gone."""
+        sent = _webhook(webhook_id, event, target_url)
+        path = LIVECHAT_WEBHOOK.format(webhook_id=_path_id(webhook_id))
+        endpoint = f"PUT {LIVECHAT_WEBHOOK}"
+        response = self._webhook_request("PUT", path, endpoint, sent=sent, accept=(404,))
+        if response.status_code == 404:
+            self._check_not_found(endpoint, 404, _body(response))
+            raise NotFoundError(
+                f"Comm100 has no webhook {trim(webhook_id, 40)}.", endpoint=endpoint
+            )
+        return self._written(endpoint, response, sent)
+
+    def delete_livechat_webhook(self, webhook_id: str) -> bool:
+        """Remove a webhook: True when removed, False when Comm100 had none with this id."""
+        path = LIVECHAT_WEBHOOK.format(webhook_id=_path_id(webhook_id))
+        endpoint = f"DELETE {LIVECHAT_WEBHOOK}"
+        response = self._webhook_request("DELETE", path, endpoint, accept=(404,))
+        if response.status_code == 404:
+            self._check_not_found(endpoint, 404, _body(response))
+            return False
+        return True
+
+    def _webhook_request(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        sent: LiveChatWebhook | None = None,
+        accept: tuple[int, ...] = (),
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """A webhook call; a 403 says plainly that the agent lacks *Manage Integration*."""
+        body = None
+        redact: dict[str, str] = {}
+        if sent is not None:
+            body = {"event": sent.event, "targetUrl": sent.target_url}
+            redact = _url_secrets(sent.target_url or "")
+        response = self._request(
+            method,
+            path,
+            endpoint,
+            json=body,
+            accept={403, *accept},
+            idempotent=idempotent,
+            redact=redact,
+        )
+        if response.status_code == 403:
+            raise MissingPermissionError(
+                f"Comm100 refused {endpoint} (HTTP 403){self._quoted(_body(response), redact)}: "
+                "the agent whose API key this is lacks the Manage Integration permission, "
+                "which managing Live Chat webhooks needs. Give the agent that permission in "
+                "Comm100 (or connect with an agent who has it), or add the webhooks by hand.",
+                upstream_status=403,
+                endpoint=endpoint,
+            )
+        return response
+
+    def _written(
+        self, endpoint: str, response: httpx.Response, sent: LiveChatWebhook
+    ) -> LiveChatWebhook:
+        body = _body(response)
+        if body.kind in ("html", "text"):
+            raise self._not_an_api(endpoint, f"answered {body.describe()}", response.status_code)
+        try:
+            return written_webhook(body.value, sent)
+        except ShapeError as exc:
+            raise self._not_an_api(
+                endpoint, f"answered an unexpected shape ({exc})", response.status_code
+            ) from None
+
     # --- contacts, assembled ------------------------------------------------------------
 
     def _raw_contact(self, contact_id: str) -> RawContact | None:
@@ -335,6 +439,44 @@ def _names(fields: list[ContactField], key: str) -> str | None:
         if field.name == key:
             return field.name
     return None
+
+
+def _body(response: httpx.Response) -> Body:
+    return decode_body(response.content, response.headers.get("content-type"))
+
+
+def _webhook(webhook_id: str | None, event: str, target_url: str) -> LiveChatWebhook:
+    """What a create or change sends, checked: a documented event, an http(s) target."""
+    known = webhook_event(event)
+    if known not in LIVECHAT_WEBHOOK_EVENTS:
+        raise ValueError(f"{event!r} is not a Live Chat webhook event")
+    if url_prefix(target_url) is None:
+        # Never the URL itself in the message: ours carries a secret token.
+        raise InvalidRequestError("A webhook's target must be an http or https address.")
+    return LiveChatWebhook(webhook_id, known, target_url)
+
+
+def _url_secrets(url: str) -> dict[str, str]:
+    """A target URL and each value of its query, each as it may be quoted back, by label."""
+    if not url:
+        return {}
+    secrets = {url: "[webhook URL]"}
+    try:
+        params = httpx.URL(url).params
+    except httpx.InvalidURL:
+        return secrets
+    for value in params.values():
+        if len(value) >= 8:
+            secrets[quote(value, safe="")] = "[secret]"
+            secrets[value] = "[secret]"
+    return secrets
+
+
+def _path_id(webhook_id: str) -> str:
+    key = webhook_id.strip()
+    if not key:
+        raise ValueError("a webhook id cannot be empty")
+    return quote(key, safe="")
 
 
 def _is_nothing(body: Body) -> bool:

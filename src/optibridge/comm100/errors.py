@@ -2,7 +2,8 @@
 
 Each class is a `Comm100Error` and one of the shared kinds of `optibridge.vendor_http.errors`
 (which carries the retryable flag and the statuses: a 502, 504 for a timeout), plus
-`NotFoundError`, a 404 for a missing ticket. Messages never contain the API key: the client
+`NotFoundError`, a 404 for a missing ticket, and `MissingPermissionError`, a 403 for an agent
+who lacks the permission a call needs. Messages never contain the API key: the client
 builds them itself and redacts the key (and the Basic credentials) from anything Comm100 echoes
 back.
 """
@@ -26,6 +27,24 @@ class BadCredentialsError(Comm100Error, kinds.BadCredentialsError):
     """401/403: the agent e-mail, the API key or the site id is wrong, or lacks permission."""
 
     default_code = "comm100_bad_credentials"
+
+
+class MissingPermissionError(BadCredentialsError):
+    """403 on a call that needs a permission the agent lacks: managing Live Chat webhooks needs
+    *Manage Integration*. The credentials themselves work (other calls succeed).
+
+    Answered 403, not 502: Comm100 works and said no; only the administrator can change that
+    (give the agent the permission, or connect as one who has it), and trying again won't help.
+    """
+
+    default_code = "comm100_missing_permission"
+
+    def __init__(
+        self, message: str, *, upstream_status: int | None = 403, endpoint: str | None = None
+    ) -> None:
+        super().__init__(
+            message, upstream_status=upstream_status, endpoint=endpoint, http_status=403
+        )
 
 
 class NotComm100ApiError(Comm100Error, kinds.NotTheApiError):

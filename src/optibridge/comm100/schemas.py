@@ -326,7 +326,7 @@ def _item_id(item: Mapping[str, Any], where: str) -> str | None:
         raise ShapeError(f"{where}: an id is {exc}") from None
 
 
-def _list_of_objects(value: Any, where: str, *wrappers: str) -> list[Mapping[str, Any]]:
+def list_of_objects(value: Any, where: str, *wrappers: str) -> list[Mapping[str, Any]]:
     """A JSON list of objects, also when wrapped in an object (`{"<wrapper>": [...]}`)."""
     if isinstance(value, Mapping):
         for wrapper in (*wrappers, "items", "data", "value", "list", "results"):
@@ -345,7 +345,7 @@ def parse_contact_fields(value: Any) -> list[ContactField]:
     """`[{id, name, isSystem, isIdentity, identityType, isRequired, type, fieldOptions}]`."""
     where = "the contact fields"
     fields = []
-    for item in _list_of_objects(value, where, "fields", "contactFields"):
+    for item in list_of_objects(value, where, "fields", "contactFields"):
         name = text(get(item, "name", "label"))
         if name is None:
             raise ShapeError(f"{where}: a field has no name")
@@ -367,7 +367,7 @@ def parse_contact_fields(value: Any) -> list[ContactField]:
 def parse_form_fields(value: Any, where: str) -> list[FormField]:
     """`[{id, name, type, isSystem, isRequired, options}]` (pre-chat or offline message)."""
     fields = []
-    for item in _list_of_objects(value, where, "fields", "formFields"):
+    for item in list_of_objects(value, where, "fields", "formFields"):
         name = text(get(item, "name", "label"))
         if name is None:
             raise ShapeError(f"{where}: a field has no name")
@@ -388,7 +388,7 @@ def parse_custom_variables(value: Any) -> list[CustomVariable]:
     """`[{name, type, value}]` (the value is the variable's definition; it is not kept)."""
     where = "the custom variables"
     variables = []
-    for item in _list_of_objects(value, where, "customVariables", "variables"):
+    for item in list_of_objects(value, where, "customVariables", "variables"):
         name = text(get(item, "name"))
         if name is None:
             raise ShapeError(f"{where}: a variable has no name")
@@ -396,7 +396,7 @@ def parse_custom_variables(value: Any) -> list[CustomVariable]:
     return variables
 
 
-def _single_object(value: Any, where: str, wrapper: str) -> Mapping[str, Any]:
+def single_object(value: Any, where: str, wrapper: str) -> Mapping[str, Any]:
     if isinstance(value, Mapping) and not has(value, "id"):
         inner = get(value, wrapper)
         if isinstance(inner, Mapping):
@@ -409,7 +409,7 @@ def _single_object(value: Any, where: str, wrapper: str) -> Mapping[str, Any]:
 def parse_ticket(value: Any) -> Ticket:
     """`{id, subject, contactOrVisitorId, contactOrVisitorType, …}`."""
     where = "the ticket"
-    ticket = _single_object(value, where, "ticket")
+    ticket = single_object(value, where, "ticket")
     try:
         ticket_id = identifier(get(ticket, "id"))
         requester_id = identifier(get(ticket, "contactOrVisitorId"))
@@ -460,7 +460,7 @@ _CONTACT_META = frozenset(
 def parse_contact(value: Any) -> RawContact:
     """`{id, name, firstName, …, customFields, contactIdentities, mergeToContactId}`."""
     where = "the contact"
-    contact = _single_object(value, where, "contact")
+    contact = single_object(value, where, "contact")
     try:
         contact_id = identifier(get(contact, "id"))
         merged_into = identifier(get(contact, "mergeToContactId"))

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from optibridge.errors import Conflict, Invalid, Problem
+from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
+from optibridge.services.comm100_webhooks import WebhookRemoval, remove_site_webhooks
 from optibridge.store.models import Site
 from optibridge.store.repositories import SettingsRepository, SiteRepository
 
@@ -101,5 +103,11 @@ def create_site(session: Session, box: SecretBox, site_id: int, name: str) -> Si
     return site
 
 
-def delete_site(session: Session, site_id: int) -> None:
-    SiteRepository(session).delete(get_site(session, site_id))
+def delete_site(runtime: Runtime, site_id: int) -> WebhookRemoval:
+    """Remove a site with its settings and tokens, after the Live Chat webhooks registered for
+    it in Comm100 (as far as Comm100 lets: what is left is returned and logged, and never keeps
+    the site from being deleted). 404 when there is no such site."""
+    removal = remove_site_webhooks(runtime, site_id)
+    with runtime.unit_of_work() as session:
+        SiteRepository(session).delete(get_site(session, site_id))
+    return removal

@@ -132,6 +132,8 @@ class _Failure:
     timed_out: bool = False
     unreachable: bool = False
     retry_after_s: float | None = None
+    # The vendor may have acted on the request (it reached it and no refusal came back).
+    may_have_acted: bool = True
 
 
 class VendorClient:
@@ -206,18 +208,28 @@ class VendorClient:
         json: Any = None,
         form: Mapping[str, str] | None = None,
         accept: Container[int] = (),
+        idempotent: bool = True,
+        redact: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """A 2xx response, or one with a status in `accept`; anything else raises.
 
         Every attempt waits for its own slot in the shared window. `endpoint` names the call in
         records and messages, e.g. `GET contact/fields`. `form` is sent as
-        `application/x-www-form-urlencoded` (OAuth's token endpoint), `json` as JSON.
+        `application/x-www-form-urlencoded` (OAuth's token endpoint), `json` as JSON. A request
+        that is not `idempotent` (one that creates something) is sent again only when the vendor
+        surely did not act on it: the connection failed, or it answered 429. `redact` maps
+        further secrets of this call (e.g. a URL it sends) to their labels, for anything the
+        vendor says back.
         """
         url = self._base_url + path
         failure: _Failure | None = None
+        tried = 0
         for attempt in range(1, self._max_attempts + 1):
             if failure is not None:
+                if failure.may_have_acted and not idempotent:
+                    break  # sending it again could do it twice
                 self._sleep(self._backoff(attempt - 1, failure.retry_after_s))
+            tried = attempt
             slot = self._limiter.take_slot(self._bucket)
             waited = slot.waited_s
             started = time.monotonic()
@@ -236,7 +248,7 @@ class VendorClient:
                 raise self._private_address(endpoint, refused) from None
             except httpx.ConnectTimeout:
                 self._record(endpoint, attempt, None, waited, started)
-                failure = _Failure("connecting timed out", unreachable=True)
+                failure = _Failure("connecting timed out", unreachable=True, may_have_acted=False)
                 continue
             except httpx.TimeoutException:
                 self._record(endpoint, attempt, None, waited, started)
@@ -247,7 +259,11 @@ class VendorClient:
                 reason, permanent = _transport_reason(exc, self.vendor.base_url_setting)
                 if permanent:
                     raise self._unreachable(endpoint, reason) from None
-                failure = _Failure(reason, unreachable=True)
+                failure = _Failure(
+                    reason,
+                    unreachable=True,
+                    may_have_acted=not isinstance(exc, httpx.ConnectError),
+                )
                 continue
             finally:
                 # Answered or not, the vendor has counted the call by now (or never will).
@@ -263,11 +279,12 @@ class VendorClient:
                     f"answered HTTP {status}",
                     status=status,
                     retry_after_s=_retry_after_s(response.headers.get("retry-after")),
+                    may_have_acted=status != 429,
                 )
                 continue
-            raise self._classified(endpoint, response)
+            raise self._classified(endpoint, response, redact)
         assert failure is not None
-        raise self._gave_up(endpoint, failure)
+        raise self._gave_up(endpoint, failure, tried)
 
     def _backoff(self, failures: int, retry_after_s: float | None) -> float:
         """Full jitter: uniform in [0, min(max, base·2^(failures-1))]; Retry-After wins."""
@@ -287,7 +304,9 @@ class VendorClient:
 
     # --- errors ------------------------------------------------------------------------
 
-    def _classified(self, endpoint: str, response: httpx.Response) -> VendorError:
+    def _classified(
+        self, endpoint: str, response: httpx.Response, redact: Mapping[str, str] | None = None
+    ) -> VendorError:
         """What a non-retryable answer means: refused credentials, not the API, or refused."""
         status = response.status_code
         body = decode_body(response.content, response.headers.get("content-type"))
@@ -295,7 +314,7 @@ class VendorClient:
             vendor = self.vendor
             return vendor.bad_credentials(
                 f"{vendor.name} refused {vendor.credentials} (HTTP {status} on {endpoint})"
-                f"{self._quoted(body)}. {vendor.credentials_advice}",
+                f"{self._quoted(body, redact)}. {vendor.credentials_advice}",
                 upstream_status=status,
                 endpoint=endpoint,
             )
@@ -305,12 +324,14 @@ class VendorClient:
             location = trim(response.headers.get("location", "?"), 120)
             return self._not_an_api(endpoint, f"answered a redirect to {location}", status)
         if 400 <= status < 500:
-            return self._invalid_request(endpoint, status, body)
+            return self._invalid_request(endpoint, status, body, redact)
         return self._not_an_api(endpoint, f"answered HTTP {status}", status)
 
-    def _invalid_request(self, endpoint: str, status: int, body: Body) -> InvalidRequestError:
+    def _invalid_request(
+        self, endpoint: str, status: int, body: Body, redact: Mapping[str, str] | None = None
+    ) -> InvalidRequestError:
         return self.vendor.invalid_request(
-            f"{self.vendor.name} rejected {endpoint} (HTTP {status}){self._quoted(body)}.",
+            f"{self.vendor.name} rejected {endpoint} (HTTP {status}){self._quoted(body, redact)}.",
             upstream_status=status,
             endpoint=endpoint,
         )
@@ -340,8 +361,8 @@ class VendorClient:
             endpoint=endpoint,
         )
 
-    def _gave_up(self, endpoint: str, failure: _Failure) -> VendorError:
-        attempts = f"after {self._max_attempts} attempt{'s' if self._max_attempts > 1 else ''}"
+    def _gave_up(self, endpoint: str, failure: _Failure, tried: int) -> VendorError:
+        attempts = f"after {tried} attempt{'s' if tried > 1 else ''}"
         if failure.unreachable:
             return self._unreachable(endpoint, f"{failure.message} ({attempts})")
         name = self.vendor.name
@@ -356,11 +377,15 @@ class VendorClient:
             http_status=504 if failure.timed_out else 502,
         )
 
-    def _quoted(self, body: Body) -> str:
-        """': <what the server said>' with the secrets redacted, or '' when it said nothing."""
+    def _quoted(self, body: Body, redact: Mapping[str, str] | None = None) -> str:
+        """': <what the server said>' with the secrets redacted, or '' when it said nothing.
+
+        The call's own secrets (`redact`) go first: a URL is replaced before a token inside it.
+        """
         message = self.vendor.error_message(body)
-        for secret, label in self._redact.items():
-            message = message.replace(secret, label)
+        for secret, label in [*(redact or {}).items(), *self._redact.items()]:
+            if secret:
+                message = message.replace(secret, label)
         # Callers end the sentence themselves.
         message = message.rstrip(" .")
         return f": {message}" if message else ""

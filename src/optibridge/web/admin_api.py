@@ -82,10 +82,11 @@ def get_site(site_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> Site
 
 @router.delete("/{site_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["sites"])
 def delete_site(site_id: int, runtime: RuntimeDep, principal: PrincipalDep) -> Response:
-    """Remove a site with its settings and tokens."""
+    """Remove a site with its settings and tokens, and first the Live Chat webhooks registered
+    for it in Comm100. That is best effort: when Comm100 can't be reached or refuses, the site
+    is deleted all the same and a log line (`comm100_webhooks_left`) says what was left."""
     principal.require_deployment_admin()
-    with runtime.unit_of_work() as session:
-        site_service.delete_site(session, site_id)
+    site_service.delete_site(runtime, site_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -954,6 +954,10 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
     client = {"clientId": "c", "clientSecret": "s", "redirectUris": ["http://a/"], "siteId": 1}
     await sandbox.put("/_sandbox/oauth/clients", json=[client])
     await sandbox.put("/_sandbox/oauth/clock", json={"offset_seconds": 60})
+    await sandbox.put(
+        "/_sandbox/webhooks",
+        json=[{"siteId": 10000, "event": "chatEnds", "targetUrl": "https://x.example/"}],
+    )
     await api(sandbox, "/v4/contact/fields")
 
     response = await sandbox.post("/_sandbox/reset")
@@ -963,6 +967,7 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
         assert (await sandbox.get(f"/_sandbox/{path}")).json() == default, path
     assert (await sandbox.get("/_sandbox/contacts")).json() == []
     assert (await sandbox.get("/_sandbox/tickets")).json() == []
+    assert (await sandbox.get("/_sandbox/webhooks")).json() == []
     assert (await sandbox.get("/_sandbox/requests")).json() == []
     assert defaults["keys"] == [KEY]
     assert defaults["sites"] == [10000]
@@ -970,6 +975,7 @@ async def test_reset_brings_back_every_default(sandbox: httpx.AsyncClient) -> No
         "identity_type_key": "contactIdentityType",
         "query_result": "list",
         "userinfo_is_admin": False,
+        "manage_integration": True,
     }
     assert [agent["email"] for agent in defaults["agents"]] == [
         "agent@example.com",

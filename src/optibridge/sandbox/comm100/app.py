@@ -51,6 +51,16 @@ accepted, ids are matched as values (a guid in any case):
 - `GET v4/global/agents/{id}` (a guid) → an agent of the call's site: `{"id", "email",
   "displayName", "firstName", "lastName", "isAdmin", "isActive"}` (the path is a guess [?]: the
   sign-in client reads `isAdmin` there when userinfo does not say). Unknown → 404.
+- Live Chat webhooks, kept per site (`siteId`), unlike the data above which all sites share;
+  the agent needs *Manage Integration* (without it, per `/_sandbox/behaviour`, these answer
+  403): `GET v4/livechat/webhooks` → `[{"id", "event", "targetUrl"}]`, oldest first, ids
+  upper-case guids as in Comm100's sample; `GET v4/livechat/webhooks/{id}` → one;
+  `POST v4/livechat/webhooks` `{"event", "targetUrl"}` → 201 with the webhook; `PUT
+  v4/livechat/webhooks/{id}` (either key or both) → 200 with it; `DELETE …/{id}` → 204.
+  `event` must be one of `chatStarts`, `chatEnds`, `chatIsWrappedUp`,
+  `offlineMessageIsSubmitted`, `chatIsRequested`, `chatIsTransferred`, `agentStatusChanges`
+  (spelled so), `targetUrl` an absolute http(s) URL of at most 2048 characters, else 400;
+  other keys are ignored; an event may have several webhooks. Unknown id → 404.
 - Unknown path → 404, wrong verb → 405 with `Allow`.
 Errors are `{"code": <status>, "message": "..."}` (the key is never echoed nor logged).
 
@@ -131,13 +141,15 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
   "contact_fields": [{"id"?, "name", "type"?, "isRequired"?, "fieldOptions"?}]}`: each list
   given replaces its list, a list left out stays. `contact_fields` are the custom contact
   fields (the system ones are fixed); a field without an id gets one derived from its name.
+- `GET|PUT /webhooks` `[{"siteId", "id"?, "event", "targetUrl"}]`: every site's Live Chat
+  webhooks; a PUT replaces them all (an id left out is made; the target is kept as given).
 - `GET|PUT /keys` `["sandbox-comm100-key"]`; `GET|PUT /sites` `[10000]`.
 - `GET|PUT /limits` `{"requests": 300, "window_seconds": 300}`.
 - `GET|PUT /faults` `{"latency_ms": 0, "error_rate": 0, "rate_429": 0, "timeout_rate": 0,
   "timeout_ms": 30000, "seed": null}`.
 - `GET|PUT /behaviour` `{"identity_type_key": "contactIdentityType" | "type",
-  "query_result": "list" | "envelope", "userinfo_is_admin": false}`. PUTs of limits, faults
-  and behaviour are partial.
+  "query_result": "list" | "envelope", "userinfo_is_admin": false, "manage_integration":
+  true}`. PUTs of limits, faults and behaviour are partial.
 - `GET|PUT /agents` `[{"id": guid, "siteId", "email", "name", "isAdmin": false,
   "password"?}]`: the platform's agents; a PUT replaces them all (tokens of an agent left out
   stop working). Ids unique, e-mails unique per site, `siteId` one of the sandbox's sites;

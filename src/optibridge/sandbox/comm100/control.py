@@ -28,8 +28,10 @@ from optibridge.sandbox.comm100.state import (
     Limits,
     SandboxState,
     TicketIn,
+    WebhookIn,
     contact_field_out,
     form_field_out,
+    new_webhook_id,
     now_iso,
     stable_id,
     system_contact_fields,
@@ -224,6 +226,38 @@ async def delete_ticket(ticket_id: _TicketId, state: StateDep) -> Response:
     if state.tickets.pop(ticket_id, None) is None:
         raise not_found(f"ticket {ticket_id}")
     return Response(status_code=204)
+
+
+# --- Live Chat webhooks ------------------------------------------------------------------------
+
+
+def _webhooks_out(state: SandboxState) -> list[dict[str, Any]]:
+    return [
+        {"siteId": site_id, **webhook}
+        for site_id, webhooks in sorted(state.webhooks.items())
+        for webhook in webhooks
+    ]
+
+
+@router.get("/webhooks", summary="Every site's Live Chat webhooks, oldest first")
+async def read_webhooks(state: StateDep) -> list[dict[str, Any]]:
+    return _webhooks_out(state)
+
+
+@router.put("/webhooks", summary="Replace every site's Live Chat webhooks")
+async def put_webhooks(webhooks: list[WebhookIn], state: StateDep) -> list[dict[str, Any]]:
+    by_site: dict[int, list[dict[str, Any]]] = {}
+    problems: list[dict[str, str]] = []
+    for index, given in enumerate(webhooks):
+        stored = by_site.setdefault(given.site_id, [])
+        webhook_id = given.id or new_webhook_id()
+        if any(w["id"].casefold() == webhook_id.casefold() for w in stored):
+            problems.append({"pointer": f"/{index}/id", "message": "the site has this id twice"})
+        stored.append({"id": webhook_id, "event": given.event, "targetUrl": given.target_url})
+    if problems:
+        raise invalid(problems)
+    state.webhooks = by_site
+    return _webhooks_out(state)
 
 
 # --- forms and fields -------------------------------------------------------------------------

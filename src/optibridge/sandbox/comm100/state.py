@@ -75,6 +75,27 @@ CONTACT_SYSTEM_FIELDS: tuple[str, ...] = (
     "description",
 )
 
+# The Live Chat webhook events `livechat/webhooks` accepts, as its documentation spells them.
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "chatStarts",
+    "chatEnds",
+    "chatIsWrappedUp",
+    "offlineMessageIsSubmitted",
+    "chatIsRequested",
+    "chatIsTransferred",
+    "agentStatusChanges",
+)
+WebhookEvent = Literal[
+    "chatStarts",
+    "chatEnds",
+    "chatIsWrappedUp",
+    "offlineMessageIsSubmitted",
+    "chatIsRequested",
+    "chatIsTransferred",
+    "agentStatusChanges",
+]
+MAX_TARGET_URL_LENGTH = 2048
+
 TICKET_STATUSES = ("new", "pendingInternal", "pendingExternal", "onHold", "closed")
 TICKET_PRIORITIES = ("urgent", "high", "normal", "low")
 TicketStatus = Literal["new", "pendingInternal", "pendingExternal", "onHold", "closed"]
@@ -344,6 +365,21 @@ class TicketIn(_CamelModel):
     contact_or_visitor_type: RequesterType
 
 
+class WebhookIn(_CamelModel):
+    """A Live Chat webhook of one site, as the control surface seeds it (the target is kept as
+    given: seed odd ones to see how a client copes)."""
+
+    site_id: Annotated[StrictInt, Field(ge=1)]
+    id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)] | None = None
+    event: WebhookEvent
+    target_url: Annotated[StrictStr, StringConstraints(max_length=MAX_TARGET_URL_LENGTH)]
+
+
+def new_webhook_id() -> str:
+    """A guid written as Comm100's sample writes webhook ids: upper case."""
+    return str(uuid.uuid4()).upper()
+
+
 # --- knobs ------------------------------------------------------------------------------------
 
 
@@ -376,12 +412,16 @@ class Behaviour(_Model):
     # Whether `oauth/userinfo` also says `IsAdmin`: the documented answer does not [3p], so a
     # client must be able to learn it elsewhere (v4 `global/agents/{id}`); on, to test both.
     userinfo_is_admin: StrictBool = False
+    # Whether the calling agent has the *Manage Integration* permission `livechat/webhooks`
+    # needs; without it those calls answer 403.
+    manage_integration: StrictBool = True
 
 
 class BehaviourPatch(_Model):
     identity_type_key: IdentityTypeKey | None = None
     query_result: QueryResult | None = None
     userinfo_is_admin: StrictBool | None = None
+    manage_integration: StrictBool | None = None
 
 
 # --- what the sandbox has seen ----------------------------------------------------------------
@@ -404,6 +444,8 @@ class SandboxState:
 
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Live Chat webhooks by site, each `{"id", "event", "targetUrl"}`, oldest first.
+    webhooks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     prechat_fields: list[dict[str, Any]] = field(default_factory=list)
     offline_fields: list[dict[str, Any]] = field(default_factory=list)
     custom_variables: list[dict[str, Any]] = field(default_factory=list)
@@ -425,6 +467,7 @@ class SandboxState:
     def reset(self) -> None:
         self.contacts.clear()
         self.tickets.clear()
+        self.webhooks.clear()
         self.prechat_fields = default_prechat_fields()
         self.offline_fields = default_offline_fields()
         self.custom_variables = default_custom_variables()

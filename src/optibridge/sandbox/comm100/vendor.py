@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import (
@@ -28,7 +29,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from optibridge.sandbox.comm100.state import Behaviour, LoggedRequest, SandboxState
+from optibridge.sandbox.comm100.state import (
+    MAX_TARGET_URL_LENGTH,
+    WEBHOOK_EVENTS,
+    Behaviour,
+    LoggedRequest,
+    SandboxState,
+    new_webhook_id,
+)
 from optibridge.sandbox.faults import Admitted, Refused, answer_with_faults, draw_faults
 from optibridge.sandbox.vendor_api import (
     NOT_JSON,
@@ -399,6 +407,113 @@ async def _get_agent(call: _Call) -> Response:
     return JSONResponse(agent.as_v4())
 
 
+# --- Live Chat webhooks (the agent needs Manage Integration) ---------------------------------
+
+
+def _may_manage_webhooks(call: _Call) -> Response | None:
+    if call.state.behaviour.manage_integration:
+        return None
+    return error_body(403, "You need the Manage Integration permission to manage Webhook.")
+
+
+def _webhooks_of(call: _Call) -> list[dict[str, Any]]:
+    return call.state.webhooks.setdefault(call.site_id, [])
+
+
+def _same_id(stored: str, raw_id: str) -> bool:
+    try:
+        return uuid.UUID(stored) == uuid.UUID(raw_id)
+    except ValueError:
+        return stored == raw_id
+
+
+def _stored_webhook(call: _Call) -> dict[str, Any] | None:
+    return next((w for w in _webhooks_of(call) if _same_id(w["id"], call.captured[0])), None)
+
+
+def _webhook_not_found(call: _Call) -> Response:
+    return error_body(404, f"Webhook '{call.captured[0]}' not found.")
+
+
+def _webhook_fields(body: Any, *, partial: bool) -> dict[str, str] | Response:
+    """`{"event", "targetUrl"}` checked as the API documents them (other keys are ignored)."""
+    if body is NOT_JSON:
+        return error_body(400, "The request body is not valid JSON.")
+    if not isinstance(body, dict):
+        return error_body(400, "The request body must be a webhook object.")
+    fields: dict[str, str] = {}
+    event, target = body.get("event"), body.get("targetUrl")
+    if event is not None or not partial:
+        if event not in WEBHOOK_EVENTS:
+            allowed = ", ".join(f'"{e}"' for e in WEBHOOK_EVENTS)
+            return error_body(400, f"The event is invalid. Allowed values are {allowed}.")
+        fields["event"] = event
+    if target is not None or not partial:
+        if not isinstance(target, str) or not _web_address(target):
+            return error_body(400, "The targetUrl must be an absolute http or https URL.")
+        fields["targetUrl"] = target
+    return fields
+
+
+def _web_address(value: str) -> bool:
+    if not 0 < len(value) <= MAX_TARGET_URL_LENGTH:
+        return False
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
+
+
+async def _list_webhooks(call: _Call) -> Response:
+    if refused := _may_manage_webhooks(call):
+        return refused
+    return JSONResponse(copy.deepcopy(_webhooks_of(call)))
+
+
+async def _get_webhook(call: _Call) -> Response:
+    if refused := _may_manage_webhooks(call):
+        return refused
+    webhook = _stored_webhook(call)
+    return _webhook_not_found(call) if webhook is None else JSONResponse(dict(webhook))
+
+
+async def _create_webhook(call: _Call) -> Response:
+    if refused := _may_manage_webhooks(call):
+        return refused
+    fields = _webhook_fields(call.body, partial=False)
+    if isinstance(fields, Response):
+        return fields
+    webhook = {"id": new_webhook_id(), "event": fields["event"], "targetUrl": fields["targetUrl"]}
+    _webhooks_of(call).append(webhook)
+    return JSONResponse(dict(webhook), status_code=201)
+
+
+async def _update_webhook(call: _Call) -> Response:
+    if refused := _may_manage_webhooks(call):
+        return refused
+    webhook = _stored_webhook(call)
+    if webhook is None:
+        return _webhook_not_found(call)
+    fields = _webhook_fields(call.body, partial=True)
+    if isinstance(fields, Response):
+        return fields
+    webhook.update(fields)
+    return JSONResponse(dict(webhook))
+
+
+async def _delete_webhook(call: _Call) -> Response:
+    if refused := _may_manage_webhooks(call):
+        return refused
+    webhook = _stored_webhook(call)
+    if webhook is None:
+        return _webhook_not_found(call)
+    _webhooks_of(call).remove(webhook)
+    return Response(status_code=204)
+
+
 _ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint(("v4", "contact", "contacts", None), "GET", _get_contact),
     _Endpoint(
@@ -411,4 +526,9 @@ _ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint(("v4", "livechat", "customvariables"), "GET", _get_custom_variables),
     _Endpoint(("v4", "ticketing", "tickets", None), "GET", _get_ticket),
     _Endpoint(("v4", "global", "agents", None), "GET", _get_agent),
+    _Endpoint(("v4", "livechat", "webhooks"), "GET", _list_webhooks),
+    _Endpoint(("v4", "livechat", "webhooks"), "POST", _create_webhook),
+    _Endpoint(("v4", "livechat", "webhooks", None), "GET", _get_webhook),
+    _Endpoint(("v4", "livechat", "webhooks", None), "PUT", _update_webhook),
+    _Endpoint(("v4", "livechat", "webhooks", None), "DELETE", _delete_webhook),
 )

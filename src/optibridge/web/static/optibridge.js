@@ -140,6 +140,31 @@
     });
   });
 
+  /* --- forms that call another service: the button says so and can't be pressed twice ---- */
+
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-busy]"), function (form) {
+    var button = form.querySelector("[data-busy-label]");
+    if (!button) return;
+    var idle = button.textContent;
+    form.addEventListener("submit", function (event) {
+      if (form.getAttribute("aria-busy") === "true") {
+        event.preventDefault();
+        return;
+      }
+      form.setAttribute("aria-busy", "true");
+      button.disabled = true;
+      button.textContent = button.getAttribute("data-busy-label");
+      announce(button.textContent);
+    });
+    // Back to this page from the browser's history: ready again.
+    window.addEventListener("pageshow", function () {
+      if (form.getAttribute("aria-busy") !== "true") return;
+      form.removeAttribute("aria-busy");
+      button.disabled = false;
+      button.textContent = idle;
+    });
+  });
+
   /* --- copy buttons ------------------------------------------------------------------------ */
 
   function copied(button) {

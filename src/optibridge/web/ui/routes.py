@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from optibridge.web.ui import comm100_app, login, site_settings, sites, sync_log
+from optibridge.web.ui import comm100_app, comm100_webhooks, login, site_settings, sites, sync_log
 from optibridge.web.ui.deps import page_router
 from optibridge.web.ui.render import STATIC_DIR, STATIC_PATH, error_page
 
@@ -38,6 +38,7 @@ for _pages in (
     sites.router,
     site_settings.router,
     comm100_app.router,
+    comm100_webhooks.router,
     sync_log.router,
     _not_found,
 ):

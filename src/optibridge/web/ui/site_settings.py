@@ -1,8 +1,11 @@
 """`/ui/sites/{site_id}`: the site's Optimove page, in the order a Comm100 administrator knows.
 
 *Connect* (Optimove account, Comm100 site): each button tests the connection for real and saves
-it only when it works. *Manage Integration Settings*: the whole document saved at once, or every
-problem shown beside its field. Then the webhook URLs to paste into Comm100.
+it only when it works; a Comm100 site, once connected, gets its Live Chat webhooks registered.
+*Manage Integration Settings*: the whole document saved at once, or every problem shown beside
+its field. The cards of `comm100_app` (sign-in, the app manifest) and `comm100_webhooks` (each
+needed Live Chat webhook's state read from Comm100, *Register in Comm100*, the ticket trigger's
+steps) are drawn here too. Then the webhook URLs, for whoever adds them by hand.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_connection as comm100_service
+from optibridge.services import comm100_webhooks as webhooks_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services.comm100_connection import FieldChoices
 from optibridge.services.comm100_signin import redirect_uri
+from optibridge.services.comm100_webhooks import WebhookState
 from optibridge.services.settings import AttributeInfo, StoredSettings
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
@@ -84,6 +89,7 @@ class SitePage:
     unsaved_list: str | None = None
     summary_title: str | None = None  # list every problem at the top of the page
     refresh_fields: bool = False
+    webhooks_result: Result | None = None  # why *Register in Comm100* failed
     status: int = 200
 
 
@@ -109,6 +115,7 @@ class Connection:
     check: Callable[[Runtime, int, dict[str, Any]], int]  # one real call: a count, or raises
     not_saved: Callable[[int], str]  # answered, but the settings with it do not validate
     saved: Callable[[int], str]  # the flash message once it is saved
+    registers_webhooks: bool = False  # once saved, the Live Chat webhooks are registered
 
 
 OPTIMOVE = Connection(
@@ -141,6 +148,7 @@ COMM100 = Connection(
         "Comm100 site connected: the API answered with "
         f"{count} contact field{'' if count == 1 else 's'}. The connection is saved."
     ),
+    registers_webhooks=True,
 )
 
 
@@ -196,7 +204,7 @@ def _connect(
     try:
         count = connection.check(runtime, site_id, {**values, "api_key": api_key or None})
     except AppError as error:
-        return shown(_sentence(error.message), ErrorIndex(error.details), error.status)
+        return shown(sentence(error.message), ErrorIndex(error.details), error.status)
     try:
         _save_section(runtime, site_id, section, {**values, **_key_if_given(api_key)})
     except Invalid as invalid:
@@ -206,9 +214,30 @@ def _connect(
             422,
             summary="The connection was not saved",
         )
+    message = connection.saved(count)
+    registered = True
+    if connection.registers_webhooks:
+        public = public_url(runtime, request)
+        registered, said = _register_after_connecting(runtime, site_id, public)
+        message = f"{message} {said}"
     response = redirect(request, f"/ui/sites/{site_id}")
-    set_flash(request, response, "success", connection.saved(count))
+    set_flash(request, response, "success" if registered else "info", message)
     return response
+
+
+def _register_after_connecting(runtime: Runtime, site_id: int, public: str) -> tuple[bool, str]:
+    """SPEC 5.2: connecting Comm100 registers the webhooks and says how that went. A failure
+    (no Manage Integration, an address Comm100 can't reach) leaves the connection saved."""
+    try:
+        report = webhooks_service.register_webhooks(runtime, site_id, public)
+    except AppError as error:
+        return False, (
+            f"Its Live Chat webhooks were not registered: {sentence(error.message)} "
+            "See Webhooks in Comm100 below."
+        )
+    if report.changed:
+        return True, "Its Live Chat webhooks are registered in Comm100."
+    return True, "Its Live Chat webhooks were registered in Comm100 already."
 
 
 @router.post("/sites/{site_id}/settings", response_class=HTMLResponse)
@@ -324,6 +353,14 @@ def site_page_response(
             "sign_in_result": page.results.get("sign_in"),
             # Shown with a warning when OPTIBRIDGE_PUBLIC_URL is unset: Comm100 can't reach it.
             "unreachable_webhook_base": (None if runtime.public_url_configured else webhook_base),
+            "comm100_webhooks": webhooks_card(
+                runtime,
+                site_id,
+                public_url(runtime, request),
+                comm100_saved=comm100_saved,
+                choices=choices,
+                result=page.webhooks_result,
+            ),
         },
         status=page.status,
         session=session,
@@ -352,6 +389,68 @@ def comm100_app_view(
         oauth_client_id=typed.get("oauth_client_id", section.get("oauth_client_id") or ""),
         secret_mask=section.get("oauth_client_secret"),
     )
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    event: str
+    name: str
+    state: WebhookState
+    status: Status  # the state in a word, coloured
+    message: str
+
+
+@dataclass(frozen=True)
+class WebhooksCard:
+    """*Webhooks in Comm100*: each needed webhook's state, or why it can't be read now."""
+
+    connected: bool  # the button works only with a saved connection
+    rows: tuple[WebhookRow, ...]
+    problem: str | None
+    warning: str | None
+    ticket_steps: tuple[str, ...]
+    result: Result | None
+
+
+_STATE_WORDS: dict[WebhookState, Status] = {
+    "registered": Status("on", "Registered"),
+    "missing": Status("off", "Missing"),
+    "elsewhere": Status("failing", "Elsewhere"),
+}
+
+
+def webhooks_card(
+    runtime: Runtime,
+    site_id: int,
+    public: str,
+    *,
+    comm100_saved: bool,
+    choices: FieldChoices,
+    result: Result | None,
+) -> WebhooksCard:
+    """Read from Comm100 (one call), only when the field lists could be read: a Comm100 that
+    does not answer is waited for once per page, not twice."""
+    steps = webhooks_service.ticket_trigger(site_id).steps
+
+    def unread(problem: str) -> WebhooksCard:
+        return WebhooksCard(comm100_saved, (), problem, None, steps, result)
+
+    if not comm100_saved:
+        return unread(
+            "Connect the Comm100 site above first: the webhooks are registered with its agent's "
+            "API key (the agent needs the Manage Integration permission)."
+        )
+    if not choices.read_from_comm100:
+        return unread("Their state can't be read while Comm100 can't be (see Comm100 site above).")
+    try:
+        report = webhooks_service.webhook_report(runtime, site_id, public)
+    except AppError as error:
+        return unread(f"Their state can't be read from Comm100: {sentence(error.message)}")
+    rows = tuple(
+        WebhookRow(e.event, e.name, e.state, _STATE_WORDS[e.state], e.message)
+        for e in report.livechat
+    )
+    return WebhooksCard(True, rows, None, report.warning, steps, result)
 
 
 def _optimove_status(account: settings_service.SavedAccount) -> Status:
@@ -442,7 +541,7 @@ def _attributes(count: int) -> str:
     return f"{count} customer attribute" + ("" if count == 1 else "s")
 
 
-def _sentence(message: str) -> str:
+def sentence(message: str) -> str:
     message = message.strip()
     return message if message.endswith((".", "!", "?")) else message + "."
 
