@@ -33,6 +33,7 @@ from optibridge.services.comm100_signin import (
 )
 from optibridge.services.tokens import Principal, Role
 from optibridge.web.deps import RuntimeDep, public_url
+from optibridge.web.schemas import ErrorResponse
 from optibridge.web.ui.auth import Comm100Admin, set_flash, start_session
 
 router = APIRouter(tags=["sign-in"])
@@ -52,6 +53,13 @@ SIGN_IN_PAGES: dict[int | str, dict[str, object]] = {
         409: "Comm100 sign-in is not set up for the site",
         502: "Comm100 answered otherwise than expected",
     }.items()
+}
+# A query that is not a site id answers in the API's error shape; a `next` or `nonce` that is
+# refused answers with a page (the browser is on it).
+SIGN_IN_PAGES[422] = {
+    "model": ErrorResponse,
+    "description": "The query is not valid (a page for `next` or `nonce`)",
+    "content": {"text/html": {}},
 }
 
 
