@@ -60,6 +60,12 @@ class Config(BaseSettings):
     customer_cache_ttl_s: float = Field(
         default=120.0, ge=0, description="How long a read customer is reused by decisions."
     )
+    conversation_read_max_age_s: float = Field(
+        default=4 * 3600.0,
+        ge=0,
+        description="How long the customer an agent looked up during a conversation serves that"
+        " conversation's own end (kept current by Refresh and our own writes).",
+    )
     comm100_rate_limit: int = Field(default=300, ge=1, description="Comm100 calls per window.")
     comm100_rate_window_s: float = Field(default=300.0, gt=0)
     comm100_timeout_s: float = Field(default=10.0, gt=0)

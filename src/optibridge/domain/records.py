@@ -12,7 +12,8 @@ and the outcomes it ends with. The engine moves records through these states
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
 
 Channel = Literal["livechat", "ticketing"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
@@ -47,3 +48,13 @@ AGENT_EDIT = "console_edit"
 AGENT_CREATE = "console_create"
 AGENT_EVENT_PREFIX = "console_"
 AGENT_CHANGES = (AGENT_EDIT, AGENT_CREATE)
+
+
+def conversation_of(comm100_ids: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The conversation a record belongs to, as the tab beside it names it: `("chat_id", …)` or
+    `("ticket_id", …)`; None for anything else (an offline message has no tab)."""
+    for key in ("chat_id", "ticket_id"):
+        value = comm100_ids.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return key, str(value)
+    return None

@@ -18,13 +18,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from optibridge.domain.records import AWAITING_CALLBACK, DONE, QUEUED, UNFINISHED, WORKING
+from optibridge.domain.records import (
+    AGENT_LOOKUP,
+    AWAITING_CALLBACK,
+    DONE,
+    QUEUED,
+    UNFINISHED,
+    WORKING,
+)
 from optibridge.store.db import is_sqlite, write_locked
 from optibridge.store.models import (
     CustomerCache,
@@ -397,6 +405,27 @@ def cached_customer(
     if row is None or time.time() - row.fetched_at > max_age_s:
         return None
     return CachedCustomer(row.found, dict(row.attributes or {}), row.fetched_at)
+
+
+def looked_up_in_conversation(
+    session: Session,
+    site_id: int,
+    customer_id: str,
+    conversation: tuple[str, str],
+    since: datetime,
+) -> bool:
+    """Whether an agent looked `customer_id` up in the tab beside this conversation (`("chat_id",
+    "…")` or `("ticket_id", "…")`) since `since` (the sync log's lookups; few per customer)."""
+    key, value = conversation
+    rows = session.scalars(
+        select(SyncRecord.comm100_ids).where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.customer_id == customer_id,
+            SyncRecord.event == AGENT_LOOKUP,
+            SyncRecord.received_at >= since,
+        )
+    )
+    return any(isinstance(ids, dict) and str(ids.get(key)) == value for ids in rows)
 
 
 def cache_customer(

@@ -13,6 +13,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from optibridge.comm100.client import Comm100Client
@@ -20,7 +21,7 @@ from optibridge.comm100.errors import Comm100Error
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
-from optibridge.domain.records import DONE, FAILED
+from optibridge.domain.records import DONE, FAILED, conversation_of
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.optimove.client import OptimoveClient
@@ -35,6 +36,7 @@ from optibridge.store.sync_records import (
     extend_leases,
     fields_written_later,
     linked_customer,
+    looked_up_in_conversation,
     remember_link,
     requeue,
 )
@@ -274,13 +276,29 @@ class Worker:
     def _current_attributes(
         self, setup: SiteSetup, record: ClaimedRecord, customer_id: str
     ) -> dict[str, str | None] | None:
-        """The customer as Optimove has it (None: not found), from the cache when fresh."""
+        """The customer as Optimove has it (None: not found), from the cache when fresh: the
+        read an agent made beside this very conversation serves its end however long it lasted
+        (SPEC 4.6; kept current by Refresh and our own writes, bounded by
+        `conversation_read_max_age_s`)."""
         self._optimove(setup)
         read = read_customer(
-            self.runtime, setup, customer_id, max_age_s=self.runtime.config.customer_cache_ttl_s
+            self.runtime, setup, customer_id, max_age_s=self._max_age(record, customer_id)
         )
         note_read(self.runtime, record.id, record.site_id, customer_id, read)
         return read.attributes
+
+    def _max_age(self, record: ClaimedRecord, customer_id: str) -> float:
+        config = self.runtime.config
+        conversation = conversation_of(record.comm100_ids)
+        longest = config.conversation_read_max_age_s
+        if conversation is None or longest <= config.customer_cache_ttl_s:
+            return config.customer_cache_ttl_s
+        since = datetime.now(UTC) - timedelta(seconds=longest)
+        with self.runtime.unit_of_work(read_only=True) as session:
+            seen = looked_up_in_conversation(
+                session, record.site_id, customer_id, conversation, since
+            )
+        return longest if seen else config.customer_cache_ttl_s
 
     # --- bookkeeping ---------------------------------------------------------------------
 
