@@ -69,6 +69,20 @@ class Config(BaseSettings):
     comm100_rate_limit: int = Field(default=300, ge=1, description="Comm100 calls per window.")
     comm100_rate_window_s: float = Field(default=300.0, gt=0)
     comm100_timeout_s: float = Field(default=10.0, gt=0)
+    write_gather_max_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=30,
+        description="While Optimove's budget is in use, how long a round's updates may wait for"
+        " more to share their UpdateCustomerAttributes call (with budget to spare: none).",
+    )
+    write_gather_busy_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="The budget counts as in use once this share of its window's calls is taken"
+        " (or callers wait); below it, writes go at once.",
+    )
     worker_batch_size: int = Field(default=200, ge=1, le=1000)
     worker_lease_s: float = Field(default=120.0, gt=0)
     worker_poll_s: float = Field(default=0.2, gt=0)

@@ -125,6 +125,16 @@ def without_waiter(waiters: Sequence[Waiter], waiter_id: str, now_us: int) -> tu
     return tuple(w for w in waiters if w.until_us > now_us and w.waiter_id != waiter_id)
 
 
+def free_slots(
+    stamps: Sequence[int], waiters: Sequence[Waiter], now_us: int, limit: int, window_us: int
+) -> int:
+    """How many calls the window would admit now, less one per caller already waiting."""
+    now = max(now_us, max(stamps, default=now_us))
+    used = sum(1 for s in stamps if s > now - window_us)
+    waiting = sum(1 for w in waiters if w.until_us > now)
+    return max(0, limit - used - waiting)
+
+
 def fill_window(stamps: Sequence[int], now_us: int, limit: int) -> tuple[int, ...]:
     """The log after Optimove answered 429: full until a whole window has passed from now."""
     now = max(now_us, max(stamps, default=now_us))

@@ -28,6 +28,7 @@ from optibridge.domain.budget import (
     answered_at,
     decide_in_lane,
     fill_window,
+    free_slots,
     without_waiter,
 )
 from optibridge.store import rate_limits
@@ -139,6 +140,15 @@ class RateLimiter:
                     state.waiters,
                 ),
             )
+
+    def free_slots(self, bucket: str) -> int:
+        """How many calls the bucket would admit now (a glance: nothing is locked or taken)."""
+        with self._engine.connect() as connection:
+            state = rate_limits.read_bucket(connection, bucket)
+            now = rate_limits.clock_us(connection)
+        if state is None:
+            return self.limit
+        return free_slots(state.stamps, state.waiters, now, self.limit, self.window_us)
 
     def throttled_total(self, bucket: str) -> int:
         """How many 429s this bucket's calls have met, ever."""

@@ -80,6 +80,10 @@ class WriteBatcher:
             return
         self._updates.append(pending)
 
+    def sites_waiting(self) -> set[int]:
+        """The sites whose updates wait to be flushed."""
+        return {p.record.site_id for p in self._updates}
+
     def full(self) -> bool:
         return len({(p.record.site_id, p.customer_id) for p in self._updates}) >= (
             MAX_CUSTOMERS_PER_CALL
