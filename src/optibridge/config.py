@@ -13,6 +13,8 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from optibridge.domain.budget import parse_group_limits
+
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
 
 
@@ -53,6 +55,12 @@ class Config(BaseSettings):
         default=0.5,
         ge=0,
         description="Added to the window so latency jitter cannot squeeze 51 calls into 10 s.",
+    )
+    optimove_group_limits: str = Field(
+        default="",
+        description="Limits of Optimove endpoint groups of their own, e.g. 'reads=50/10,"
+        "writes=20/10' (groups: reads, writes, attributes); the others share the key's"
+        " OPTIBRIDGE_OPTIMOVE_RATE_LIMIT per window.",
     )
     optimove_timeout_s: float = Field(default=10.0, gt=0)
     optimove_max_attempts: int = Field(default=5, ge=1)
@@ -98,6 +106,12 @@ class Config(BaseSettings):
     def _known_log_format(cls, value: str) -> str:
         if value not in {"auto", "json", "text"}:
             raise ValueError("must be one of auto, json, text")
+        return value
+
+    @field_validator("optimove_group_limits")
+    @classmethod
+    def _valid_group_limits(cls, value: str) -> str:
+        parse_group_limits(value)
         return value
 
     @field_validator("secret_key")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from optibridge.comm100.client import Comm100Client
 from optibridge.config import Config
-from optibridge.domain.budget import Priority
+from optibridge.domain.budget import Priority, parse_group_limits
 from optibridge.metrics import observe_optimove_call
 from optibridge.optimove.client import OptimoveClient
 from optibridge.secret_box import SecretBox
@@ -106,6 +106,7 @@ class Runtime:
             base_url,
             api_key,
             limiter=self.limiter.for_priority(priority),
+            own_groups=parse_group_limits(self.config.optimove_group_limits).keys(),
             timeout_s=self.config.optimove_timeout_s,
             max_attempts=self.config.optimove_max_attempts,
             http=self.http,

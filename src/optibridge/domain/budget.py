@@ -36,6 +36,43 @@ WAITER_GRACE_US = MICROS
 STAND_ASIDE_US = 50_000
 
 
+# Optimove's endpoint groups (reference/optimove.md: limits "can vary between different
+# endpoints"): each may be given a limit of its own; by default all share the key's one bucket.
+ENDPOINT_GROUPS = ("reads", "writes", "attributes")
+GROUP_MARK = "#"  # a group's own bucket is the key's bucket + "#" + the group
+
+
+@dataclass(frozen=True)
+class GroupLimit:
+    calls: int
+    window_s: float
+
+
+def parse_group_limits(text: str) -> dict[str, GroupLimit]:
+    """`"reads=50/10,writes=20/10"` → a limit per group; ValueError saying what is wrong."""
+    limits: dict[str, GroupLimit] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        group, _, limit = part.partition("=")
+        group = group.strip()
+        if group not in ENDPOINT_GROUPS:
+            raise ValueError(
+                f"unknown endpoint group {group!r} (known: {', '.join(ENDPOINT_GROUPS)})"
+            )
+        calls, _, window = limit.partition("/")
+        try:
+            parsed = GroupLimit(int(calls), float(window))
+        except ValueError:
+            raise ValueError(f"{group}: write the limit as CALLS/SECONDS, e.g. 50/10") from None
+        if parsed.calls < 1 or not 0 < parsed.window_s <= 3600:
+            raise ValueError(f"{group}: at least 1 call per a window of 0 to 3,600 seconds")
+        if group in limits:
+            raise ValueError(f"{group} is given twice")
+        limits[group] = parsed
+    return limits
+
+
 @dataclass(frozen=True)
 class Slot:
     """A call's place in its bucket's window, stamped `stamp_us` until it is answered."""

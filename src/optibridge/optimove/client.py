@@ -14,7 +14,7 @@ anything Optimove says back is redacted before it is quoted.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date
 from typing import TypeVar, Unpack
 from urllib.parse import quote
@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from optibridge.domain.attributes import AttributeInfo
+from optibridge.domain.budget import GROUP_MARK
 from optibridge.optimove.errors import (
     BadCredentialsError,
     InvalidRequestError,
@@ -103,10 +104,14 @@ class OptimoveClient(VendorClient):
         *,
         limiter: SlotLimiter,
         max_attempts: int = 5,
+        own_groups: Collection[str] = (),
         **options: Unpack[ClientOptions],
     ) -> None:
+        """`own_groups`: the endpoint groups (`domain.budget.ENDPOINT_GROUPS`) with a limit of
+        their own; their calls count in a bucket of their own."""
         checked_url = _checked_base_url(base_url)
         key = checked_api_key(api_key, OPTIMOVE)
+        self._own_groups = frozenset(own_groups)
         super().__init__(
             checked_url,
             bucket=bucket_for_api_key(key),
@@ -122,7 +127,7 @@ class OptimoveClient(VendorClient):
     def get_attribute_list(self) -> list[AttributeInfo]:
         """Every attribute of the account."""
         endpoint = f"GET {ATTRIBUTE_LIST}"
-        response = self._request("GET", ATTRIBUTE_LIST, endpoint)
+        response = self._request("GET", ATTRIBUTE_LIST, endpoint, bucket=self._group("attributes"))
         return self._parsed(endpoint, response, parse_attribute_list)
 
     def check_connection(self) -> int:
@@ -135,7 +140,9 @@ class OptimoveClient(VendorClient):
             raise ValueError("a customer id cannot be empty")
         path = CUSTOMER_ATTRIBUTES.format(customer_id=quote(customer_id, safe=""))
         endpoint = f"GET {CUSTOMER_ATTRIBUTES}"
-        response = self._request("GET", path, endpoint, accept={400, 404})
+        response = self._request(
+            "GET", path, endpoint, accept={400, 404}, bucket=self._group("reads")
+        )
         status = response.status_code
         if status in (400, 404):
             body = decode_body(response.content, response.headers.get("content-type"))
@@ -158,7 +165,9 @@ class OptimoveClient(VendorClient):
         """
         body = update_attributes_body(updates, callback_url)
         endpoint = f"POST {UPDATE_ATTRIBUTES}"
-        response = self._request("POST", UPDATE_ATTRIBUTES, endpoint, json=body)
+        response = self._request(
+            "POST", UPDATE_ATTRIBUTES, endpoint, json=body, bucket=self._group("writes")
+        )
         return self._accepted(endpoint, response)
 
     def upsert_customer(
@@ -170,7 +179,14 @@ class OptimoveClient(VendorClient):
         """Create the customer, or update it; not every account offers this call yet."""
         body = upsert_customer_body(customer_id, attributes, callback_url)
         endpoint = f"PUT {UPSERT_CUSTOMER}"
-        response = self._request("PUT", UPSERT_CUSTOMER, endpoint, json=body, accept={404, 405})
+        response = self._request(
+            "PUT",
+            UPSERT_CUSTOMER,
+            endpoint,
+            json=body,
+            accept={404, 405},
+            bucket=self._group("writes"),
+        )
         if response.status_code in (404, 405):
             raise UpsertUnavailableError(
                 "This Optimove account does not offer UpsertCustomer "
@@ -192,10 +208,16 @@ class OptimoveClient(VendorClient):
     def get_last_data_update(self) -> date | None:
         """The date of the account's last data update, if Optimove gives one."""
         endpoint = f"GET {LAST_DATA_UPDATE}"
-        response = self._request("GET", LAST_DATA_UPDATE, endpoint)
+        response = self._request(
+            "GET", LAST_DATA_UPDATE, endpoint, bucket=self._group("attributes")
+        )
         return self._parsed(endpoint, response, parse_last_data_update)
 
     # --- reading answers ------------------------------------------------------------------
+
+    def _group(self, group: str) -> str | None:
+        """The bucket of an endpoint group with a limit of its own (None: the key's)."""
+        return f"{self.bucket}{GROUP_MARK}{group}" if group in self._own_groups else None
 
     def _parsed(self, endpoint: str, response: httpx.Response, parse: Callable[[Body], T]) -> T:
         body = decode_body(response.content, response.headers.get("content-type"))

@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import Engine
 
 from optibridge.config import Config
 from optibridge.domain.budget import (
+    GROUP_MARK,
     MICROS,
     WAITER_POLL_US,
     Decision,
+    GroupLimit,
     Priority,
     Slot,
     answered_at,
     decide_in_lane,
     fill_window,
     free_slots,
+    parse_group_limits,
     without_waiter,
 )
 from optibridge.store import rate_limits
@@ -56,12 +59,18 @@ class RateLimiter:
         margin_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        group_limits: Mapping[str, GroupLimit] | None = None,
     ) -> None:
         if limit < 1 or window_s <= 0 or margin_s < 0:
             raise ValueError("limit and window must be positive, margin not negative")
         self._engine = engine
         self.limit = limit
         self.window_us = round((window_s + margin_s) * MICROS)
+        # Endpoint groups with limits of their own: their buckets end in "#group".
+        self._group_limits = {
+            group: (limit.calls, round((limit.window_s + margin_s) * MICROS))
+            for group, limit in (group_limits or {}).items()
+        }
         self._sleep = sleep
         self._monotonic = monotonic
 
@@ -72,7 +81,15 @@ class RateLimiter:
             limit=config.optimove_rate_limit,
             window_s=config.optimove_rate_window_s,
             margin_s=config.optimove_rate_margin_s,
+            group_limits=parse_group_limits(config.optimove_group_limits),
         )
+
+    def limits_of(self, bucket: str) -> tuple[int, int]:
+        """(calls, window µs) of a bucket: its endpoint group's own, else the key's."""
+        _key, mark, group = bucket.rpartition(GROUP_MARK)
+        if mark and group in self._group_limits:
+            return self._group_limits[group]
+        return self.limit, self.window_us
 
     def acquire(
         self, bucket: str, *, max_wait_s: float | None = None, priority: Priority = "live"
@@ -135,7 +152,7 @@ class RateLimiter:
                 connection,
                 bucket,
                 BucketState(
-                    fill_window(state.stamps, now, self.limit),
+                    fill_window(state.stamps, now, self.limits_of(bucket)[0]),
                     state.throttled_total + 1,
                     state.waiters,
                 ),
@@ -146,9 +163,10 @@ class RateLimiter:
         with self._engine.connect() as connection:
             state = rate_limits.read_bucket(connection, bucket)
             now = rate_limits.clock_us(connection)
+        limit, window_us = self.limits_of(bucket)
         if state is None:
-            return self.limit
-        return free_slots(state.stamps, state.waiters, now, self.limit, self.window_us)
+            return limit
+        return free_slots(state.stamps, state.waiters, now, limit, window_us)
 
     def throttled_total(self, bucket: str) -> int:
         """How many 429s this bucket's calls have met, ever."""
@@ -160,12 +178,13 @@ class RateLimiter:
         with write_locked(self._engine) as connection:
             state = rate_limits.lock_bucket(connection, bucket)
             now = rate_limits.clock_us(connection)
+            limit, window_us = self.limits_of(bucket)
             lane = decide_in_lane(
                 state.stamps,
                 state.waiters,
                 now,
-                self.limit,
-                self.window_us,
+                limit,
+                window_us,
                 priority=priority,
                 waiter_id=waiter_id,
             )

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from optibridge.comm100 import errors as comm100_errors
 from optibridge.comm100.client import Comm100Client
 from optibridge.domain.attributes import AttributeInfo
-from optibridge.domain.budget import Slot
+from optibridge.domain.budget import Slot, parse_group_limits
 from optibridge.domain.settings import SiteSettings, is_masked
 from optibridge.errors import AppError, Invalid, NotFound, Problem
 from optibridge.logs import get_logger
@@ -456,6 +456,7 @@ def _optimove_client(runtime: Runtime, base_url: str, api_key: str, lane: Lane) 
         base_url,
         api_key,
         limiter=_BoundedLimiter(runtime.limiter, AGENT_MAX_WAIT_S, OptimoveBusy),
+        own_groups=parse_group_limits(config.optimove_group_limits).keys(),
         timeout_s=min(config.optimove_timeout_s, AGENT_TIMEOUT_S),
         max_attempts=min(config.optimove_max_attempts, AGENT_MAX_ATTEMPTS),
         http=runtime.http,

@@ -210,6 +210,7 @@ class VendorClient:
         accept: Container[int] = (),
         idempotent: bool = True,
         redact: Mapping[str, str] | None = None,
+        bucket: str | None = None,
     ) -> httpx.Response:
         """A 2xx response, or one with a status in `accept`; anything else raises.
 
@@ -219,8 +220,10 @@ class VendorClient:
         that is not `idempotent` (one that creates something) is sent again only when the vendor
         surely did not act on it: the connection failed, or it answered 429. `redact` maps
         further secrets of this call (e.g. a URL it sends) to their labels, for anything the
-        vendor says back.
+        vendor says back. `bucket`: the limiter bucket of this call, when its endpoint has a
+        limit of its own (else the client's).
         """
+        bucket = bucket or self._bucket
         url = self._base_url + path
         failure: _Failure | None = None
         tried = 0
@@ -230,7 +233,7 @@ class VendorClient:
                     break  # sending it again could do it twice
                 self._sleep(self._backoff(attempt - 1, failure.retry_after_s))
             tried = attempt
-            slot = self._limiter.take_slot(self._bucket)
+            slot = self._limiter.take_slot(bucket)
             waited = slot.waited_s
             started = time.monotonic()
             try:
@@ -273,7 +276,7 @@ class VendorClient:
             if 200 <= status < 300 or status in accept:
                 return response
             if status == 429:
-                self._limiter.record_throttled(self._bucket)
+                self._limiter.record_throttled(bucket)
             if status in (408, 429) or status >= 500:
                 failure = _Failure(
                     f"answered HTTP {status}",
