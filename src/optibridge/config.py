@@ -85,7 +85,7 @@ class Config(BaseSettings):
         " more to share their UpdateCustomerAttributes call (with budget to spare: none).",
     )
     write_gather_busy_share: float = Field(
-        default=0.2,
+        default=0.05,
         ge=0,
         le=1,
         description="The budget counts as in use once this share of its window's calls is taken"

@@ -19,6 +19,7 @@ from optibridge.optimove.client import OptimoveClient
 from optibridge.secret_box import SecretBox
 from optibridge.ssrf_guard import outgoing_http
 from optibridge.store.db import make_engine, one_writer_at_a_time, session_factory
+from optibridge.store.group_commit import GroupCommit
 from optibridge.store.limiter import RateLimiter
 
 
@@ -31,6 +32,8 @@ class Runtime:
     limiter: RateLimiter
     comm100_limiter: RateLimiter
     http: httpx.Client
+    # The webhook intake's durable inserts, commits shared by concurrent deliveries.
+    intake: GroupCommit
     # True when OPTIBRIDGE_PUBLIC_URL is unset and `config.public_url` is only the address this
     # process serves: the webhook URLs it shows are then local ones Comm100 can't reach.
     public_url_assumed: bool = False
@@ -46,6 +49,7 @@ class Runtime:
             sessions=session_factory(engine),
             box=SecretBox(config.secret_keys()),
             limiter=RateLimiter.from_config(engine, config),
+            intake=GroupCommit(engine),
             comm100_limiter=RateLimiter(
                 engine,
                 limit=config.comm100_rate_limit,

@@ -27,7 +27,8 @@ UPDATE_PATH = "/Customers/UpdateCustomerAttributes"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"OPTIBRIDGE_WRITE_GATHER_MAX_S": "5"}  # roomy: the test's events are all in by then
+    # Roomy: the test's events are all in by then; busy once 10 of the 50 calls are taken.
+    env = {"OPTIBRIDGE_WRITE_GATHER_MAX_S": "5", "OPTIBRIDGE_WRITE_GATHER_BUSY_SHARE": "0.2"}
     with running_stack(tmp_path_factory.mktemp("stack"), extra_env=env) as running:
         yield running
 

@@ -38,7 +38,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # Plain postgresql:// means psycopg 3 here, the driver we ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No ping before every checkout (a round trip per request): connections are recycled
+    # before a server or proxy would drop them idle, and one found dead is replaced (the
+    # pool invalidates it; the request answers 5xx once and the sender retries).
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
 
 
 def _make_sqlite_transactions_explicit(engine: Engine, synchronous: str) -> None:

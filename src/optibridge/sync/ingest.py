@@ -18,9 +18,8 @@ from optibridge.errors import BadRequest, NotFound, Unauthorized
 from optibridge.logs import get_logger
 from optibridge.runtime import Runtime
 from optibridge.secret_box import same_secret
-from optibridge.store.db import write_locked
 from optibridge.store.repositories import SiteRepository
-from optibridge.store.sync_records import NewRecord, insert_record
+from optibridge.store.sync_records import NewRecord
 from optibridge.sync.sites import webhook_token
 
 log = get_logger(__name__)
@@ -94,8 +93,7 @@ def store_event(runtime: Runtime, site_id: int, event: InboundEvent) -> Accepted
         comm100_ids=dict(event.comm100_ids),
         context=event.context.to_json(),
     )
-    with write_locked(runtime.engine) as connection:
-        record_id, duplicate = insert_record(connection, record)
+    record_id, duplicate = runtime.intake.store(record)  # on disk when it returns
     return Accepted(record_id, duplicate)
 
 

@@ -95,8 +95,10 @@ class LeaseKeeper:
                 log.exception("lease_renewal_failed", worker=self._worker_id)
 
 
-# How often a round that gathers writes looks for new events.
+# How often a round that gathers writes looks for new events, and after how long without one it
+# stops waiting for more.
 GATHER_POLL_S = 0.1
+GATHER_QUIET_S = 1.0
 
 
 @dataclass
@@ -156,18 +158,23 @@ class Worker:
         they go at once. Returns how many records joined."""
         config = self.runtime.config
         deadline = time.monotonic() + config.write_gather_max_s
+        last_arrival = time.monotonic()
         joined = 0
         while (
             batcher.sites_waiting()
             and not batcher.full()
             and not self.stop.is_set()
             and time.monotonic() < deadline
+            # Nothing came for a while: the next event may be minutes away.
+            and time.monotonic() - last_arrival < GATHER_QUIET_S
             and self._budget_busy(batcher.sites_waiting())
         ):
             self.stop.wait(min(GATHER_POLL_S, max(0.0, deadline - time.monotonic())))
             more = claim(
                 self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
             )
+            if more:
+                last_arrival = time.monotonic()
             self._process_all(more, batcher)
             joined += len(more)
         return joined
