@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text, update
@@ -26,7 +25,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from optibridge.domain.records import (
-    AGENT_LOOKUP,
     AWAITING_CALLBACK,
     DONE,
     QUEUED,
@@ -35,8 +33,6 @@ from optibridge.domain.records import (
 )
 from optibridge.store.db import is_sqlite, write_locked
 from optibridge.store.models import (
-    CustomerCache,
-    CustomerLink,
     OptimoveCallLog,
     OptimoveWrite,
     SyncRecord,
@@ -393,103 +389,6 @@ def claim_customer(session: Session, record_id: int, customer_id: str) -> None:
     session.execute(
         update(SyncRecord).where(SyncRecord.id == record_id).values(customer_id=customer_id)
     )
-
-
-# --- links and the read cache -----------------------------------------------------------------
-
-
-def linked_customer(session: Session, site_id: int, kind: str, subject_id: str) -> str | None:
-    link = session.get(CustomerLink, (site_id, kind, subject_id))
-    return link.customer_id if link else None
-
-
-def remember_link(
-    session: Session, site_id: int, kind: str, subject_id: str, customer_id: str
-) -> None:
-    link = session.get(CustomerLink, (site_id, kind, subject_id))
-    if link is None:
-        session.add(
-            CustomerLink(
-                site_id=site_id, subject_kind=kind, subject_id=subject_id, customer_id=customer_id
-            )
-        )
-    elif link.customer_id != customer_id:
-        link.customer_id = customer_id
-        link.updated_at = utcnow()
-    session.flush()
-
-
-@dataclass(frozen=True)
-class CachedCustomer:
-    found: bool
-    attributes: dict[str, str | None]
-    fetched_at: float
-
-
-def cached_customer(
-    session: Session, site_id: int, customer_id: str, max_age_s: float
-) -> CachedCustomer | None:
-    row = session.get(CustomerCache, (site_id, customer_id))
-    if row is None or time.time() - row.fetched_at > max_age_s:
-        return None
-    return CachedCustomer(row.found, dict(row.attributes or {}), row.fetched_at)
-
-
-def looked_up_in_conversation(
-    session: Session,
-    site_id: int,
-    customer_id: str,
-    conversation: tuple[str, str],
-    since: datetime,
-) -> bool:
-    """Whether an agent looked `customer_id` up in the tab beside this conversation (`("chat_id",
-    "…")` or `("ticket_id", "…")`) since `since` (the sync log's lookups; few per customer)."""
-    key, value = conversation
-    rows = session.scalars(
-        select(SyncRecord.comm100_ids).where(
-            SyncRecord.site_id == site_id,
-            SyncRecord.customer_id == customer_id,
-            SyncRecord.event == AGENT_LOOKUP,
-            SyncRecord.received_at >= since,
-        )
-    )
-    return any(isinstance(ids, dict) and str(ids.get(key)) == value for ids in rows)
-
-
-def cache_customer(
-    session: Session,
-    site_id: int,
-    customer_id: str,
-    attributes: dict[str, str | None] | None,
-) -> None:
-    """Remember a read (None: not found). Our own confirmed writes refresh it too."""
-    row = session.get(CustomerCache, (site_id, customer_id))
-    if row is None:
-        row = CustomerCache(site_id=site_id, customer_id=customer_id, fetched_at=time.time())
-        session.add(row)
-    row.found = attributes is not None
-    row.attributes = dict(attributes or {})
-    row.fetched_at = time.time()
-    session.flush()
-
-
-def patch_cached_customer(
-    session: Session, site_id: int, customer_id: str, written: dict[str, str | None]
-) -> None:
-    """Apply a confirmed write to the cached copy, so the next event needs no read."""
-    row = session.get(CustomerCache, (site_id, customer_id))
-    if row is None:
-        return
-    row.attributes = {**(row.attributes or {}), **written}
-    row.found = True
-    session.flush()
-
-
-def forget_cached_customer(session: Session, site_id: int, customer_id: str) -> None:
-    row = session.get(CustomerCache, (site_id, customer_id))
-    if row is not None:
-        session.delete(row)
-        session.flush()
 
 
 # --- writes and their confirmation ------------------------------------------------------------

@@ -47,6 +47,7 @@ from optibridge.errors import AppError, Conflict, Invalid, NotFound, Problem
 from optibridge.optimove import errors as optimove_errors
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
+from optibridge.store.customer_memory import linked_customer, remember_link
 from optibridge.store.models import SyncRecord
 from optibridge.store.sync_records import (
     ClaimedRecord,
@@ -55,8 +56,6 @@ from optibridge.store.sync_records import (
     customer_busy,
     hold,
     insert_record,
-    linked_customer,
-    remember_link,
     settle_write,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteEntry, WriteNotSent, send_write

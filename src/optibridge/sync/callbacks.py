@@ -18,15 +18,17 @@ from optibridge.optimove.callbacks import (
     parse_update_callback,
 )
 from optibridge.runtime import Runtime
+from optibridge.store.customer_memory import (
+    forget_cached_customer,
+    patch_cached_customer,
+    remember_link,
+)
 from optibridge.store.models import OptimoveWrite
 from optibridge.store.sync_records import (
     Held,
-    forget_cached_customer,
     get_write,
     has_unsettled_write,
-    patch_cached_customer,
     records_of_write,
-    remember_link,
     settle_write,
     write_by_request_id,
 )

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
+from optibridge.store.customer_memory import cache_customer, cached_customer
 from optibridge.store.models import OptimoveCallLog
-from optibridge.store.sync_records import cache_customer, cached_customer, log_call
+from optibridge.store.sync_records import log_call
 from optibridge.sync.sites import SiteSetup
 from optibridge.vendor_http.client import CallRecord, recording_attempts
 

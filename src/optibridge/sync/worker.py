@@ -28,6 +28,11 @@ from optibridge.logs import get_logger
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
+from optibridge.store.customer_memory import (
+    linked_customer,
+    looked_up_in_conversation,
+    remember_link,
+)
 from optibridge.store.sync_records import (
     ClaimedRecord,
     Held,
@@ -36,9 +41,6 @@ from optibridge.store.sync_records import (
     customer_busy,
     extend_leases,
     fields_written_later,
-    linked_customer,
-    looked_up_in_conversation,
-    remember_link,
     requeue,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
