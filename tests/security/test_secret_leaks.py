@@ -743,6 +743,27 @@ def _retry(drive: Drive) -> None:
     drive.work()
 
 
+@drives("POST", f"{API}/preview")
+def _preview(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/preview"
+    settings_url = API.format(site_id=SITE_A) + "/settings"
+    drive.call("POST", url, 200, json={"channel": "livechat"}, headers=drive.admin())
+    drive.call("POST", url, 200, json={"channel": "ticketing", "limit": 5}, headers=drive.admin())
+    masked = drive.call("GET", settings_url, 200, headers=drive.admin()).json()
+    masked["livechat"]["on_chat_end"] = {"update": "overwrite", "no_match": "auto_create"}
+    body = {"settings": masked, "channel": "livechat"}
+    drive.call("POST", url, 200, json=body, headers=drive.admin())
+    # A key typed into the settings that is not the saved one: refused, never echoed.
+    typed = {
+        **masked,
+        "optimove": {**masked["optimove"], "api_key": drive.token("typed Optimove key")},
+    }
+    drive.call("POST", url, 422, json={**body, "settings": typed}, headers=drive.admin())
+    drive.call("POST", url, 422, json={**body, "limit": 500}, headers=drive.admin())
+    drive.call("POST", url, 403, json=body, headers=bearer(drive.token("agent token")))
+    drive.call("POST", API.format(site_id=77) + "/preview", 404, json=body, headers=drive.admin())
+
+
 # --- the control panel ----------------------------------------------------------------------------
 
 

@@ -168,6 +168,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/comm100/app-manifest"): Row(ADMIN),
     ("GET", f"{API}/comm100/webhooks"): Row(ADMIN),
     ("POST", f"{API}/comm100/webhooks"): Row(ADMIN, lambda _: {"replace_elsewhere": True}),
+    ("POST", f"{API}/preview"): Row(ADMIN, lambda _: {"channel": "livechat"}),
     # the sync log
     ("GET", f"{API}/syncs"): Row(ADMIN),
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
