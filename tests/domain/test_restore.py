@@ -27,7 +27,7 @@ def logged(
     event: str = "chat_ended",
     customer_id: str | None = "C-1",
 ) -> LoggedChange:
-    return LoggedChange(12, event, state, outcome, customer_id, changes)
+    return LoggedChange(12, "livechat", event, state, outcome, customer_id, changes)
 
 
 EMAIL_CHANGE = Change("EMAIL", "old@example.com", "new@example.com")

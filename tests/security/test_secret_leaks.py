@@ -743,6 +743,25 @@ def _retry(drive: Drive) -> None:
     drive.work()
 
 
+@drives("POST", f"{API}/syncs/{{record_id}}/restore")
+def _restore(drive: Drive) -> None:
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    drive.optimove.put(f"/_sandbox/customers/{customer}", json={"EMAIL": ""}).raise_for_status()
+    chat = chat_end_for(customer, "restore@example.com")
+    accepted = drive.call("POST", drive.webhook_url(SITE_A, "livechat"), 202, json=chat)
+    drive.work()
+    drive.relay_callbacks()
+    url = API.format(site_id=SITE_A) + "/syncs/{}/restore"
+    updated = accepted.json()["id"]
+    drive.call("POST", url.format(updated), 202, headers=drive.admin())
+    drive.call("POST", url.format(updated), 409, headers=drive.admin())  # under way, or undone
+    drive.call("POST", url.format(drive.failed), 409, headers=drive.admin())  # wrote nothing
+    drive.call("POST", url.format(999999), 404, headers=drive.admin())
+    agent = bearer(drive.token("agent token"))
+    drive.call("POST", url.format(updated), 403, headers=agent)
+    drive.relay_callbacks()
+
+
 @drives("POST", f"{API}/preview")
 def _preview(drive: Drive) -> None:
     url = API.format(site_id=SITE_A) + "/preview"

@@ -174,6 +174,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
     ("GET", f"{API}/syncs/{{record_id}}"): Row(ADMIN, names="record"),
     ("POST", f"{API}/syncs/{{record_id}}/retry"): Row(ADMIN, names="record"),
+    ("POST", f"{API}/syncs/{{record_id}}/restore"): Row(ADMIN, names="record"),
     # the console API and the tab
     ("POST", f"{API}/console/lookup"): Row(CONSOLE, _chat),
     ("POST", f"{API}/console/refresh"): Row(CONSOLE, _chat),

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from optibridge.domain.decide import Change, Plan, field_names
-from optibridge.domain.records import AGENT_CREATE, UNFINISHED
+from optibridge.domain.records import AGENT_CREATE, UNFINISHED, Channel
 from optibridge.domain.values import is_empty, same_value
 from optibridge.errors import AppError, Problem
 
@@ -32,6 +32,7 @@ class LoggedChange:
     """A record of the sync log as a restore sees it: what it wrote, to whom, and how it ended."""
 
     record_id: int
+    channel: Channel
     event: str
     state: str
     outcome: str | None
