@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from optibridge.domain.decide import Change
 from optibridge.domain.restore import (
-    LoggedChange,
+    ChangeRecord,
     RestoreRefused,
     changes_of,
     check_restorable,
@@ -26,14 +26,14 @@ def logged(
     state: str = "done",
     event: str = "chat_ended",
     customer_id: str | None = "C-1",
-) -> LoggedChange:
-    return LoggedChange(12, "livechat", event, state, outcome, customer_id, changes)
+) -> ChangeRecord:
+    return ChangeRecord(12, "livechat", event, state, outcome, customer_id, changes)
 
 
 EMAIL_CHANGE = Change("EMAIL", "old@example.com", "new@example.com")
 
 
-def refusal(original: LoggedChange, current: dict[str, str | None] | None) -> RestoreRefused:
+def refusal(original: ChangeRecord, current: dict[str, str | None] | None) -> RestoreRefused:
     with pytest.raises(RestoreRefused) as refused:
         plan_restore(original, current, TYPES)
     assert refused.value.status == 409

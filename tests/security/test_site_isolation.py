@@ -219,6 +219,7 @@ ROWS: dict[tuple[str, str], Row] = {
         },
     ),
     ("POST", "/ui/sites/{site_id}/settings"): Row(UI, lambda _: {"op": "save"}),
+    ("POST", "/ui/sites/{site_id}/preview"): Row(UI, lambda _: {"preview_channel": "livechat"}),
     ("POST", "/ui/sites/{site_id}/comm100-sign-in"): Row(UI, lambda _: {"action": "off"}),
     ("GET", "/ui/sites/{site_id}/comm100-app/manifest.json"): Row(UI),
     ("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token"): Row(UI, lambda _: {}),
@@ -227,6 +228,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/ui/sites/{site_id}/syncs"): Row(UI),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
+    ("GET", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
+    ("POST", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
 }
 
 

@@ -28,7 +28,7 @@ class RestoreRefused(AppError):
 
 
 @dataclass(frozen=True)
-class LoggedChange:
+class ChangeRecord:
     """A record of the sync log as a restore sees it: what it wrote, to whom, and how it ended."""
 
     record_id: int
@@ -40,7 +40,7 @@ class LoggedChange:
     changes: tuple[Change, ...]
 
 
-def check_restorable(original: LoggedChange) -> str:
+def check_restorable(original: ChangeRecord) -> str:
     """The customer whose change can be restored, or `RestoreRefused` saying why not (before
     anything is read)."""
     record = f"record {original.record_id}"
@@ -66,7 +66,7 @@ def check_restorable(original: LoggedChange) -> str:
 
 
 def plan_restore(
-    original: LoggedChange,
+    original: ChangeRecord,
     current: Mapping[str, str | None] | None,
     field_types: Mapping[str, str | None],
 ) -> Plan:

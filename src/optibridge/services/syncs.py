@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from optibridge.domain.decide import Change
 from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES, RESTORE
+from optibridge.domain.restore import ChangeRecord, RestoreRefused, check_restorable
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.runtime import Runtime
 from optibridge.services.tokens import Principal
@@ -225,6 +227,25 @@ def restorer(
     else:
         who = f"site admin token {principal.token_id}"
     return Restorer(who, via, agent)
+
+
+def restore_refusal(item: SyncItem) -> str | None:
+    """Why the record's change can't be restored, as far as the log tells before Optimove is
+    read (a creation, a record that wrote nothing or is still under way); None: it may be."""
+    record = ChangeRecord(
+        record_id=item.id,
+        channel=item.channel,  # type: ignore[arg-type]
+        event=item.event,
+        state=item.state,
+        outcome=item.outcome,
+        customer_id=item.customer_id,
+        changes=tuple(Change(c.field, c.old, c.new) for c in item.changes),
+    )
+    try:
+        check_restorable(record)
+    except RestoreRefused as refused:
+        return refused.message
+    return None
 
 
 def restore_sync(runtime: Runtime, site_id: int, record_id: int, by: Restorer) -> SyncDetail:

@@ -26,7 +26,7 @@ from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan
 from optibridge.domain.records import QUEUED, RESTORE
 from optibridge.domain.restore import (
-    LoggedChange,
+    ChangeRecord,
     RestoreRefused,
     changes_of,
     check_restorable,
@@ -99,13 +99,13 @@ def restore_record(runtime: Runtime, site_id: int, record_id: int, restorer: Res
     return record.id
 
 
-def logged_change(runtime: Runtime, site_id: int, record_id: int) -> LoggedChange:
+def logged_change(runtime: Runtime, site_id: int, record_id: int) -> ChangeRecord:
     """Record `record_id` of the site as a restore sees it (404 for none, or another site's)."""
     with runtime.unit_of_work(read_only=True) as session:
         row = session.get(SyncRecord, record_id)
         if row is None or row.site_id != site_id:
             raise NotFound(f"Sync record {record_id} does not exist for site {site_id}.")
-        return LoggedChange(
+        return ChangeRecord(
             record_id=row.id,
             channel=row.channel,  # type: ignore[arg-type]
             event=row.event,
@@ -119,7 +119,7 @@ def logged_change(runtime: Runtime, site_id: int, record_id: int) -> LoggedChang
 def _start(
     runtime: Runtime,
     site_id: int,
-    original: LoggedChange,
+    original: ChangeRecord,
     customer_id: str,
     restorer: Restorer,
 ) -> ClaimedRecord:
@@ -168,7 +168,7 @@ def _start(
     )
 
 
-def _refused(original: LoggedChange, customer_id: str, refused: RestoreRefused) -> Plan:
+def _refused(original: ChangeRecord, customer_id: str, refused: RestoreRefused) -> Plan:
     """The restore's record when the read found it can't be done: nothing written, why."""
     return Plan(
         outcome="unchanged",
