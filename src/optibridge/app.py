@@ -17,6 +17,7 @@ from optibridge.web import (
     admin_api,
     comm100_api,
     ops,
+    preview_api,
     syncs_api,
     webhooks,
 )
@@ -52,6 +53,7 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(admin_api.router)
+    app.include_router(preview_api.router)
     app.include_router(syncs_api.router)
     app.include_router(webhooks.router)
     app.include_router(console_api.router)

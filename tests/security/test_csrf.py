@@ -94,6 +94,16 @@ FORMS: dict[str, FormCase] = {
         lambda _b, _c: {"replace_elsewhere": "on"},
         f"/ui/sites/{SITE_A}",
     ),
+    "/ui/sites/{site_id}/preview": FormCase(
+        f"/ui/sites/{SITE_A}/preview",
+        lambda bench, browser: {**_settings_form(bench, browser), "preview_channel": "livechat"},
+        f"/ui/sites/{SITE_A}",
+    ),
+    "/ui/sites/{site_id}/syncs/{record_id}/restore": FormCase(
+        f"/ui/sites/{SITE_A}/syncs/{{record}}/restore",
+        lambda _b, _c: {"next": f"/ui/sites/{SITE_A}/syncs"},
+        f"/ui/sites/{SITE_A}/syncs",
+    ),
     "/ui/sites/{site_id}/syncs/{record_id}/retry": FormCase(
         f"/ui/sites/{SITE_A}/syncs/{{record}}/retry",
         lambda _b, _c: {"next": f"/ui/sites/{SITE_A}/syncs"},

@@ -144,6 +144,7 @@ class Drive:
     step: RouteKey | None = None
     records: dict[int, list[int]] = field(default_factory=dict)  # site → its sync records
     failed: int = 0  # a record of site A that failed
+    restorable: int = 0  # a record of site A that updated a customer
     browser: TestClient | None = None  # the control panel, signed in as the deployment admin
 
     @property
@@ -743,6 +744,46 @@ def _retry(drive: Drive) -> None:
     drive.work()
 
 
+@drives("POST", f"{API}/syncs/{{record_id}}/restore")
+def _restore(drive: Drive) -> None:
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    drive.optimove.put(f"/_sandbox/customers/{customer}", json={"EMAIL": ""}).raise_for_status()
+    chat = chat_end_for(customer, "restore@example.com")
+    accepted = drive.call("POST", drive.webhook_url(SITE_A, "livechat"), 202, json=chat)
+    drive.work()
+    drive.relay_callbacks()
+    url = API.format(site_id=SITE_A) + "/syncs/{}/restore"
+    updated = accepted.json()["id"]
+    drive.call("POST", url.format(updated), 202, headers=drive.admin())
+    drive.call("POST", url.format(updated), 409, headers=drive.admin())  # under way, or undone
+    drive.call("POST", url.format(drive.failed), 409, headers=drive.admin())  # wrote nothing
+    drive.call("POST", url.format(999999), 404, headers=drive.admin())
+    agent = bearer(drive.token("agent token"))
+    drive.call("POST", url.format(updated), 403, headers=agent)
+    drive.relay_callbacks()
+
+
+@drives("POST", f"{API}/preview")
+def _preview(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/preview"
+    settings_url = API.format(site_id=SITE_A) + "/settings"
+    drive.call("POST", url, 200, json={"channel": "livechat"}, headers=drive.admin())
+    drive.call("POST", url, 200, json={"channel": "ticketing", "limit": 5}, headers=drive.admin())
+    masked = drive.call("GET", settings_url, 200, headers=drive.admin()).json()
+    masked["livechat"]["on_chat_end"] = {"update": "overwrite", "no_match": "auto_create"}
+    body = {"settings": masked, "channel": "livechat"}
+    drive.call("POST", url, 200, json=body, headers=drive.admin())
+    # A key typed into the settings that is not the saved one: refused, never echoed.
+    typed = {
+        **masked,
+        "optimove": {**masked["optimove"], "api_key": drive.token("typed Optimove key")},
+    }
+    drive.call("POST", url, 422, json={**body, "settings": typed}, headers=drive.admin())
+    drive.call("POST", url, 422, json={**body, "limit": 500}, headers=drive.admin())
+    drive.call("POST", url, 403, json=body, headers=bearer(drive.token("agent token")))
+    drive.call("POST", API.format(site_id=77) + "/preview", 404, json=body, headers=drive.admin())
+
+
 # --- the control panel ----------------------------------------------------------------------------
 
 
@@ -885,6 +926,20 @@ def _ui_save_settings(drive: Drive) -> None:
     drive.ui_form(url, {**values, "optimove.customer_url_template": "nothing"}, 422)
 
 
+@drives("POST", "/ui/sites/{site_id}/preview")
+def _ui_preview(drive: Drive) -> None:
+    document = page(drive.ui("GET", f"/ui/sites/{SITE_A}", 200))
+    values = form_values(document.by_id("settings-form"))
+    del values["csrf_token"]
+    url = f"/ui/sites/{SITE_A}/preview"
+    for channel in ("livechat", "ticketing"):
+        drive.ui_form(url, {**values, "op": "preview", "preview_channel": channel}, 200)
+    invalid = {**values, "optimove.customer_url_template": "nothing", "preview_channel": "livechat"}
+    drive.ui_form(url, invalid, 422)
+    drive.ui_form(url, {**values, "preview_channel": "email"}, 422)
+    drive.ui_form("/ui/sites/77/preview", {**values, "preview_channel": "livechat"}, 404)
+
+
 @drives("GET", "/ui/sites/{site_id}/syncs")
 def _ui_sync_log(drive: Drive) -> None:
     for site_id in (SITE_A, SITE_B):
@@ -906,6 +961,31 @@ def _ui_retry(drive: Drive) -> None:
     drive.ui_form(url, {"next": "https://evil.example.com/"}, 303)  # not failed any more
     drive.ui_form(f"/ui/sites/{SITE_A}/syncs/999999/retry", {}, 404)
     drive.work()
+
+
+@drives("GET", "/ui/sites/{site_id}/syncs/{record_id}/restore")
+def _ui_confirm_restore(drive: Drive) -> None:
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    drive.optimove.put(f"/_sandbox/customers/{customer}", json={"EMAIL": ""}).raise_for_status()
+    chat = chat_end_for(customer, "undo@example.com")
+    accepted = drive.call("POST", drive.webhook_url(SITE_A, "livechat"), 202, json=chat)
+    drive.work()
+    drive.relay_callbacks()
+    drive.restorable = accepted.json()["id"]
+    url = f"/ui/sites/{SITE_A}/syncs/{{}}/restore"
+    drive.ui("GET", url.format(drive.restorable), 200, params={"next": f"/ui/sites/{SITE_A}/syncs"})
+    drive.ui("GET", url.format(drive.failed), 409)
+    drive.ui("GET", url.format(999999), 404)
+
+
+@drives("POST", "/ui/sites/{site_id}/syncs/{record_id}/restore")
+def _ui_restore(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_A}/syncs/{drive.restorable}/restore"
+    drive.ui_form(url, {"next": f"/ui/sites/{SITE_A}/syncs"}, 303)
+    drive.relay_callbacks()
+    drive.ui_form(url, {"next": f"/ui/sites/{SITE_A}/syncs"}, 303)  # refused: undone already
+    drive.ui("GET", f"/ui/sites/{SITE_A}/syncs", 200)  # the flash message, and the restore
+    drive.ui_form(f"/ui/sites/{SITE_A}/syncs/999999/restore", {}, 404)
 
 
 @drives("GET", "/ui/{path:path}")
@@ -1039,7 +1119,14 @@ def all_secrets(drive: Drive) -> dict[str, str]:
 WEBHOOK_LISTINGS = {("GET", f"{API}/webhooks"), ("GET", "/ui/sites/{site_id}")}
 SITE_PAGE_FORMS = {
     ("POST", f"/ui/sites/{{site_id}}/{form}")
-    for form in ("optimove", "comm100", "settings", "comm100-sign-in", "comm100/webhooks")
+    for form in (
+        "optimove",
+        "comm100",
+        "settings",
+        "preview",
+        "comm100-sign-in",
+        "comm100/webhooks",
+    )
 }
 TAB_PAGES = {("GET", "/console/{site_id}/livechat"), ("GET", "/console/{site_id}/ticketing")}
 SYNC_LOG = {("GET", f"{API}/syncs"), ("GET", f"{API}/syncs/{{record_id}}")}

@@ -168,11 +168,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/comm100/app-manifest"): Row(ADMIN),
     ("GET", f"{API}/comm100/webhooks"): Row(ADMIN),
     ("POST", f"{API}/comm100/webhooks"): Row(ADMIN, lambda _: {"replace_elsewhere": True}),
+    ("POST", f"{API}/preview"): Row(ADMIN, lambda _: {"channel": "livechat"}),
     # the sync log
     ("GET", f"{API}/syncs"): Row(ADMIN),
     ("GET", f"{API}/syncs/summary"): Row(ADMIN),
     ("GET", f"{API}/syncs/{{record_id}}"): Row(ADMIN, names="record"),
     ("POST", f"{API}/syncs/{{record_id}}/retry"): Row(ADMIN, names="record"),
+    ("POST", f"{API}/syncs/{{record_id}}/restore"): Row(ADMIN, names="record"),
     # the console API and the tab
     ("POST", f"{API}/console/lookup"): Row(CONSOLE, _chat),
     ("POST", f"{API}/console/refresh"): Row(CONSOLE, _chat),
@@ -217,6 +219,7 @@ ROWS: dict[tuple[str, str], Row] = {
         },
     ),
     ("POST", "/ui/sites/{site_id}/settings"): Row(UI, lambda _: {"op": "save"}),
+    ("POST", "/ui/sites/{site_id}/preview"): Row(UI, lambda _: {"preview_channel": "livechat"}),
     ("POST", "/ui/sites/{site_id}/comm100-sign-in"): Row(UI, lambda _: {"action": "off"}),
     ("GET", "/ui/sites/{site_id}/comm100-app/manifest.json"): Row(UI),
     ("POST", "/ui/sites/{site_id}/comm100-app/manifest-with-token"): Row(UI, lambda _: {}),
@@ -225,6 +228,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/ui/sites/{site_id}/syncs"): Row(UI),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
+    ("GET", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
+    ("POST", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
 }
 
 

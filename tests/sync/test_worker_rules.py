@@ -47,6 +47,26 @@ def test_an_agents_unconfirmed_console_change_is_failed_not_replayed(runtime: Ru
     assert "makes it again" in (row.last_error or "")
 
 
+def test_a_restore_left_unfinished_is_failed_not_replayed(runtime: Runtime) -> None:
+    """A restore whose process stopped mid-way (its lease ran out) is not written unchecked."""
+    record = NewRecord(
+        site_id=10000,
+        channel="livechat",
+        event="restore",
+        dedupe_key="restore-1",
+        order_key="restore:1",
+        comm100_ids={"restores": "7"},
+        context={"channel": "livechat", "event": "restore"},
+    )
+    with runtime.engine.begin() as connection:
+        record_id, _ = insert_record(connection, record)
+    assert Worker(runtime).run_once() == 1
+    with runtime.unit_of_work(read_only=True) as session:
+        row = session.scalars(select(SyncRecord).where(SyncRecord.id == record_id)).one()
+    assert (row.state, row.outcome) == ("failed", "failed")
+    assert "restore again from the sync log" in (row.last_error or "")
+
+
 def test_an_agent_token_is_always_limited_to_one_site(runtime: Runtime) -> None:
     with runtime.unit_of_work() as session, pytest.raises(ValueError, match="one site"):
         issue_token(session, Role.AGENT, None)

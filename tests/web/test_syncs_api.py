@@ -477,3 +477,68 @@ def test_an_agents_console_change_is_not_retried_from_the_log(service: Service) 
     )
     assert response.status_code == 409
     assert "console" in response.json()["error"]["message"]
+
+
+# --- restore (the writes themselves: tests/sync/test_restore.py) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"outcome": "created"}, "restore_of_creation"),
+        (
+            {"event": "console_create", "outcome": "pending", "state": "awaiting_callback"},
+            "restore_of_creation",
+        ),
+        ({"outcome": "pending", "state": "awaiting_callback"}, "restore_not_settled"),
+        ({"outcome": None, "state": "queued", "changes": []}, "restore_not_settled"),
+        ({"outcome": "unchanged", "changes": []}, "nothing_to_restore"),
+        ({"outcome": "failed", "state": "failed"}, "nothing_to_restore"),
+    ],
+)
+def test_a_record_that_cant_be_restored_is_refused_before_anything_is_read(
+    service: Service, fields: dict[str, Any], code: str
+) -> None:
+    record_id = seed(service, **fields)
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{record_id}/restore", headers=service.admin()
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == code
+    assert syncs(service).json()["items"][0]["id"] == record_id  # no record was added
+
+
+def test_restoring_another_sites_record_is_404(service: Service) -> None:
+    theirs = seed(service, site_id=OTHER_SITE)
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{theirs}/restore", headers=service.admin()
+    )
+    assert response.status_code == 404
+
+
+def test_a_restore_record_is_not_retried_from_the_log(service: Service) -> None:
+    record_id = seed(service, state="failed", outcome="failed", event="restore")
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{record_id}/retry", headers=service.admin()
+    )
+    assert response.status_code == 409
+    assert "restore" in response.json()["error"]["message"]
+
+
+def test_a_restore_shows_the_record_it_restores(service: Service) -> None:
+    record_id = seed(service, event="restore", comm100_ids={"restores": "41", "restored_by": "x"})
+    item = service.client.get(
+        f"/api/v1/sites/{SITE}/syncs/{record_id}", headers=service.admin()
+    ).json()
+    assert item["restores"] == 41
+    other = seed(service, comm100_ids={"restores": "41"})  # not a restore: the key means nothing
+    assert syncs(service).json()["items"][0]["id"] == other
+    assert syncs(service).json()["items"][0]["restores"] is None
+
+
+def test_the_openapi_document_describes_restore(service: Service) -> None:
+    operation = service.client.get("/openapi.json").json()["paths"][
+        "/api/v1/sites/{site_id}/syncs/{record_id}/restore"
+    ]["post"]
+    assert {"202", "404", "409", "429", "502"} <= set(operation["responses"])
+    assert "restore_changed_since" in operation["responses"]["409"]["description"]

@@ -12,6 +12,9 @@ Where to find a rule:
 - 4.4 Optimove's budget (the sliding window, never 51 calls in 10 s) and the backoff between
   attempts — `budget.py`. (Order, durability and isolation are the engine's, `sync/`.)
 - 4.5 An agent's edit: what may be changed and what is written — `edits.py`.
+- 4.7 A preview: candidate settings decided over past conversations by the rules above —
+  `preview.py`; restoring a change from the sync log (refused when a field changed since, or
+  for a creation) — `restore.py`.
 - 3 Settings and their validation (every problem at once, URLs, masking) — `settings.py`,
   `urls.py`; an Optimove attribute (name, alias, type) — `attributes.py`.
 

@@ -46,7 +46,8 @@ MAX_ATTRIBUTES_PER_CALL = 10  # Optimove: at most 10 attributes per customer in 
 class Change:
     field: str
     old: str | None
-    new: str
+    # None empties the field: only a restore writes that (putting back a value that was empty).
+    new: str | None
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Plan:
         return self.action != "none"
 
     @property
-    def attributes(self) -> dict[str, str]:
+    def attributes(self) -> dict[str, str | None]:
         """The attributes the action writes, by field."""
         return {change.field: change.new for change in self.changes}
 

@@ -49,6 +49,10 @@ AGENT_CREATE = "console_create"
 AGENT_EVENT_PREFIX = "console_"
 AGENT_CHANGES = (AGENT_EDIT, AGENT_CREATE)
 
+# An administrator's undo of a change from the sync log (SPEC 4.7): the old values written back,
+# as a record of its own (`comm100_ids["restores"]` names the record it undoes).
+RESTORE = "restore"
+
 
 def conversation_of(comm100_ids: Mapping[str, Any]) -> tuple[str, str] | None:
     """The conversation a record belongs to, as the tab beside it names it: `("chat_id", …)` or

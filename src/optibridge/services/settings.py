@@ -52,9 +52,29 @@ def read_document(runtime: Runtime, site_id: int) -> dict[str, Any]:
 
 
 def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]:
+    current = load_settings(runtime, site_id)
+    new = validate_document(runtime, site_id, raw, current)
+    with runtime.unit_of_work() as session:
+        get_site(session, site_id)
+        SettingsRepository(session).save(
+            site_id,
+            settings_to_document(new.settings, {}),
+            _seal(runtime.box, new.optimove_api_key),
+            _seal(runtime.box, new.comm100_api_key),
+            _seal(runtime.box, new.comm100_oauth_secret),
+        )
+        if _connection_of(current) != _connection_of(new):
+            AttributeCacheRepository(session).forget(site_id)
+    return _masked_document(new)
+
+
+def validate_document(
+    runtime: Runtime, site_id: int, raw: object, current: StoredSettings
+) -> StoredSettings:
+    """The document as it would be saved over `current` (omitted or masked secrets kept), or
+    every problem (422): what *Save* checks, and what a preview of unsaved settings checks."""
     if not isinstance(raw, dict):
         raise BadRequest("The settings must be a JSON object.")
-    current = load_settings(runtime, site_id)
     candidate = _with_kept_keys(raw, current)
     known = _attribute_names_for_check(runtime, site_id, candidate, current)
     try:
@@ -65,20 +85,7 @@ def save_document(runtime: Runtime, site_id: int, raw: object) -> dict[str, Any]
         )
     except SettingsInvalid as invalid:
         raise Invalid("The settings are not valid.", invalid.problems) from None
-
-    new = StoredSettings.of(settings)
-    with runtime.unit_of_work() as session:
-        get_site(session, site_id)
-        SettingsRepository(session).save(
-            site_id,
-            settings_to_document(settings, {}),
-            _seal(runtime.box, new.optimove_api_key),
-            _seal(runtime.box, new.comm100_api_key),
-            _seal(runtime.box, new.comm100_oauth_secret),
-        )
-        if _connection_of(current) != _connection_of(new):
-            AttributeCacheRepository(session).forget(site_id)
-    return _masked_document(new)
+    return StoredSettings.of(settings)
 
 
 @dataclass(frozen=True)

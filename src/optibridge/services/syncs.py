@@ -1,5 +1,7 @@
 """The sync log (SPEC 4.3): list a site's records, show one with its Optimove calls, retry a
-failed one, count outcomes. Used by the administration API and the CLI; never commits.
+failed one, count outcomes, restore a change (SPEC 4.7). Used by the administration API, the
+control panel and the CLI. Only a restore opens transactions of its own (it calls Optimove, which
+no transaction waits on); the rest never commits.
 """
 
 from __future__ import annotations
@@ -12,18 +14,23 @@ import json
 import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
+from optibridge.domain.decide import Change
+from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES, RESTORE
+from optibridge.domain.restore import ChangeRecord, RestoreRefused, check_restorable
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
+from optibridge.runtime import Runtime
+from optibridge.services.tokens import Principal
 from optibridge.store.models import OptimoveWrite, SyncRecord
 from optibridge.store.sync_log import CallWithConfirmation, SyncLogRepository
 
 # What callers build to filter the log: re-exported, so the web layer names it from here.
 from optibridge.store.sync_log import SyncFilter as SyncFilter
 from optibridge.sync.agents import Agent
+from optibridge.sync.restore import Restorer, restore_record
 from optibridge.sync.sites import get_site
 
 DEFAULT_PAGE_SIZE = 50
@@ -65,6 +72,7 @@ class SyncItem:
     attempts: int
     error: str | None
     agent: Agent | None  # the Comm100 agent, for what an agent did in the tab
+    restores: int | None  # for a restore: the record whose change it undoes
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,11 @@ def retry_sync(
             f"Record {record_id} is an agent's change from the console; the agent makes it "
             "again in the Optimove tab instead."
         )
+    if failed is not None and failed.event == RESTORE:
+        raise Conflict(
+            f"Record {record_id} is a restore; restore the original record again from the sync"
+            " log instead (it checks that the fields still hold what it wrote)."
+        )
     if not force and failed is not None and failed.state == "failed" and failed.customer_id:
         newer = repository.newer_write(site_id, failed.customer_id, record_id)
         if newer is not None:
@@ -198,6 +211,51 @@ def retry_sync(
             "can be retried."
         )
     return _item(record)
+
+
+def restorer(
+    principal: Principal, via: Literal["api", "control_panel"], agent: Agent | None = None
+) -> Restorer:
+    """Who asks for a restore, as its record keeps it: the credential in words (never its
+    value) and, for an administrator Comm100 signed in, the agent."""
+    if agent is not None:
+        who = "a Comm100 administrator signed in with Comm100"
+    elif principal.token_id is None:
+        who = "the deployment's admin token (OPTIBRIDGE_ADMIN_TOKEN)"
+    elif principal.site_id is None:
+        who = f"deployment admin token {principal.token_id}"
+    else:
+        who = f"site admin token {principal.token_id}"
+    return Restorer(who, via, agent)
+
+
+def restore_refusal(item: SyncItem) -> str | None:
+    """Why the record's change can't be restored, as far as the log tells before Optimove is
+    read (a creation, a record that wrote nothing or is still under way); None: it may be."""
+    record = ChangeRecord(
+        record_id=item.id,
+        channel=item.channel,  # type: ignore[arg-type]
+        event=item.event,
+        state=item.state,
+        outcome=item.outcome,
+        customer_id=item.customer_id,
+        changes=tuple(Change(c.field, c.old, c.new) for c in item.changes),
+    )
+    try:
+        check_restorable(record)
+    except RestoreRefused as refused:
+        return refused.message
+    return None
+
+
+def restore_sync(runtime: Runtime, site_id: int, record_id: int, by: Restorer) -> SyncDetail:
+    """Write back the old values of record `record_id`'s change (SPEC 4.7): the new record
+    that does it (its write awaiting Optimove's confirmation). 404 for no such record of the
+    site; 409 with the reason when it can't be restored (a field changed since, a creation, a
+    record that wrote nothing or is still under way)."""
+    new_id = restore_record(runtime, site_id, record_id, by)
+    with runtime.unit_of_work(read_only=True) as session:
+        return get_sync(session, site_id, new_id)
 
 
 def summarize(
@@ -338,7 +396,13 @@ def _item(record: SyncRecord) -> SyncItem:
         attempts=record.attempts,
         error=record.last_error,
         agent=Agent.of_record(record.comm100_ids),
+        restores=_restored_record(record),
     )
+
+
+def _restored_record(record: SyncRecord) -> int | None:
+    named = (record.comm100_ids or {}).get("restores") if record.event == RESTORE else None
+    return int(named) if isinstance(named, str) and named.isdigit() else None
 
 
 def _change(entry: dict[str, Any]) -> LoggedChange:

@@ -7,6 +7,7 @@ SQLite stores `DateTime(timezone=True)` as naive UTC text and compares it as tex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -59,6 +60,22 @@ class SyncLogRepository:
         if before_id is not None:
             query = query.where(SyncRecord.id < before_id)
         query = query.order_by(SyncRecord.id.desc()).limit(limit)
+        return list(self.session.scalars(query))
+
+    def newest_of_events(
+        self, site_id: int, channel: str, events: Sequence[str], limit: int
+    ) -> list[SyncRecord]:
+        """The site's `limit` newest records of `channel` whose event is one of `events`."""
+        query = (
+            select(SyncRecord)
+            .where(
+                SyncRecord.site_id == site_id,
+                SyncRecord.channel == channel,
+                SyncRecord.event.in_(tuple(events)),
+            )
+            .order_by(SyncRecord.id.desc())
+            .limit(limit)
+        )
         return list(self.session.scalars(query))
 
     def get(self, site_id: int, record_id: int) -> SyncRecord | None:

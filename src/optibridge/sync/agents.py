@@ -39,7 +39,6 @@ from optibridge.domain.records import (
     DONE,
     FAILED,
     QUEUED,
-    WORKING,
     Channel,
     RecordState,
 )
@@ -65,9 +64,6 @@ from optibridge.sync.sites import Comm100Busy, NotConnected, OptimoveBusy, SiteS
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# An agent's change is held by the console while it is written.
-HELD_BY_CONSOLE = Held(WORKING, CONSOLE_OWNER)
 
 
 # --- failures, in words an agent can act on -------------------------------------------------------
@@ -362,12 +358,13 @@ def read_for_change(
 
 
 def settle_change(runtime: Runtime, record: ClaimedRecord, plan: Plan) -> None:
-    """A change that writes nothing (`plan.action` is "none"), settled with its outcome."""
+    """A change that writes nothing (`plan.action` is "none"), settled with its outcome (by
+    whoever holds it: the console for an agent's change, or a restore)."""
     with runtime.unit_of_work() as session:
         settle(
             session,
             record.id,
-            held=HELD_BY_CONSOLE,
+            held=Held.by(record),
             state=DONE,
             outcome=plan.outcome,
             reason=plan.reason,
@@ -382,7 +379,7 @@ def fail_change(runtime: Runtime, record: ClaimedRecord, error: str) -> None:
         settle(
             session,
             record.id,
-            held=HELD_BY_CONSOLE,
+            held=Held.by(record),
             state=FAILED,
             outcome="failed",
             reason=None,

@@ -4,7 +4,9 @@ its clients of Optimove and Comm100, and where Optimove calls back.
 There is one way to load a site (`load_site`), for the worker and for the agent console alike;
 they differ in how their calls may wait (`Lane`): an agent is waiting on every call the tab
 makes, so its clients take a slot from the shared limiter only if one comes within
-`AGENT_MAX_WAIT_S` (else a 429 `busy`), time out sooner and retry less. What customer reads
+`AGENT_MAX_WAIT_S` (else a 429 `busy`), time out sooner and retry less. An administrator's
+preview reads on the budget's lowest priority (`background`) and stops rather than wait: its
+clients take a slot only if one comes within `BACKGROUND_MAX_WAIT_S`. What customer reads
 teach about attributes (their aliases and types; the attribute list has neither) is learned
 once per account, in this process, for both (`FIELD_DETAILS`).
 """
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 from optibridge.comm100 import errors as comm100_errors
 from optibridge.comm100.client import Comm100Client
 from optibridge.domain.attributes import AttributeInfo
-from optibridge.domain.budget import Slot, parse_group_limits
+from optibridge.domain.budget import Priority, Slot, parse_group_limits
 from optibridge.domain.settings import SiteSettings, is_masked
 from optibridge.errors import AppError, Invalid, NotFound, Problem
 from optibridge.logs import get_logger
@@ -48,12 +50,15 @@ from optibridge.vendor_http.client import SlotLimiter
 
 log = get_logger(__name__)
 
-# Who is waiting on a call: an agent in the tab, or the engine's background work.
-Lane = Literal["agent", "engine"]
+# Who is waiting on a call: an agent in the tab, the engine's work, or an administrator's
+# preview, which only spends what agents and live events leave.
+Lane = Literal["agent", "engine", "background"]
 # An agent is waiting: never hold them for Optimove's whole budget or the worker's retries.
 AGENT_MAX_WAIT_S = 3.0
 AGENT_TIMEOUT_S = 5.0
 AGENT_MAX_ATTEMPTS = 2
+# A preview on the background lane stops (and says so) when no slot comes this soon.
+BACKGROUND_MAX_WAIT_S = 2.0
 
 NOT_CONNECTED = (
     "Optimove is not connected for this site yet (Base URL and API key): ask your administrator."
@@ -364,14 +369,14 @@ def load_site(
 
 
 def load_attributes(runtime: Runtime, setup: SiteSetup, *, lane: Lane) -> list[AttributeInfo]:
-    """The account's attribute list, as cached for everyone. The engine needs it (a failure
-    is raised, and its records wait); an agent can do with the last list known, else none
-    (labels then fall back to field names)."""
+    """The account's attribute list, as cached for everyone. The engine and a preview need it
+    (a failure is raised: records wait, a preview says why); an agent can do with the last
+    list known, else none (labels then fall back to field names)."""
     client = setup.optimove
     if client is None:
         return []
     connection = optimove_connection(setup.stored)
-    if lane == "engine":
+    if lane != "agent":
         attributes, _cached = fetch_attributes(
             runtime, setup.site_id, connection, saved=True, client=client
         )
@@ -421,18 +426,26 @@ class Comm100Busy(comm100_errors.TransientError):
 
 
 class _BoundedLimiter:
-    """The shared limiter, through which an agent waits at most `max_wait_s` for a slot."""
+    """The shared limiter, through which a caller of `priority` (an agent, a preview) waits at
+    most `max_wait_s` for a slot."""
 
     def __init__(
-        self, limiter: RateLimiter, max_wait_s: float, busy: Callable[[float], Exception]
+        self,
+        limiter: RateLimiter,
+        max_wait_s: float,
+        busy: Callable[[float], Exception],
+        priority: Priority = "agent",
     ) -> None:
         self._limiter = limiter
         self._max_wait_s = max_wait_s
         self._busy = busy
+        self._priority: Priority = priority
 
     def take_slot(self, bucket: str) -> Slot:
         try:
-            return self._limiter.take_slot(bucket, max_wait_s=self._max_wait_s, priority="agent")
+            return self._limiter.take_slot(
+                bucket, max_wait_s=self._max_wait_s, priority=self._priority
+            )
         except LimiterBusy as busy:
             raise self._busy(busy.retry_after_s) from None
 
@@ -448,19 +461,29 @@ def comm100_agent_limiter(runtime: Runtime) -> SlotLimiter:
     return _BoundedLimiter(runtime.comm100_limiter, AGENT_MAX_WAIT_S, Comm100Busy)
 
 
+def _bounded(lane: Lane) -> tuple[Priority, float]:
+    """The priority and the longest wait for a slot of a lane whose caller is waiting."""
+    return (
+        ("background", BACKGROUND_MAX_WAIT_S)
+        if lane == "background"
+        else ("agent", AGENT_MAX_WAIT_S)
+    )
+
+
 def _optimove_client(runtime: Runtime, base_url: str, api_key: str, lane: Lane) -> OptimoveClient:
     if lane == "engine":
         return runtime.optimove_client(base_url, api_key)
     config = runtime.config
+    priority, max_wait_s = _bounded(lane)
     return OptimoveClient(
         base_url,
         api_key,
-        limiter=_BoundedLimiter(runtime.limiter, AGENT_MAX_WAIT_S, OptimoveBusy),
+        limiter=_BoundedLimiter(runtime.limiter, max_wait_s, OptimoveBusy, priority),
         own_groups=parse_group_limits(config.optimove_group_limits).keys(),
         timeout_s=min(config.optimove_timeout_s, AGENT_TIMEOUT_S),
         max_attempts=min(config.optimove_max_attempts, AGENT_MAX_ATTEMPTS),
         http=runtime.http,
-        on_call=partial(observe_optimove_call, priority="agent"),
+        on_call=partial(observe_optimove_call, priority=priority),
     )
 
 
@@ -470,12 +493,13 @@ def _comm100_client(
     if lane == "engine":
         return runtime.comm100_client(api_base_url, agent_email, api_key, site_id)
     config = runtime.config
+    priority, max_wait_s = _bounded(lane)
     return Comm100Client(
         api_base_url,
         agent_email,
         api_key,
         site_id,
-        limiter=comm100_agent_limiter(runtime),
+        limiter=_BoundedLimiter(runtime.comm100_limiter, max_wait_s, Comm100Busy, priority),
         timeout_s=min(config.comm100_timeout_s, AGENT_TIMEOUT_S),
         max_attempts=AGENT_MAX_ATTEMPTS,
         http=runtime.http,

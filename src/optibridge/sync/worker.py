@@ -22,7 +22,7 @@ from optibridge.comm100.errors import Comm100Error
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
-from optibridge.domain.records import DONE, FAILED, conversation_of
+from optibridge.domain.records import DONE, FAILED, RESTORE, conversation_of
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.optimove.client import OptimoveClient
@@ -222,6 +222,12 @@ class Worker:
             raise RecordFailed(
                 "An agent's change from the console is not replayed in the background; "
                 "the agent makes it again in the Optimove tab."
+            )
+        if record.event == RESTORE:
+            # Its administrator saw it fail (or the process stopped mid-way); replaying it
+            # later, unseen and unchecked, could undo what happened since.
+            raise RecordFailed(
+                "A restore is not replayed in the background; restore again from the sync log."
             )
         setup = self._site_setup(record.site_id)
         settings = setup.settings

@@ -1,12 +1,12 @@
 """The sync log API (SPEC 5.2): a site's records, one record with its Optimove calls, retry,
-and the outcome counts the control panel shows."""
+restore, and the outcome counts the control panel shows."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from optibridge.domain.records import OUTCOMES, RECORD_STATES, Channel, Outcome, RecordState
@@ -66,8 +66,13 @@ class SyncItemOut(BaseModel):
     attempts: int
     error: str | None = Field(description="The last error; kept after a retry until replaced.")
     agent: AgentOut | None = Field(
-        description="Who did it, for an agent's lookup or change in the Optimove tab; null for"
-        " Comm100's events."
+        description="Who did it, for an agent's lookup or change in the Optimove tab, or the"
+        " Comm100 administrator who restored a change; null for Comm100's events."
+    )
+    restores: int | None = Field(
+        default=None,
+        description="For a restore (event `restore`): the record whose change it undid. Who"
+        " asked is in `comm100_ids.restored_by` (and `agent`).",
     )
 
 
@@ -218,3 +223,39 @@ def retry_sync(
     with runtime.unit_of_work() as session:
         item = sync_service.retry_sync(session, site_id, record_id, force=force)
     return SyncItemOut.model_validate(item, from_attributes=True)
+
+
+@router.post(
+    "/{site_id}/syncs/{record_id}/restore",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(
+        {
+            409: "Not restored, with the reason: a field changed since the record wrote it"
+            " (`restore_changed_since`, each field in `details`), a creation"
+            " (`restore_of_creation`: Optimove customers can't be deleted), a record that"
+            " wrote nothing (`nothing_to_restore`) or is still under way"
+            " (`restore_not_settled`), the customer gone (`restore_customer_gone`), another"
+            " change to the customer under way (`conflict`), Optimove not connected"
+            " (`not_connected`)",
+            429: "Optimove's budget has no slot soon (`busy`); try again in a few seconds",
+            502: "Optimove refused or failed",
+            504: "Optimove did not answer in time",
+        }
+    ),
+)
+def restore_sync(
+    site_id: int, record_id: int, runtime: RuntimeDep, principal: PrincipalDep
+) -> SyncDetailOut:
+    """Undo a change: write back the old values of the fields the record changed (an event's,
+    an agent's, or a restore's own), as a new record, event `restore`, that names the record
+    (`restores`) and who asked (`comm100_ids.restored_by`).
+
+    The customer is read from Optimove first; when any field no longer holds the value the
+    record wrote, nothing is written and the answer is 409 naming the field and what it holds
+    now. The answer (202) is the new record, its write awaiting Optimove's confirmation; the
+    sync log shows it confirmed (outcome `updated`) once Optimove's callback comes.
+    """
+    principal.require_admin_of(site_id)
+    restorer = sync_service.restorer(principal, "api")
+    detail = sync_service.restore_sync(runtime, site_id, record_id, restorer)
+    return SyncDetailOut.model_validate(detail, from_attributes=True)

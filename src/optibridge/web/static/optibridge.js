@@ -19,7 +19,14 @@
   /* --- focus the message a page opens with (a problem, a test result) ------------------ */
 
   var focusTarget = document.querySelector("[data-focus-on-load]");
-  if (focusTarget) focusTarget.focus();
+  if (focusTarget) {
+    focusTarget.focus();
+    // Going to the address's #fragment (a form that comes back to its card) can take the
+    // focus away once the page has loaded: give it back.
+    window.addEventListener("load", function () {
+      if (document.activeElement !== focusTarget) focusTarget.focus();
+    });
+  }
 
   /* --- rows: add, remove, move up and down, without a round trip -------------------------- */
 

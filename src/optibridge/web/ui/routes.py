@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from optibridge.web.ui import comm100_app, comm100_webhooks, login, site_settings, sites, sync_log
+from optibridge.web.ui import (
+    comm100_app,
+    comm100_webhooks,
+    login,
+    settings_preview,
+    site_settings,
+    sites,
+    sync_log,
+)
 from optibridge.web.ui.deps import page_router
 from optibridge.web.ui.render import STATIC_DIR, STATIC_PATH, error_page
 
@@ -37,6 +45,7 @@ for _pages in (
     login.router,
     sites.router,
     site_settings.router,
+    settings_preview.router,
     comm100_app.router,
     comm100_webhooks.router,
     sync_log.router,

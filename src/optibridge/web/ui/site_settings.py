@@ -3,9 +3,11 @@
 *Connect* (Optimove account, Comm100 site): each button tests the connection for real and saves
 it only when it works; a Comm100 site, once connected, gets its Live Chat webhooks registered.
 *Manage Integration Settings*: the whole document saved at once, or every problem shown beside
-its field. The cards of `comm100_app` (sign-in, the app manifest) and `comm100_webhooks` (each
-needed Live Chat webhook's state read from Comm100, *Register in Comm100*, the ticket trigger's
-steps) are drawn here too. Then the webhook URLs, for whoever adds them by hand.
+its field; *Preview* beside *Save* (`settings_preview`) shows in a table what the settings on
+screen would do to the channel's recent conversations. The cards of
+`comm100_app` (sign-in, the app manifest) and `comm100_webhooks` (each needed Live Chat
+webhook's state read from Comm100, *Register in Comm100*, the ticket trigger's steps) are drawn
+here too. Then the webhook URLs, for whoever adds them by hand.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from optibridge.domain.preview import DEFAULT_PREVIEW_LIMIT
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_connection as comm100_service
 from optibridge.services import comm100_webhooks as webhooks_service
+from optibridge.services import preview as preview_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services.comm100_connection import FieldChoices
@@ -34,6 +38,7 @@ from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import error_page, redirect, render
 from optibridge.web.ui.settings_form import (
+    CHANNELS,
     EVENTS,
     NO_MATCH_CHOICES,
     UPDATE_CHOICES,
@@ -46,6 +51,7 @@ from optibridge.web.ui.settings_form import (
     form_from_post,
     known_pointers,
 )
+from optibridge.web.ui.sync_log import EVENT_LABELS, OUTCOME_LABELS
 
 router = page_router()
 
@@ -90,7 +96,17 @@ class SitePage:
     summary_title: str | None = None  # list every problem at the top of the page
     refresh_fields: bool = False
     webhooks_result: Result | None = None  # why *Register in Comm100* failed
+    preview: PreviewCard | None = None  # what *Preview* found, or why it could not
     status: int = 200
+
+
+@dataclass(frozen=True)
+class PreviewCard:
+    """*Preview*'s answer: the conversations decided with the settings on screen, or why not."""
+
+    channel: Channel
+    result: preview_service.Preview | None = None
+    problem: str | None = None
 
 
 @router.get("/sites/{site_id}", response_class=HTMLResponse)
@@ -345,6 +361,11 @@ def site_page_response(
             },
             "fields_problem": choices.problem,
             "unsaved_list": page.unsaved_list,
+            "preview": page.preview,
+            "preview_limit": DEFAULT_PREVIEW_LIMIT,
+            "preview_channel": _preview_channel(page, form),
+            "outcome_labels": OUTCOME_LABELS,
+            "event_labels": EVENT_LABELS,
             "summary_title": page.summary_title,
             "webhooks": urls,
             "comm100_app": comm100_app_view(
@@ -451,6 +472,14 @@ def webhooks_card(
         for e in report.livechat
     )
     return WebhooksCard(True, rows, None, report.warning, steps, result)
+
+
+def _preview_channel(page: SitePage, form: SettingsForm) -> Channel:
+    """The channel *Preview* offers first: the one just previewed, else the first enabled."""
+    if page.preview is not None:
+        return page.preview.channel
+    enabled = [channel for channel in CHANNELS if form.channel(channel).enabled]
+    return enabled[0] if enabled else "livechat"
 
 
 def _optimove_status(account: settings_service.SavedAccount) -> Status:

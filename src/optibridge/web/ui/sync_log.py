@@ -1,4 +1,6 @@
-"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry."""
+"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry,
+and restore (SPEC 4.7): *Restore…* on a change opens a page that says what will be written back
+and asks to confirm; confirming posts it (with the CSRF token) and comes back to the log."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from optibridge.domain.records import CHANNELS, OUTCOMES
+from optibridge.domain.records import CHANNELS, OUTCOMES, RESTORE
 from optibridge.domain.settings import CHANNEL_NAMES
-from optibridge.errors import AppError, Conflict
+from optibridge.errors import AppError, Conflict, NotFound
 from optibridge.services import sites as site_service
 from optibridge.services import syncs as sync_service
+from optibridge.sync.agents import Agent
 from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -45,6 +48,9 @@ EVENT_LABELS = {
     "ticket_created": "Ticket created",
     "chat_started": "Chat started",
     "chat_wrapped_up": "Chat wrapped up",
+    "console_edit": "Agent's edit",
+    "console_create": "Agent's creation",
+    RESTORE: "Restore",
 }
 
 
@@ -89,6 +95,9 @@ def sync_log(
             notice = error.message + " Showing the newest records."
             page = sync_service.list_syncs(db, site_id, filters, limit=SYNC_PAGE_SIZE)
         details = [sync_service.get_sync(db, site_id, item.id) for item in page.items]
+        restorable = {
+            record.id for record in details if sync_service.restore_refusal(record) is None
+        }
         summary = sync_service.summarize(db, site_id, hours=24)
         site_name = site.name
     query = {
@@ -109,6 +118,7 @@ def sync_log(
             "site_id": site_id,
             "site_name": site_name,
             "records": details,
+            "restorable": restorable,
             "next_cursor": page.next_cursor,
             "summary": summary,
             "filters": {
@@ -159,6 +169,78 @@ def retry_record(
         "success",
         f"Record {record_id} is queued again; reload in a moment to see its new outcome.",
     )
+    return response
+
+
+@router.get("/sites/{site_id}/syncs/{record_id}/restore", response_class=HTMLResponse)
+def confirm_restore(
+    site_id: int,
+    record_id: int,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    next: Annotated[str, Query(max_length=2000)] = "",
+) -> Response:
+    """The confirmation step: the record's change and what a restore would write back, or
+    why it can't be restored (409)."""
+    session.principal.require_admin_of(site_id)
+    with runtime.unit_of_work(read_only=True) as db:
+        site = site_service.get_site(db, site_id)
+        record = sync_service.get_sync(db, site_id, record_id)
+        site_name = site.name
+    refusal = sync_service.restore_refusal(record)
+    return render(
+        request,
+        "ui/restore.html",
+        {
+            "site_id": site_id,
+            "site_name": site_name,
+            "record": record,
+            "refusal": refusal,
+            "back": safe_next(next, default=f"/ui/sites/{site_id}/syncs"),
+            "event_labels": EVENT_LABELS,
+            "channel_names": CHANNEL_NAMES,
+        },
+        status=409 if refusal else 200,
+        session=session,
+    )
+
+
+@router.post("/sites/{site_id}/syncs/{record_id}/restore", response_class=HTMLResponse)
+def restore_record(
+    site_id: int,
+    record_id: int,
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    form: FormDep,
+) -> Response:
+    """*Restore*, confirmed: the old values written back (or why not), then the log again."""
+    check_csrf(session, form)
+    session.principal.require_admin_of(site_id)
+    back = safe_next(form.get("next"), default=f"/ui/sites/{site_id}/syncs")
+    response = redirect(request, back)
+    admin = session.comm100_admin
+    agent = Agent(admin.agent_id, admin.email, verified=True) if admin is not None else None
+    restorer = sync_service.restorer(session.principal, "control_panel", agent)
+    try:
+        restore = sync_service.restore_sync(runtime, site_id, record_id, restorer)
+    except NotFound:
+        raise
+    except AppError as error:
+        set_flash(
+            request, response, "error", f"Record {record_id} was not restored: {error.message}"
+        )
+        return response
+    if not restore.changes:
+        said = f"Record {restore.id}: Optimove already held record {record_id}'s old values."
+    else:
+        fields = ", ".join(change.field for change in restore.changes)
+        said = (
+            f"Record {restore.id} restores record {record_id}: the old value of {fields} was"
+            " sent to Optimove. It shows Updated once Optimove confirms it."
+        )
+    set_flash(request, response, "success", said)
     return response
 
 
