@@ -36,8 +36,8 @@ from optibridge.domain.records import Channel
 from optibridge.domain.settings import ChannelSettings, SiteSettings
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
+from optibridge.store.customer_memory import linked_customer
 from optibridge.store.sync_log import SyncLogRepository
-from optibridge.store.sync_records import linked_customer
 from optibridge.sync.customers import read_customer
 from optibridge.sync.sites import (
     Comm100Busy,
