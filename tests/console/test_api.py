@@ -512,6 +512,12 @@ def test_optimove_down_with_nothing_known_says_so(console: Console) -> None:
     [record] = console.records("console_lookup")
     assert (record.state, record.outcome) == ("failed", "failed")
     assert "answered HTTP 5" in (record.last_error or "")  # the details are in the sync log
+    with console.runtime.unit_of_work(read_only=True) as session:
+        calls = session.scalars(
+            select(OptimoveCallLog).where(OptimoveCallLog.record_id == record.id)
+        ).all()
+    assert f"after {len(calls)} attempts" in (record.last_error or "")  # each one listed
+    assert {call.status for call in calls} <= {500, 503}
 
 
 def use_up_the_window(runtime: Runtime) -> None:

@@ -42,7 +42,7 @@ from optibridge.store.sync_records import (
     requeue,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
-from optibridge.sync.customers import note_read, read_customer
+from optibridge.sync.customers import read_for_record
 from optibridge.sync.reconcile import reconcile_overdue_writes
 from optibridge.sync.records import retry_or_fail, settle
 from optibridge.sync.sites import (
@@ -332,10 +332,13 @@ class Worker:
         (SPEC 4.6; kept current by Refresh and our own writes, bounded by
         `conversation_read_max_age_s`)."""
         self._optimove(setup)
-        read = read_customer(
-            self.runtime, setup, customer_id, max_age_s=self._max_age(record, customer_id)
+        read = read_for_record(
+            self.runtime,
+            setup,
+            record.id,
+            customer_id,
+            max_age_s=self._max_age(record, customer_id),
         )
-        note_read(self.runtime, record.id, record.site_id, customer_id, read)
         return read.attributes
 
     def _max_age(self, record: ClaimedRecord, customer_id: str) -> float:

@@ -71,16 +71,20 @@ class CallRecord:
     duration_s: float
 
 
-# The attempts of the calls made in the current context (`recording_attempts`).
-_attempts: ContextVar[list[CallRecord] | None] = ContextVar("vendor_attempts", default=None)
+# The attempts of the calls made in the current context, one list per open
+# `recording_attempts` block.
+_attempts: ContextVar[tuple[list[CallRecord], ...]] = ContextVar("vendor_attempts", default=())
 
 
 @contextmanager
 def recording_attempts() -> Iterator[list[CallRecord]]:
     """Every attempt of the calls made inside the block (a 429 retried, a timeout, the answer),
-    in order: what a caller writes down beside the work it did (a sync record's calls)."""
+    in order: what a caller writes down beside the work it did (a sync record's calls).
+
+    Blocks nest: an enclosing block sees the attempts of the blocks inside it too, so a caller
+    can still write down the attempts of a call that raised inside a helper's own block."""
     attempts: list[CallRecord] = []
-    token = _attempts.set(attempts)
+    token = _attempts.set((*_attempts.get(), attempts))
     try:
         yield attempts
     finally:
@@ -301,8 +305,7 @@ class VendorClient:
         record = CallRecord(endpoint, attempt, status, waited, time.monotonic() - started)
         if self._on_call is not None:
             self._on_call(record)
-        recorded = _attempts.get()
-        if recorded is not None:
+        for recorded in _attempts.get():
             recorded.append(record)
 
     # --- errors ------------------------------------------------------------------------
