@@ -1,5 +1,9 @@
 """The sync log (SPEC 4.3): list a site's records, show one with its Optimove calls, retry a
 failed one, count outcomes. Used by the administration API and the CLI; never commits.
+
+The log reads as what happened to Optimove: what agents only looked at in the console's tab is
+left out of the lists (unless asked for) and of the counts (counted apart); each event has its
+name in words; a record says whether retrying it means anything.
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
+from optibridge.domain.records import (
+    AGENT_CREATE,
+    AGENT_EDIT,
+    AGENT_EVENT_PREFIX,
+    AGENT_LOOKUP,
+    CHANNELS,
+    FAILED,
+    OUTCOMES,
+    RECORD_STATES,
+)
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.store.models import OptimoveWrite, SyncRecord
 from optibridge.store.sync_log import CallWithConfirmation, SyncLogRepository
@@ -35,6 +48,33 @@ MAX_SUMMARY_HOURS = 24 * 31
 # secret: a forged cursor could only page through records the caller may read anyway.
 _CURSOR_VERSION = "v1"
 _CURSOR_SALT = b"optibridge sync log cursor"
+
+
+# Each event in words, as the sync log shows it; other Comm100 events read from their names.
+EVENT_NAMES = {
+    "chat_ended": "Chat ended",
+    "offline_message_submitted": "Offline message submitted",
+    "ticket_created": "Ticket created",
+    "chat_started": "Chat started",
+    "chat_wrapped_up": "Chat wrapped up",
+    AGENT_LOOKUP: "Agent viewed the customer",
+    AGENT_EDIT: "Agent edited the customer",
+    AGENT_CREATE: "Agent created the customer",
+}
+
+
+def event_name(event: str) -> str:
+    """`chat_ended` → "Chat ended"; an event not listed reads from its name."""
+    known = EVENT_NAMES.get(event)
+    if known is not None:
+        return known
+    words = event.replace("_", " ").replace(".", " ").strip()
+    return words[:1].upper() + words[1:] if words else event
+
+
+def is_agent_event(event: str) -> bool:
+    """What an agent did in the console's tab, not one of Comm100's events."""
+    return event.startswith(AGENT_EVENT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -65,6 +105,10 @@ class SyncItem:
     attempts: int
     error: str | None
     agent: Agent | None  # the Comm100 agent, for what an agent did in the tab
+    event_name: str  # the event in words
+    # A failed Comm100 event can be queued again; what an agent did in the tab can't (a view
+    # changed nothing, a change is the agent's to make again, seeing the customer as it is).
+    retryable: bool
 
 
 @dataclass(frozen=True)
@@ -111,6 +155,7 @@ class SyncSummary:
     total: int
     outcomes: dict[str, int]
     in_progress: int
+    agent_views: int  # customers agents looked up in the tab: activity, not counted above
 
 
 def list_syncs(
@@ -173,7 +218,13 @@ def retry_sync(
     get_site(session, site_id)
     repository = SyncLogRepository(session)
     failed = repository.get(site_id, record_id)
-    if failed is not None and failed.event.startswith("console_"):
+    if failed is not None and failed.event == AGENT_LOOKUP:
+        raise Conflict(
+            f"Record {record_id} is an agent's view of a customer in the Optimove tab: it "
+            "changed nothing in Optimove, so there is nothing to retry (the agent presses "
+            "Refresh in the tab to read it again)."
+        )
+    if failed is not None and is_agent_event(failed.event):
         raise Conflict(
             f"Record {record_id} is an agent's change from the console; the agent makes it "
             "again in the Optimove tab instead."
@@ -212,7 +263,8 @@ def summarize(
     get_site(session, site_id)
     until = now or datetime.now(UTC)
     since = until - timedelta(hours=hours)
-    counts = SyncLogRepository(session).outcome_counts(site_id, since)
+    repository = SyncLogRepository(session)
+    counts = repository.outcome_counts(site_id, since)
     outcomes: dict[str, int] = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
     return SyncSummary(
         hours=hours,
@@ -221,6 +273,7 @@ def summarize(
         total=sum(counts.values()),
         outcomes=outcomes,
         in_progress=counts.get(None, 0),
+        agent_views=repository.view_count(site_id, since),
     )
 
 
@@ -280,6 +333,8 @@ def _filters_digest(filters: SyncFilter) -> str:
             "state": filters.state,
             "since": filters.since.isoformat() if filters.since else None,
             "until": filters.until.isoformat() if filters.until else None,
+            # Only when set: the cursors issued before views were left out stay valid.
+            **({"include_views": True} if filters.include_views else {}),
         },
         sort_keys=True,
     )
@@ -313,6 +368,7 @@ def _checked(filters: SyncFilter) -> SyncFilter:
         state=filters.state,
         since=since,
         until=until,
+        include_views=filters.include_views,
     )
 
 
@@ -338,6 +394,8 @@ def _item(record: SyncRecord) -> SyncItem:
         attempts=record.attempts,
         error=record.last_error,
         agent=Agent.of_record(record.comm100_ids),
+        event_name=event_name(record.event),
+        retryable=record.state == FAILED and not is_agent_event(record.event),
     )
 
 

@@ -14,12 +14,16 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from optibridge.domain.records import AGENT_LOOKUP
 from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord, utcnow
 
 
 @dataclass(frozen=True)
 class SyncFilter:
-    """Which records to list; None means any. `since` is inclusive, `until` exclusive."""
+    """Which records to list; None means any. `since` is inclusive, `until` exclusive.
+
+    What agents only looked at in the console (`console_lookup`) is agent activity, not a sync
+    (SPEC 4.3): left out unless `include_views`, or asked for by its event."""
 
     outcome: str | None = None
     channel: str | None = None
@@ -28,6 +32,7 @@ class SyncFilter:
     state: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    include_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,13 +100,26 @@ class SyncLogRepository:
 
     def outcome_counts(self, site_id: int, since: datetime) -> dict[str | None, int]:
         """How many of the site's records received since `since` have each outcome (None:
-        not decided yet)."""
+        not decided yet); agents' views are not counted (`view_count`)."""
         query = (
             select(SyncRecord.outcome, func.count())
-            .where(SyncRecord.site_id == site_id, SyncRecord.received_at >= _utc(since))
+            .where(
+                SyncRecord.site_id == site_id,
+                SyncRecord.received_at >= _utc(since),
+                SyncRecord.event != AGENT_LOOKUP,
+            )
             .group_by(SyncRecord.outcome)
         )
         return {outcome: count for outcome, count in self.session.execute(query)}
+
+    def view_count(self, site_id: int, since: datetime) -> int:
+        """How many times agents looked a customer up in the console since `since`."""
+        query = select(func.count()).where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.received_at >= _utc(since),
+            SyncRecord.event == AGENT_LOOKUP,
+        )
+        return self.session.scalar(query) or 0
 
     def newer_write(self, site_id: int, customer_id: str, after_id: int) -> int | None:
         """The id of a later record that wrote to this customer, if any."""
@@ -183,6 +201,8 @@ def _conditions(filters: SyncFilter) -> list[ColumnElement[bool]]:
         conditions.append(SyncRecord.customer_id == filters.customer_id)
     if filters.event is not None:
         conditions.append(SyncRecord.event == filters.event)
+    elif not filters.include_views:
+        conditions.append(SyncRecord.event != AGENT_LOOKUP)
     if filters.state is not None:
         conditions.append(SyncRecord.state == filters.state)
     if filters.since is not None:

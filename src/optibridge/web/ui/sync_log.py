@@ -1,4 +1,7 @@
-"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry."""
+"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry.
+
+It reads as what happened to Optimove: what agents only looked at in the Optimove tab is shown
+only when asked for (*Show agents' views*), and *Retry* only beside a record it can help."""
 
 from __future__ import annotations
 
@@ -39,13 +42,6 @@ STATE_LABELS = {
     "done": "Done",
     "failed": "Failed",
 }
-EVENT_LABELS = {
-    "chat_ended": "Chat ended",
-    "offline_message_submitted": "Offline message submitted",
-    "ticket_created": "Ticket created",
-    "chat_started": "Chat started",
-    "chat_wrapped_up": "Chat wrapped up",
-}
 
 
 @router.get("/sites/{site_id}/syncs", response_class=HTMLResponse)
@@ -59,6 +55,7 @@ def sync_log(
     customer: Annotated[str, Query(max_length=200)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
+    views: Annotated[str, Query(max_length=8)] = "",
     cursor: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     session.principal.require_admin_of(site_id)
@@ -77,6 +74,7 @@ def sync_log(
         customer_id=customer.strip() or None,
         since=since_at if "until" not in problems else None,
         until=until_at if "until" not in problems else None,
+        include_views=bool(views),
     )
     notice = None
     with runtime.unit_of_work(read_only=True) as db:
@@ -99,6 +97,7 @@ def sync_log(
             ("customer", customer),
             ("since", since),
             ("until", until),
+            ("views", "1" if views else ""),
         )
         if value
     }
@@ -117,6 +116,7 @@ def sync_log(
                 "customer": customer,
                 "since": since,
                 "until": until,
+                "views": bool(views),
             },
             "filter_problems": problems,
             "query": query,
@@ -126,7 +126,6 @@ def sync_log(
             "channel_names": CHANNEL_NAMES,
             "outcome_labels": OUTCOME_LABELS,
             "state_labels": STATE_LABELS,
-            "event_labels": EVENT_LABELS,
             "current_url": _current_path(request),
         },
         status=422 if problems else 200,
