@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -294,8 +294,6 @@ class Worker:
             field_types=setup.field_types,
             requester_is_visitor=context.requester_is_visitor,
         )
-        if overtaken:
-            plan = replace(plan, reason=f"{plan.reason}; {'; '.join(why for _, why in overtaken)}")
         if current is not None and context.subject_kind and context.subject_id:
             with self.runtime.unit_of_work() as session:
                 remember_link(

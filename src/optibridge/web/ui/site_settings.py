@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from optibridge.domain.decide import field_names
+from optibridge.domain.mapping_types import TypeMismatch, type_mismatches
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Invalid, Problem
@@ -269,8 +271,35 @@ def save_settings(
         )
         return site_page_response(request, runtime, session, site_id, page)
     response = redirect(request, f"/ui/sites/{site_id}")
-    set_flash(request, response, "success", "Settings saved.")
+    warnings = mapping_warnings(runtime, site_id)
+    if warnings:
+        set_flash(request, response, "info", _saved_with_warnings(warnings))
+    else:
+        set_flash(request, response, "success", "Settings saved.")
     return response
+
+
+def mapping_warnings(
+    runtime: Runtime, site_id: int, choices: FieldChoices | None = None
+) -> list[TypeMismatch]:
+    """The saved mappings whose Comm100 values may not fit their Optimove attribute (none
+    while the attributes' types can't be known)."""
+    field_types = settings_service.attribute_types(runtime, site_id)
+    if not field_types:
+        return []
+    stored = settings_service.load_settings(runtime, site_id)
+    choices = choices or comm100_service.field_choices(runtime, site_id)
+    return type_mismatches(stored.settings, field_types, choices.kinds)
+
+
+def _saved_with_warnings(warnings: list[TypeMismatch]) -> str:
+    if len(warnings) == 1:
+        return f"Settings saved, with a warning: {sentence(warnings[0].message)}"
+    fields = field_names(dict.fromkeys(w.optimove_field for w in warnings))
+    return (
+        f"Settings saved, with {len(warnings)} warnings: values for {fields} may be left out"
+        " of Optimove. See the warnings beside Contact Field Mapping."
+    )
 
 
 def _save_section(runtime: Runtime, site_id: int, section: str, values: dict[str, str]) -> None:
@@ -299,6 +328,8 @@ def site_page_response(
     errors = ErrorIndex(errors.problems, known_pointers(form))
     account = settings_service.saved_account(runtime, site_id, stored)
     choices = comm100_service.field_choices(runtime, site_id, refresh=page.refresh_fields)
+    # About the saved mappings: shown only while the page shows them (not a form sent back).
+    warnings = [] if page.form else mapping_warnings(runtime, site_id, choices)
     comm100 = stored.settings.comm100
     comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
     comm100_status = _comm100_status(comm100_saved, choices)
@@ -344,6 +375,10 @@ def site_page_response(
                 channel: _ref_labels(choices, channel) for channel in ("livechat", "ticketing")
             },
             "fields_problem": choices.problem,
+            "mapping_warnings": {
+                channel: [w for w in warnings if w.pointer.startswith(f"/{channel}/")]
+                for channel in ("livechat", "ticketing")
+            },
             "unsaved_list": page.unsaved_list,
             "summary_title": page.summary_title,
             "webhooks": urls,
