@@ -121,6 +121,36 @@ class SyncLogRepository:
         )
         return self.session.scalar(query) or 0
 
+    def received_outcomes(self, site_id: int, since: datetime) -> list[tuple[datetime, str | None]]:
+        """(received at, outcome) of each of the site's records received since `since`, agents'
+        views left out; for the sync log's picture of the day."""
+        query = select(SyncRecord.received_at, SyncRecord.outcome).where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.received_at >= _utc(since),
+            SyncRecord.event != AGENT_LOOKUP,
+        )
+        return [(at, outcome) for at, outcome in self.session.execute(query)]
+
+    def call_times(self, site_id: int, since: datetime) -> list[datetime]:
+        """When each Optimove call made for the site's records since `since` was sent, once
+        per call: a write that carried several records is logged on each of them, and counted
+        here once (on its first record)."""
+        query = (
+            select(OptimoveCallLog.at, OptimoveCallLog.write_id, OptimoveCallLog.record_id)
+            .join(SyncRecord, SyncRecord.id == OptimoveCallLog.record_id)
+            .where(SyncRecord.site_id == site_id, OptimoveCallLog.at >= _utc(since))
+        )
+        rows = list(self.session.execute(query))
+        first_record: dict[str, int] = {}
+        for _at, write_id, record_id in rows:
+            if write_id is not None:
+                first_record[write_id] = min(record_id, first_record.get(write_id, record_id))
+        return sorted(
+            at
+            for at, write_id, record_id in rows
+            if write_id is None or first_record[write_id] == record_id
+        )
+
     def newer_write(self, site_id: int, customer_id: str, after_id: int) -> int | None:
         """The id of a later record that wrote to this customer, if any."""
         found = self.session.execute(

@@ -526,9 +526,11 @@ def note_write_attempts(
     retried: Sequence[OptimoveCallLog],
     final_status: int | None,
     final_detail: str | None = None,
+    final_at: datetime | None = None,
 ) -> None:
     """Every attempt of a write on each of its records' calls: the `retried` ones added before
-    the answer, and the write's own line given the last attempt's status (a refusal's too)."""
+    the answer, and the write's own line given the last attempt's status (a refusal's too) and
+    time, so it comes after them."""
     record_ids = session.scalars(
         select(OptimoveCallLog.record_id).where(
             OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None)
@@ -542,6 +544,7 @@ def note_write_attempts(
                     endpoint=attempt.endpoint,
                     status=attempt.status,
                     write_id=write_id,
+                    at=attempt.at,
                     duration_ms=attempt.duration_ms,
                     detail=attempt.detail,
                 )
@@ -549,6 +552,8 @@ def note_write_attempts(
     values: dict[str, Any] = {"status": final_status}
     if final_detail is not None:
         values["detail"] = final_detail
+    if final_at is not None:
+        values["at"] = final_at
     session.execute(
         update(OptimoveCallLog)
         .where(OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None))

@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
-from optibridge.store.models import OptimoveCallLog
+from optibridge.store.models import OptimoveCallLog, utcnow
 from optibridge.store.sync_records import cache_customer, cached_customer, log_call
 from optibridge.sync.sites import SiteSetup
 from optibridge.vendor_http.client import CallRecord, recording_attempts
@@ -98,6 +99,7 @@ def call_logs(
                 endpoint=attempt.endpoint,
                 status=attempt.status,
                 write_id=write_id,
+                at=datetime.fromtimestamp(attempt.sent_at, UTC) if attempt.sent_at else utcnow(),
                 duration_ms=round(attempt.duration_s * 1000, 1),
                 detail=last_detail if last else _retried(attempt),
             )
@@ -187,6 +189,7 @@ def for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
         endpoint=call.endpoint,
         status=call.status,
         write_id=call.write_id,
+        at=call.at,
         duration_ms=call.duration_ms,
         detail=call.detail,
     )

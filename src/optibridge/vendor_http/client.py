@@ -69,6 +69,7 @@ class CallRecord:
     status: int | None
     limiter_wait_s: float
     duration_s: float
+    sent_at: float | None = None  # when it was sent (seconds since the epoch)
 
 
 # The attempts of the calls made in the current context, one list per open
@@ -302,7 +303,8 @@ class VendorClient:
     def _record(
         self, endpoint: str, attempt: int, status: int | None, waited: float, started: float
     ) -> None:
-        record = CallRecord(endpoint, attempt, status, waited, time.monotonic() - started)
+        took = time.monotonic() - started
+        record = CallRecord(endpoint, attempt, status, waited, took, time.time() - took)
         if self._on_call is not None:
             self._on_call(record)
         for recorded in _attempts.get():

@@ -1,4 +1,5 @@
-"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry.
+"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts and a picture of the last 24
+hours (`sync_charts`), retry.
 
 It reads as what happened to Optimove: what agents only looked at in the Optimove tab is shown
 only when asked for (*Show agents' views*), and *Retry* only beside a record it can help."""
@@ -20,6 +21,7 @@ from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect, render
+from optibridge.web.ui.sync_charts import HEIGHT, SERIES, WIDTH, day_charts
 
 router = page_router()
 
@@ -88,6 +90,9 @@ def sync_log(
             page = sync_service.list_syncs(db, site_id, filters, limit=SYNC_PAGE_SIZE)
         details = [sync_service.get_sync(db, site_id, item.id) for item in page.items]
         summary = sync_service.summarize(db, site_id, hours=24)
+        activity = sync_service.day_activity(
+            db, site_id, window_s=runtime.config.optimove_rate_window_s
+        )
         site_name = site.name
     query = {
         key: value
@@ -110,6 +115,12 @@ def sync_log(
             "records": details,
             "next_cursor": page.next_cursor,
             "summary": summary,
+            "charts": day_charts(activity, limit=runtime.config.optimove_rate_limit),
+            "chart_series": SERIES,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "limit": runtime.config.optimove_rate_limit,
+            "window": f"{runtime.config.optimove_rate_window_s:g} s",
             "filters": {
                 "outcome": outcome,
                 "channel": channel,
