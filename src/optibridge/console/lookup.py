@@ -194,7 +194,7 @@ def _identified_view(
         view = ConsoleView(
             channel,
             "matched",
-            matched_message(identification),
+            matched_message(identification, channel),
             customer_id=customer_id,
             customer_url=customer_url(site.settings, customer_id),
             fields=shown_fields(site, section.field_mapping, read.attributes),

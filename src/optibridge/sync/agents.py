@@ -93,7 +93,10 @@ def agent_message(error: AppError) -> str:
         )
     if getattr(error, "retryable", False):
         return f"{vendor} can't be reached right now; try again in a moment."
-    return error.message
+    return (
+        f"{error.message.rstrip('.')}. If it happens again, ask your administrator: the sync"
+        " log has the details."
+    )
 
 
 def for_agents(function: Callable[P, T]) -> Callable[P, T]:
@@ -419,7 +422,8 @@ def send_change(runtime: Runtime, setup: SiteSetup, record: ClaimedRecord, plan:
             if isinstance(failure.error, AppError):
                 raise failure.error from None
             raise AppError(
-                "The change could not be sent to Optimove; it is in the sync log.",
+                "The change could not be sent to Optimove: try again in a moment, and if it"
+                " fails again, ask your administrator (the sync log has the details).",
                 status=502,
                 code="optimove_failed",
             ) from failure
