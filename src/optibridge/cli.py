@@ -165,6 +165,13 @@ def syncs_list(
         str | None, typer.Option("--customer", help="An Optimove customer id.")
     ] = None,
     state: Annotated[str | None, typer.Option("--state", help="queued, failed, …")] = None,
+    include_views: Annotated[
+        bool,
+        typer.Option(
+            "--include-views",
+            help="Also list what agents only looked at in the Optimove tab (not syncs).",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many (1-200).")] = 50,
     cursor: Annotated[
         str | None, typer.Option("--cursor", help="Continue where the previous list stopped.")
@@ -172,7 +179,8 @@ def syncs_list(
     as_json: JsonOption = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """The site's sync records, newest first."""
+    """The site's sync records, newest first: what happened to Optimove (agents' views of a
+    customer in the Optimove tab only with --include-views)."""
     from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES
     from optibridge.services.syncs import list_syncs
     from optibridge.store.sync_log import SyncFilter
@@ -180,7 +188,13 @@ def syncs_list(
     _require_one_of("--outcome", outcome, OUTCOMES)
     _require_one_of("--channel", channel, CHANNELS)
     _require_one_of("--state", state, RECORD_STATES)
-    filters = SyncFilter(outcome=outcome, channel=channel, customer_id=customer, state=state)
+    filters = SyncFilter(
+        outcome=outcome,
+        channel=channel,
+        customer_id=customer,
+        state=state,
+        include_views=include_views,
+    )
     with _cli_runtime(database_url) as runtime, runtime.unit_of_work(read_only=True) as session:
         page = list_syncs(session, site, filters, limit=limit, cursor=cursor)
     if as_json:
@@ -215,7 +229,7 @@ def syncs_show(
             SyncDetailOut.model_validate(record, from_attributes=True).model_dump_json(indent=2)
         )
         return
-    out.print(sync_record(record, width=out.width))
+    out.print(sync_record(record, site_id=site, width=out.width))
 
 
 @syncs_app.command("retry")

@@ -42,7 +42,7 @@ def sync_table(items: Sequence[SyncItem], *, width: int) -> Table:
                 str(item.id),
                 utc_text(item.received_at),
                 item.channel,
-                Text(item.event),
+                Text(item.event_name),
                 Text(_outcome_text(item)),
                 Text(item.customer_id or "-"),
                 Text("\n".join(_change_text(c.field, c.old, c.new) for c in item.changes)),
@@ -57,7 +57,7 @@ def sync_table(items: Sequence[SyncItem], *, width: int) -> Table:
     table.add_column("customer", min_width=8, max_width=16, overflow="fold")
     table.add_column("event, changes, error", min_width=24, ratio=1, overflow="fold")
     for item in items:
-        details = [f"{item.event} ({item.channel})"]
+        details = [f"{item.event_name} ({item.channel})"]
         details.extend(_change_text(c.field, c.old, c.new) for c in item.changes)
         attempts = f"{item.attempts} attempts" if item.attempts > 1 else ""
         if item.error:
@@ -76,7 +76,7 @@ def sync_table(items: Sequence[SyncItem], *, width: int) -> Table:
     return table
 
 
-def sync_record(record: SyncDetail, *, width: int) -> Group:
+def sync_record(record: SyncDetail, *, site_id: int, width: int) -> Group:
     """One record: its facts, its changes, its Optimove calls and its write."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(no_wrap=True)
@@ -84,7 +84,7 @@ def sync_record(record: SyncDetail, *, width: int) -> Group:
     for label, value in (
         ("record", str(record.id)),
         ("channel", record.channel),
-        ("event", record.event),
+        ("event", f"{record.event_name} ({record.event})"),
         ("received", utc_text(record.received_at)),
         ("updated", utc_text(record.updated_at)),
         ("state", record.state),
@@ -94,6 +94,7 @@ def sync_record(record: SyncDetail, *, width: int) -> Group:
         ("comm100", ", ".join(f"{k}={v}" for k, v in record.comm100_ids.items()) or "-"),
         ("attempts", str(record.attempts)),
         ("error", record.error or "-"),
+        *([("retry", _retry_text(record, site_id))] if record.state == "failed" else []),
     ):
         facts.add_row(label, Text(value))
     parts: list[Table | Text] = [facts]
@@ -196,6 +197,12 @@ def utc_text(moment: datetime) -> str:
 def _stacked_utc_text(moment: datetime) -> str:
     """The date over the time: ten columns instead of nineteen, for narrow tables."""
     return moment.strftime("%Y-%m-%d\n%H:%M:%S")
+
+
+def _retry_text(record: SyncDetail, site_id: int) -> str:
+    if record.retryable:
+        return f"optibridge syncs retry {record.id} --site {site_id}"
+    return "no: an agent's view or change in the Optimove tab (the agent does it again there)"
 
 
 def _outcome_text(item: SyncItem) -> str:

@@ -89,7 +89,7 @@ def test_list_shows_each_record_with_its_changes(database: str, seed: Seed, tmp_
     result = run(database, tmp_path, "list", "--site", str(SITE))
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if f" {record_id} " in line)
-    for text in ("2026-03-01 12:30:05", "livechat", "chat_ended", "updated", "C-1", "2"):
+    for text in ("2026-03-01 12:30:05", "livechat", "Chat ended", "updated", "C-1", "2"):
         assert text in row
     assert "EMAIL: (empty) → ann@example.com" in result.stdout
     assert "FIRST_NAME: Ann → [Anne]" in result.stdout
@@ -134,7 +134,7 @@ def test_list_at_160_columns_gives_every_fact_its_own_column(
         str(record_id),
         "2026-03-01 12:30:05",
         "livechat",
-        "chat_ended",
+        "Chat ended",
         "updated",
         "C-1001",
         "EMAIL: (empty) → ann@example.com",
@@ -160,7 +160,7 @@ def test_list_at_80_columns_folds_the_less_important_facts_under_the_event(
     ]
     first = next(i for i, line in enumerate(lines) if f" {record_id} " in line)
     assert [cells(line) for line in lines[first : first + 4]] == [
-        [str(record_id), "2026-03-01", "updated", "C-1001", "chat_ended (livechat)"],
+        [str(record_id), "2026-03-01", "updated", "C-1001", "Chat ended (livechat)"],
         ["", "12:30:05", "", "", "EMAIL: (empty) → ann@example.com"],
         ["", "", "", "", "FIRST_NAME: Ann → Anne"],
         ["", "", "", "", "error (2 attempts): HTTP 503 once"],
@@ -196,6 +196,31 @@ def test_list_keeps_only_the_records_asked_for(database: str, seed: Seed, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "ERROR-FOR-C-2" in result.stdout
     assert "ERROR-FOR-C-1" not in result.stdout
+
+
+def test_list_leaves_out_what_agents_only_looked_at(
+    database: str, seed: Seed, tmp_path: Path
+) -> None:
+    chat = seed(last_error="ERROR-OF-THE-CHAT")
+    view = seed(event="console_lookup", outcome="unchanged", last_error="ERROR-OF-THE-VIEW")
+    result = run(database, tmp_path, "list", "--site", str(SITE))
+    assert f" {chat} " in result.stdout
+    assert "ERROR-OF-THE-VIEW" not in result.stdout
+    everything = run(database, tmp_path, "list", "--site", str(SITE), "--include-views")
+    assert everything.returncode == 0, everything.stderr
+    row = next(line for line in everything.stdout.splitlines() if f" {view} " in line)
+    assert "Agent viewed the customer" in row
+
+
+def test_show_says_how_to_retry_a_failed_record(database: str, seed: Seed, tmp_path: Path) -> None:
+    failed = seed(state="failed", outcome="failed")
+    view = seed(event="console_lookup", state="failed", outcome="failed")
+    shown = run(database, tmp_path, "show", str(failed), "--site", str(SITE)).stdout
+    assert f"optibridge syncs retry {failed} --site {SITE}" in shown
+    shown = run(database, tmp_path, "show", str(view), "--site", str(SITE)).stdout
+    assert "retry" in shown
+    assert "no: an agent's view or change" in shown
+    assert "Agent viewed the customer (console_lookup)" in shown
 
 
 def test_list_shows_the_state_of_a_record_not_decided_yet(

@@ -258,7 +258,10 @@ def test_an_agent_token_of_one_site_gets_404_for_another(console: Console) -> No
     customer = console.customer(EMAIL="ann@example.com")
     response = console.post("lookup", chat(visitor(customer)), OTHER_SITE, headers=console.agent())
     assert response.status_code == 404
-    assert response.json()["error"]["message"] == f"Site {OTHER_SITE} does not exist."
+    assert response.json()["error"]["message"] == (
+        "This tab's site is not set up in optibridge: ask your administrator to check the"
+        " Optimove app's address in Comm100."
+    )
     record_id = console.lookup(visitor(customer))["record_id"]
     other = console.client.get(
         f"/api/v1/sites/{OTHER_SITE}/console/changes/{record_id}", headers=console.agent()
@@ -337,8 +340,9 @@ def test_the_tab_is_embeddable_by_comm100_and_this_service_only(console: Console
 @pytest.mark.parametrize(
     ("params", "status", "says"),
     [
-        ({}, 401, "sets up Comm100 sign-in"),
+        ({}, 401, "ask your administrator to set up Comm100 sign-in"),
         ({"token": "obg_not-a-real-token"}, 401, "not valid"),
+        ({"token": "obg_not-a-real-token"}, 401, "ask your administrator for a new one"),
         ({"token": "x", "siteId": "99999"}, 400, "another site"),
     ],
 )
@@ -383,7 +387,7 @@ def test_a_returning_customer_is_shown_with_labels_values_and_a_link(console: Co
     assert view["status"] == "matched"
     assert view["customer_id"] == customer
     assert view["customer_url"] == f"https://acme.optimove.net/#/customer/{customer}"
-    assert view["message"] == "Found in Optimove by custom variable 'customer_id'."
+    assert view["message"] == "Found in Optimove by the visitor's customer ID."
     shown = [(f["field"], f["label"], f["value"]) for f in view["fields"]]
     assert shown == [  # in the mapping's order; COUNTRY is not marked show_in_console
         ("EMAIL", "Email", "ann@example.com"),
@@ -444,11 +448,14 @@ def test_the_agent_id_from_the_tab_is_recorded(console: Console) -> None:
 def test_an_unidentified_chat_names_the_missing_fields(console: Console) -> None:
     view = console.lookup(visitor(None, email="ann@example.com"))
     assert view["status"] == "unidentified"
-    assert "no value for custom variable 'customer_id'" in view["message"]
+    assert view["message"] == (
+        "This chat doesn't say who the customer is: it has no customer ID. You can create the"
+        " customer by entering their customer ID."
+    )
     assert [m["key"] for m in view["missing"]] == ["custom_variable:customer_id"]
     offer = view["create"]
     assert offer["allowed"]
-    assert [a["label"] for a in offer["asks"]] == ["custom variable 'customer_id'"]
+    assert [a["label"] for a in offer["asks"]] == ["customer ID"]
     assert [(p["field"], p["value"]) for p in offer["preview"]] == [("EMAIL", "ann@example.com")]
     assert [r.outcome for r in console.records("console_lookup")] == ["unidentified"]
 
@@ -456,7 +463,10 @@ def test_an_unidentified_chat_names_the_missing_fields(console: Console) -> None
 def test_no_match_offers_creation_when_agents_may_create(console: Console) -> None:
     view = console.lookup(visitor("C-nobody"))
     assert view["status"] == "no_match"
-    assert view["message"] == "No Optimove customer has the id C-nobody. You can create it."
+    assert view["message"] == (
+        "No Optimove customer has the id C-nobody. You can create customer C-nobody: you will be"
+        " asked to confirm."
+    )
     assert view["create"]["allowed"]
     assert view["create"]["customer_id"] == "C-nobody"
     assert view["create"]["asks"] == []
@@ -467,7 +477,10 @@ def test_no_match_says_when_creation_is_not_allowed(console: Console) -> None:
     view = console.lookup(visitor("C-nobody"))
     assert view["status"] == "no_match"
     assert not view["create"]["allowed"]
-    assert "not allowed" in view["message"]
+    assert view["message"].endswith(
+        "not allowed for Live Chat on this site: if this customer should be in Optimove, ask"
+        " your administrator."
+    )
 
 
 def test_a_returning_visitor_is_recognised_without_the_id(console: Console) -> None:
@@ -512,6 +525,12 @@ def test_optimove_down_with_nothing_known_says_so(console: Console) -> None:
     [record] = console.records("console_lookup")
     assert (record.state, record.outcome) == ("failed", "failed")
     assert "answered HTTP 5" in (record.last_error or "")  # the details are in the sync log
+    with console.runtime.unit_of_work(read_only=True) as session:
+        calls = session.scalars(
+            select(OptimoveCallLog).where(OptimoveCallLog.record_id == record.id)
+        ).all()
+    assert f"after {len(calls)} attempts" in (record.last_error or "")  # each one listed
+    assert {call.status for call in calls} <= {500, 503}
 
 
 def use_up_the_window(runtime: Runtime) -> None:
@@ -616,7 +635,8 @@ def test_a_change_optimove_refuses_is_reported_as_failed(console: Console) -> No
     assert status["status"] == "failed"
     assert status["message"] == (
         "Optimove did not apply the change: INVALID_CUSTOMER (PHONE): the customer does not"
-        " exist in Optimove (an update never creates one)."
+        " exist in Optimove (an update never creates one). Nothing was changed: try again, and"
+        " if it fails again, ask your administrator (the sync log has the details)."
     )
 
 
@@ -713,6 +733,68 @@ def test_a_no_match_customer_is_created_with_its_id(console: Console) -> None:
     assert record.state == "awaiting_callback"
 
 
+def test_the_preview_shows_the_id_the_customer_will_get_and_writes_nothing(
+    console: Console,
+) -> None:
+    context = visitor(None, email="new@example.com")
+    since = time.time()
+    response = console.post(
+        "create/preview",
+        {**chat(context), "answers": {"custom_variable:customer_id": "  Ann@Example.COM "}},
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["customer_id"] == "ann@example.com"  # as create will make it
+    assert preview["message"] == "Create customer ann@example.com in Optimove?"
+    assert [(f["field"], f["value"]) for f in preview["fields"]] == [("EMAIL", "new@example.com")]
+    assert [c for c in console.optimove_calls(since) if "Customers" in c["path"]] == []
+    assert console.records() == []
+
+
+def test_the_preview_is_refused_as_creation_would_be(console: Console) -> None:
+    console.configure(SITE, livechat={"on_chat_end": {"update": "none", "no_match": "never"}})
+    response = console.post("create/preview", chat(visitor("C-new")))
+    assert response.status_code == 403
+    assert response.json()["error"]["message"].endswith("ask your administrator.")
+
+
+def test_the_preview_asks_for_the_missing_id(console: Console) -> None:
+    response = console.post("create/preview", chat(visitor(None)))
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == (
+        "Enter the customer ID: it identifies the customer in Optimove."
+    )
+
+
+def test_a_revoked_agent_token_says_what_to_do(console: Console) -> None:
+    headers = console.agent()
+    listed = console.client.get(f"/api/v1/sites/{SITE}/tokens", headers=console.admin()).json()
+    for token in listed:
+        console.client.delete(f"/api/v1/sites/{SITE}/tokens/{token['id']}", headers=console.admin())
+    response = console.post("lookup", chat(visitor("C1")), headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "The agent token in this tab's address is not valid (it may have been revoked): ask your"
+        " administrator for a new one, then reopen the Optimove tab."
+    )
+
+
+def test_a_session_of_a_revoked_token_says_what_to_do(console: Console) -> None:
+    token = console.agent()["Authorization"].removeprefix("Bearer ")
+    session = session_of(tab(console, token=token))
+    listed = console.client.get(f"/api/v1/sites/{SITE}/tokens", headers=console.admin()).json()
+    for issued in listed:
+        console.client.delete(
+            f"/api/v1/sites/{SITE}/tokens/{issued['id']}", headers=console.admin()
+        )
+    response = console.post(
+        "lookup", chat(visitor("C1")), headers={"Authorization": f"Bearer {session}"}
+    )
+    assert response.status_code == 401
+    assert "revoked: ask your administrator for a new one" in response.json()["error"]["message"]
+    assert "reopen the Optimove tab" in response.json()["error"]["message"]
+
+
 def test_creation_is_refused_by_the_server_when_the_policy_is_never(console: Console) -> None:
     console.configure(SITE, livechat={"on_chat_end": {"update": "none", "no_match": "never"}})
     response = console.post("create", chat(visitor("C-new")))
@@ -731,7 +813,7 @@ def test_creating_a_customer_that_exists_is_refused(console: Console) -> None:
 def test_creation_without_the_identification_asks_for_it(console: Console) -> None:
     response = console.post("create", chat(visitor(None)))
     assert response.status_code == 422
-    assert messages(response) == {"/answers": "enter a value for custom variable 'customer_id'"}
+    assert messages(response) == {"/answers": "enter the customer ID"}
     response = console.post("create", {**chat(visitor(None)), "answers": {"system:email": "x"}})
     assert messages(response) == {
         "/answers/system:email": "is not a field this site identifies customers by"

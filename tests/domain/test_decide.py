@@ -343,7 +343,10 @@ def test_a_field_unknown_to_the_account_is_left_out_with_the_reason() -> None:
     assert plan.rejected == (
         ("SHOE_SIZE", "SHOE_SIZE is not an attribute of the Optimove account"),
     )
-    assert plan.reason == "AGE was updated from Comm100 (1 value left out: SHOE_SIZE)"
+    assert plan.reason == (
+        "AGE was updated from Comm100"
+        " (1 value left out: SHOE_SIZE is not an attribute of the Optimove account)"
+    )
 
 
 def test_a_field_the_customer_has_counts_as_known_even_without_its_type() -> None:
@@ -371,7 +374,9 @@ def test_values_that_could_not_be_converted_are_reported_and_not_fatal() -> None
     plan = run(current={"AGE": None}, values={"AGE": "42"}, rejected=rejected)
     assert plan.changes == (Change("AGE", None, "42"),)
     assert plan.rejected == rejected
-    assert plan.reason.endswith("(1 value left out: DATE_OF_BIRTH)")
+    assert plan.reason.endswith(
+        "(1 value left out: DATE_OF_BIRTH: '01/02/2024' is ambiguous: 1 February or 2 January 2024)"
+    )
 
 
 def test_rejections_are_kept_when_nothing_is_written() -> None:
@@ -427,6 +432,33 @@ def test_mapped_values_that_do_not_convert_are_rejected_with_the_reason() -> Non
             " write it as YYYY-MM-DD)",
         ),
     )
+
+
+def test_each_value_left_out_is_explained_in_the_reason() -> None:
+    mapping = (
+        FieldMapping(optimove_field="EMAIL", comm100_field=ref("system", "email")),
+        FieldMapping(optimove_field="AGE", comm100_field=ref("system", "name")),
+        FieldMapping(optimove_field="DATE_OF_BIRTH", comm100_field=ref("system", "company")),
+        FieldMapping(optimove_field="BALANCE", comm100_field=ref("system", "phone")),
+    )
+    context = ConversationContext(
+        channel="livechat",
+        event="chat_ended",
+        system={"email": "ann@example.com", "name": "Ann", "company": "Acme", "phone": "n/a"},
+    )
+    values, rejected = mapped_values(mapping, context, FIELD_TYPES)
+    plan = run(values=values, rejected=rejected, current={"EMAIL": None}, origin="the chat")
+    assert plan.reason == (
+        "EMAIL was updated from the chat (3 values left out:"
+        " 'Ann' is not a whole number (AGE is Bigint);"
+        " 'Acme' is not a date (DATE_OF_BIRTH is Date; write it as YYYY-MM-DD);"
+        " 'n/a' is not a number (BALANCE is Decimal(18,2); write it like 1234.50))"
+    )
+
+
+def test_a_reason_names_the_field_a_value_was_left_out_of() -> None:
+    plan = run(current={"AGE": None}, values={"AGE": "42"}, rejected=(("PHONE", "too long"),))
+    assert plan.reason.endswith("(1 value left out: PHONE: too long)")
 
 
 def test_mapped_values_find_the_field_type_case_insensitively() -> None:

@@ -151,14 +151,30 @@ def test_a_new_visitor_is_created_by_the_agent_when_allowed(page: Page, stack: S
     visitor = a_visitor(email="new.visitor@example.com", custom_fields=[])
     tab = open_tab(page, stack, site, token, chat_context(visitor, "chat-3"))
 
-    expect(tab.locator("#message")).to_contain_text(
-        "no value for custom variable 'customer_id'", timeout=TIMEOUT_MS
+    expect(tab.locator("#message")).to_have_text(
+        "This chat doesn't say who the customer is: it has no customer ID. You can create the"
+        " customer by entering their customer ID.",
+        timeout=TIMEOUT_MS,
     )
     new_id = f"C-{uuid.uuid4().hex[:8]}"
-    tab.get_by_label("Custom variable 'customer_id'").fill(new_id)
+    tab.get_by_label("Customer ID").fill(f"  {new_id} ")
     expect(tab.locator("#create-preview")).to_contain_text("new.visitor@example.com")
     shoot(page, "create")
-    tab.get_by_role("button", name="Create in Optimove").click()
+
+    # Nothing is created before the agent confirms, seeing the id the customer will get.
+    tab.get_by_role("button", name="Create in Optimove…").click()
+    confirm = tab.get_by_role("button", name=f"Create customer {new_id}")
+    expect(confirm).to_be_focused(timeout=TIMEOUT_MS)
+    expect(tab.locator("#confirm-message")).to_have_text(f"Create customer {new_id} in Optimove?")
+    expect(tab.locator("#confirm-preview")).to_contain_text("new.visitor@example.com")
+    shoot(page, "create-confirm")
+    page.keyboard.press("Escape")  # changed their mind: back to the form, nothing created
+    expect(tab.locator("#create-confirm")).to_be_hidden()
+    expect(tab.get_by_role("button", name="Create in Optimove…")).to_be_focused()
+    assert stack.customer(new_id) is None
+
+    tab.get_by_role("button", name="Create in Optimove…").click()
+    tab.get_by_role("button", name=f"Create customer {new_id}").click()
     expect(tab.locator("#change")).to_have_text(
         "Optimove confirmed: customer created.", timeout=TIMEOUT_MS
     )
@@ -167,12 +183,44 @@ def test_a_new_visitor_is_created_by_the_agent_when_allowed(page: Page, stack: S
     shoot(page, "created")
 
 
+def test_a_customer_named_by_the_chat_is_created_after_confirming(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    new_id = f"C-{uuid.uuid4().hex[:8]}"
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(new_id), "chat-10"))
+    expect(tab.locator("#message")).to_have_text(
+        f"No Optimove customer has the id {new_id}. You can create customer {new_id}: you will"
+        " be asked to confirm.",
+        timeout=TIMEOUT_MS,
+    )
+    tab.get_by_role("button", name="Create in Optimove…").click()
+    tab.get_by_role("button", name=f"Create customer {new_id}").click(timeout=TIMEOUT_MS)
+    expect(tab.locator("#change")).to_have_text(
+        "Optimove confirmed: customer created.", timeout=TIMEOUT_MS
+    )
+    assert stack.customer(new_id) is not None
+
+
+def test_a_revoked_token_says_what_to_do(page: Page, stack: Stack) -> None:
+    site, token = console_site(stack)
+    customer = stack.seed_customer(EMAIL="rev@example.com")
+    tab = open_tab(page, stack, site, token, chat_context(a_visitor(customer), "chat-11"))
+    expect(tab.locator("#customer-id")).to_have_text(customer, timeout=TIMEOUT_MS)
+    for issued in stack.admin.get(f"/sites/{site.site_id}/tokens").json():
+        stack.admin.delete(f"/sites/{site.site_id}/tokens/{issued['id']}").raise_for_status()
+    tab.get_by_role("button", name="Refresh").click()
+    expect(tab.locator("#message")).to_contain_text(
+        "revoked: ask your administrator for a new one", timeout=TIMEOUT_MS
+    )
+    expect(tab.locator("#message")).to_contain_text("then reopen the Optimove tab")
+
+
 def test_creation_is_refused_when_the_policy_is_never(page: Page, stack: Stack) -> None:
     site, token = console_site(stack, on_chat_end={"update": "fill_empty", "no_match": "never"})
     tab = open_tab(page, stack, site, token, chat_context(a_visitor("C-nobody"), "chat-4"))
     expect(tab.locator("#message")).to_have_text(
         "No Optimove customer has the id C-nobody. Creating customers from the console is not"
-        " allowed for Live Chat on this site.",
+        " allowed for Live Chat on this site: if this customer should be in Optimove, ask your"
+        " administrator.",
         timeout=TIMEOUT_MS,
     )
     expect(tab.locator("#create-form")).to_be_hidden()

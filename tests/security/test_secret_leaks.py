@@ -618,6 +618,12 @@ def _create(drive: Drive) -> None:
     _console(drive, "create", chat(visitor(None)), 422)
 
 
+@drives("POST", f"{API}/console/create/preview")
+def _create_preview(drive: Drive) -> None:
+    _console(drive, "create/preview", chat(visitor("C-new", email="new@example.com")), 200)
+    _console(drive, "create/preview", chat(visitor(None)), 422)
+
+
 @drives("GET", f"{API}/console/changes/{{record_id}}")
 def _change_status(drive: Drive) -> None:
     agent = bearer(drive.token("agent token"))

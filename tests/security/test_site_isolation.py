@@ -182,6 +182,9 @@ ROWS: dict[tuple[str, str], Row] = {
         CONSOLE, lambda _: {"channel": "livechat", "customer_id": "C-1", "values": {"EMAIL": "x"}}
     ),
     ("POST", f"{API}/console/create"): Row(CONSOLE, lambda ids: {**_chat(ids), "answers": {}}),
+    ("POST", f"{API}/console/create/preview"): Row(
+        CONSOLE, lambda ids: {**_chat(ids), "answers": {}}
+    ),
     ("GET", f"{API}/console/changes/{{record_id}}"): Row(CONSOLE, names="change"),
     ("GET", "/console/{site_id}/livechat"): Row(("agent token in the URL",)),
     ("GET", "/console/{site_id}/ticketing"): Row(("agent token in the URL",)),

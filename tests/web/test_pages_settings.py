@@ -4,12 +4,14 @@ Optimove and Comm100 sandboxes run as their own processes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from optibridge.store.models import CustomerCache
 from tests.comm100.conftest import SANDBOX_KEY as COMM100_KEY
 from tests.comm100.conftest import Sandbox as Comm100Sandbox
 from tests.comm100.conftest import start_sandbox
@@ -347,6 +349,94 @@ def test_the_form_saves_the_whole_document(
         "no_match": "never",
     }
     assert "Settings saved." in flash(page(signed_in.client.get(PAGE)))
+
+
+def mismatched_mapping(service: Service) -> dict[str, str]:
+    """The settings form with AGE (Bigint) from the visitor's name, DATE_OF_BIRTH (Date) from
+    a text pre-chat field, BALANCE (Decimal) from a number pre-chat field, FIRST_NAME (text)
+    from a text one."""
+    values = form_values(settings_form(page(service.client.get(PAGE))))
+    values.update(
+        {
+            "livechat.enabled": "on",
+            "livechat.field_mapping.0.optimove_field": "AGE",
+            "livechat.field_mapping.0.comm100_field": "system:name",
+            "livechat.field_mapping.1.optimove_field": "DATE_OF_BIRTH",
+            "livechat.field_mapping.1.comm100_field": "prechat:First Name",
+            "livechat.field_mapping.2.optimove_field": "BALANCE",
+            "livechat.field_mapping.2.comm100_field": "prechat:Balance",
+            "livechat.field_mapping.3.optimove_field": "FIRST_NAME",
+            "livechat.field_mapping.3.comm100_field": "prechat:First Name",
+            "livechat.identification.0": "custom_variable:customer_id",
+        }
+    )
+    return values
+
+
+def with_a_number_field(comm100: Comm100Sandbox) -> None:
+    forms = comm100.control("GET", "forms")
+    forms["prechat_fields"].append({"name": "Balance", "type": "number"})
+    comm100.control("PUT", "forms", {"prechat_fields": forms["prechat_fields"]})
+
+
+def with_a_customer_read_before(service: Service, sandbox: httpx.Client) -> None:
+    """A customer the site has read: Optimove's attribute list has no types, a read has."""
+    sandbox.put("/_sandbox/customers/C-known", json={"EMAIL": "ann@example.com"})
+    with service.runtime.unit_of_work() as session:
+        session.add(
+            CustomerCache(site_id=SITE, customer_id="C-known", found=True, fetched_at=time.time())
+        )
+
+
+def test_saving_a_mapping_whose_types_do_not_fit_warns_naming_the_fields(
+    signed_in: Service, sandbox: httpx.Client, comm100: Comm100Sandbox
+) -> None:
+    with_a_number_field(comm100)
+    with_a_customer_read_before(signed_in, sandbox)
+    put_settings(signed_in, connections(str(sandbox.base_url), comm100))
+    values = mismatched_mapping(signed_in)
+    response = post_form(signed_in.client, f"{PAGE}/settings", values, from_page=PAGE)
+    assert response.status_code == 303, response.text  # saved all the same
+    assert [row["optimove_field"] for row in stored(signed_in)["livechat"]["field_mapping"]] == [
+        "AGE",
+        "DATE_OF_BIRTH",
+        "BALANCE",
+        "FIRST_NAME",
+    ]
+    document = page(signed_in.client.get(PAGE))
+    assert flash(document) == (
+        "Settings saved, with 2 warnings: values for AGE and DATE_OF_BIRTH may be left out of"
+        " Optimove. See the warnings beside Contact Field Mapping."
+    )
+    warnings = document.by_id("livechat-mapping-warnings")
+    items = [item.text() for item in warnings.find_all("li")]
+    assert items == [
+        "AGE: AGE takes whole numbers in Optimove (Bigint), but system field 'name' is text in"
+        " Comm100: a value that isn't a whole number will be left out of Optimove, and the sync"
+        " log will say why.",
+        "DATE_OF_BIRTH: DATE_OF_BIRTH takes dates in Optimove (Date), but pre-chat field"
+        " 'First Name' is text in Comm100: a value that isn't a date will be left out of"
+        " Optimove, and the sync log will say why.",
+    ]
+    [link] = warnings.find_all("li")[0].find_all("a")
+    assert link.attrs["href"] == "#f-livechat-field_mapping-0-optimove_field"
+    assert document.has_id("f-livechat-field_mapping-0-optimove_field")
+    assert not document.has_id("ticketing-mapping-warnings")
+
+
+def test_one_warning_is_said_in_full_when_saving(
+    signed_in: Service, sandbox: httpx.Client, comm100: Comm100Sandbox
+) -> None:
+    with_a_number_field(comm100)
+    with_a_customer_read_before(signed_in, sandbox)
+    put_settings(signed_in, connections(str(sandbox.base_url), comm100))
+    values = mismatched_mapping(signed_in)
+    values["livechat.field_mapping.1.optimove_field"] = "LAST_NAME"
+    post_form(signed_in.client, f"{PAGE}/settings", values, from_page=PAGE)
+    assert flash(page(signed_in.client.get(PAGE))).startswith(
+        "Settings saved, with a warning: AGE takes whole numbers in Optimove (Bigint), but"
+        " system field 'name' is text in Comm100"
+    )
 
 
 def test_the_saved_settings_come_back_into_the_form(

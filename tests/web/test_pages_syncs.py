@@ -216,3 +216,188 @@ def test_another_sites_record_cannot_be_retried_through_this_site(signed_in: Ser
         record = session.get(SyncRecord, other)
         assert record is not None
         assert record.state == "failed"
+
+
+# --- what happened to Optimove, not what agents looked at ---------------------------------------
+
+
+def test_agents_views_are_shown_only_when_asked_for(signed_in: Service) -> None:
+    chat = seed(signed_in)
+    view = seed(signed_in, event="console_lookup", outcome="unchanged")
+    assert listed(page(signed_in.client.get(LOG))) == [chat]
+    document = page(signed_in.client.get(f"{LOG}?views=1"))
+    assert listed(document) == [view, chat]
+    assert document.by_id("filter-views").attrs.get("checked") is not None
+    assert "Agent viewed the customer" in document.by_id(f"record-{view}").text()
+
+
+def test_agents_views_are_counted_apart(signed_in: Service) -> None:
+    seed(signed_in, outcome="updated")
+    seed(signed_in, event="console_lookup", outcome="unchanged")
+    seed(signed_in, event="console_lookup", outcome="failed", state="failed")
+    document = page(signed_in.client.get(LOG))
+    assert count(document, "received") == 1
+    assert count(document, "Unchanged") == 0
+    assert count(document, "Failed") == 0
+    [note] = [p for p in document.find_all("p") if "agent-views" in p.attrs.get("class", "")]
+    assert "2 customer views by agents" in note.text()
+    [link] = note.find_all("a")
+    assert link.attrs["href"] == f"{LOG}?views=1"
+
+
+def test_an_older_page_keeps_the_choice_of_views(signed_in: Service) -> None:
+    ids = [seed(signed_in, event="console_lookup") for _ in range(27)]
+    document = page(signed_in.client.get(f"{LOG}?views=1"))
+    [older] = [a for a in document.find_all("a") if a.text() == "Older records →"]
+    assert listed(page(signed_in.client.get(older.attrs["href"]))) == ids[::-1][25:]
+
+
+@pytest.mark.parametrize(
+    ("event", "name"),
+    [
+        ("console_edit", "Agent edited the customer"),
+        ("console_create", "Agent created the customer"),
+        ("offline_message_submitted", "Offline message submitted"),
+        ("chat_transferred", "Chat transferred"),
+    ],
+)
+def test_each_event_reads_in_words(signed_in: Service, event: str, name: str) -> None:
+    record_id = seed(signed_in, event=event, outcome="skipped")
+    cell = page(signed_in.client.get(LOG)).by_id(f"record-{record_id}").find_all("td")[0]
+    assert cell.text().startswith(name)
+    assert event not in cell.text()
+
+
+@pytest.mark.parametrize("event", ["console_lookup", "console_edit", "console_create"])
+def test_an_agents_failed_view_or_change_offers_no_retry(signed_in: Service, event: str) -> None:
+    record_id = seed(signed_in, event=event, outcome="failed", state="failed")
+    row = page(signed_in.client.get(f"{LOG}?views=1")).by_id(f"record-{record_id}")
+    assert not row.find_all("form")
+    assert "Retry" not in row.text()
+
+
+def test_a_record_that_made_no_call_does_not_say_none_was_needed(signed_in: Service) -> None:
+    record_id = seed(signed_in, outcome="failed", state="failed", last_error="Comm100 is down")
+    calls = page(signed_in.client.get(LOG)).by_id(f"record-{record_id}").find_all("details")[0]
+    assert "Optimove calls (0)" in calls.text()
+    assert "No call to Optimove was made for this record." in calls.text()
+    assert "needed" not in calls.text()
+
+
+def test_every_attempt_of_a_failed_call_is_listed_with_its_status(signed_in: Service) -> None:
+    with signed_in.runtime.unit_of_work() as session:
+        record = add_record(
+            session, SITE, outcome="failed", state="failed", last_error="gave up", changes=[]
+        )
+        for attempt in range(1, 6):
+            add_call(
+                session,
+                record,
+                status=503,
+                detail=f"attempt {attempt}: HTTP 503, tried again" if attempt < 5 else "gave up",
+            )
+        record_id = record.id
+    row = page(signed_in.client.get(LOG)).by_id(f"record-{record_id}")
+    calls = row.find_all("details")[0]
+    assert "Optimove calls (5)" in calls.text()
+    assert [item.text().count("HTTP 503") for item in calls.find_all("li")] == [2, 2, 2, 2, 1]
+
+
+# --- the last day, as pictures ---------------------------------------------------------------
+
+
+def chart(document: Element, chart_id: str) -> Element:
+    [svg] = document.by_id(chart_id).find_all("svg")
+    return svg
+
+
+def test_the_last_day_is_drawn_per_hour_by_outcome_readable_without_javascript(
+    signed_in: Service,
+) -> None:
+    now = datetime.now(UTC)
+    for _ in range(3):
+        seed(signed_in, outcome="updated", received_at=now)
+    seed(signed_in, outcome="failed", state="failed", received_at=now - timedelta(hours=2))
+    seed(signed_in, event="console_lookup", outcome="unchanged", received_at=now)
+    response = signed_in.client.get(LOG)
+    assert "<script" not in response.text.split("</main>")[0].split("<main")[-1]
+    document = page(response)
+    svg = chart(document, "chart-records")
+    assert svg.attrs["role"] == "img"
+    assert svg.attrs["aria-labelledby"] == "chart-records-title chart-records-desc"
+    assert document.by_id("chart-records-title").text() == (
+        "Records per hour, by what happened to them"
+    )
+    description = document.by_id("chart-records-desc").text()
+    assert description.startswith("4 records received in the last 24 hours (3 written to")
+    assert "1 failed" in description
+    assert "the most in one hour: 3" in description
+    bars = [rect for rect in svg.find_all("rect")]
+    assert sorted(rect.attrs["class"] for rect in bars) == ["series-failed", "series-written"]
+    tips = sorted(rect.find_all("title")[0].text() for rect in bars)
+    assert tips[1].endswith("UTC: 3 written to optimove")
+
+
+def test_optimove_calls_are_drawn_against_the_limit(signed_in: Service) -> None:
+    now = datetime.now(UTC)
+    with signed_in.runtime.unit_of_work() as session:
+        record = add_record(session, SITE, received_at=now)
+        for second in range(7):
+            add_call(session, record, at=now - timedelta(seconds=second))
+    document = page(signed_in.client.get(LOG))
+    svg = chart(document, "chart-calls")
+    assert "against the limit" in document.by_id("chart-calls-title").text()
+    assert document.by_id("chart-calls-desc").text() == (
+        "7 Optimove calls in the last 24 hours; the busiest 10 s had 7, at"
+        f" {now:%H}:00 UTC, against a limit of 50."
+    )
+    [bar] = svg.find_all("rect")
+    assert bar.find_all("title")[0].text().endswith("7 calls, at most 7 in 10 s")
+    [limit] = [g for g in svg.find_all("g") if g.attrs.get("class") == "limit"]
+    assert limit.find_all("text")[0].text() == "limit 50"
+    assert float(limit.find_all("line")[0].attrs["y1"]) < float(bar.attrs["y"])  # above it
+
+
+def test_the_pictures_numbers_are_in_a_table_too(signed_in: Service) -> None:
+    now = datetime.now(UTC)
+    seed(signed_in, outcome="updated", received_at=now)
+    document = page(signed_in.client.get(LOG))
+    [details] = [
+        d for d in document.find_all("details") if "chart-table" in d.attrs.get("class", "")
+    ]
+    [table] = details.find_all("table")
+    headings = [th.text() for th in table.find_all("thead")[0].find_all("th")]
+    assert headings == [
+        "Hour (UTC)",
+        "Received",
+        "Written to Optimove",
+        "Unchanged",
+        "Not written",
+        "Failed",
+        "In progress",
+        "Optimove calls",
+        "Busiest 10 s (limit 50)",
+    ]
+    rows = table.find_all("tbody")[0].find_all("tr")
+    assert len(rows) == 24
+    assert [cell.text() for cell in rows[-1].find_all("th") + rows[-1].find_all("td")] == [
+        f"{now:%H}:00",
+        "1",
+        "1",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]
+
+
+def test_an_empty_day_says_so(signed_in: Service) -> None:
+    document = page(signed_in.client.get(LOG))
+    assert document.by_id("chart-records-desc").text() == (
+        "No record was received in the last 24 hours."
+    )
+    assert document.by_id("chart-calls-desc").text() == (
+        "No Optimove call in the last 24 hours (the limit: 50)."
+    )

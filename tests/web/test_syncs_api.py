@@ -99,6 +99,60 @@ def test_an_item_says_what_happened_to_an_event(service: Service) -> None:
     assert response.json()["next_cursor"] is None
 
 
+def test_an_item_names_its_event_in_words(service: Service) -> None:
+    seed(service, event="chat_ended")
+    seed(service, event="console_edit", comm100_ids={"agent_id": "a-7"})
+    seed(service, event="chat_transferred", outcome="skipped")
+    names = [item["event_name"] for item in syncs(service).json()["items"]]
+    assert names == ["Chat transferred", "Agent edited the customer", "Chat ended"]
+
+
+def test_what_agents_only_looked_at_is_left_out_of_the_log(service: Service) -> None:
+    chat = seed(service)
+    seed(service, event="console_lookup", outcome="unchanged")
+    assert [item["id"] for item in syncs(service).json()["items"]] == [chat]
+
+
+def test_agents_views_are_listed_when_asked_for(service: Service) -> None:
+    chat = seed(service)
+    view = seed(service, event="console_lookup", outcome="unchanged")
+    listed = syncs(service, {"include_views": "true"}).json()["items"]
+    assert [item["id"] for item in listed] == [view, chat]
+    assert listed[0]["event_name"] == "Agent viewed the customer"
+    by_event = syncs(service, {"event": "console_lookup"}).json()["items"]
+    assert [item["id"] for item in by_event] == [view]
+
+
+def test_an_agents_change_is_in_the_log_by_default(service: Service) -> None:
+    change = seed(service, event="console_edit", comm100_ids={"agent_id": "a-7"})
+    assert [item["id"] for item in syncs(service).json()["items"]] == [change]
+
+
+def test_a_cursor_belongs_to_its_choice_of_views(service: Service) -> None:
+    for _ in range(3):
+        seed(service)
+    cursor = syncs(service, {"limit": 1}).json()["next_cursor"]
+    response = syncs(service, {"limit": 1, "cursor": cursor, "include_views": "true"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("fields", "retryable"),
+    [
+        ({"state": "failed", "outcome": "failed"}, True),
+        ({"state": "done", "outcome": "updated"}, False),
+        ({"state": "failed", "outcome": "failed", "event": "console_lookup"}, False),
+        ({"state": "failed", "outcome": "failed", "event": "console_edit"}, False),
+    ],
+)
+def test_an_item_says_whether_a_retry_can_help(
+    service: Service, fields: dict[str, Any], retryable: bool
+) -> None:
+    seed(service, **fields)
+    [item] = syncs(service, {"include_views": "true"}).json()["items"]
+    assert item["retryable"] is retryable
+
+
 def test_records_are_listed_newest_first(service: Service) -> None:
     ids = [seed(service) for _ in range(3)]
     assert [item["id"] for item in syncs(service).json()["items"]] == ids[::-1]
@@ -430,6 +484,18 @@ def test_the_summary_counts_each_outcome_over_the_last_hours(service: Service) -
     }
 
 
+def test_the_summary_counts_agents_views_apart(service: Service) -> None:
+    seed(service, outcome="updated")
+    seed(service, event="console_lookup", outcome="unchanged")
+    seed(service, event="console_lookup", outcome="failed", state="failed")
+    summary = service.client.get(
+        f"/api/v1/sites/{SITE}/syncs/summary", headers=service.admin()
+    ).json()
+    assert (summary["total"], summary["agent_views"]) == (1, 2)
+    assert summary["outcomes"]["unchanged"] == 0
+    assert summary["outcomes"]["failed"] == 0
+
+
 def test_the_summary_covers_a_day_by_default(service: Service) -> None:
     seed(service, received_at=datetime.now(UTC) - timedelta(hours=23))
     seed(service, received_at=datetime.now(UTC) - timedelta(hours=25))
@@ -461,6 +527,7 @@ def test_the_openapi_document_describes_the_sync_log(service: Service) -> None:
         "state",
         "since",
         "until",
+        "include_views",
         "limit",
         "cursor",
     } <= {parameter["name"] for parameter in listing["parameters"]}
@@ -468,6 +535,18 @@ def test_the_openapi_document_describes_the_sync_log(service: Service) -> None:
     assert "409" in paths["/api/v1/sites/{site_id}/syncs/{record_id}/retry"]["post"]["responses"]
     assert "/api/v1/sites/{site_id}/syncs/summary" in paths
     assert "/api/v1/sites/{site_id}/syncs/{record_id}" in paths
+
+
+def test_an_agents_failed_view_is_not_retried_and_says_why(service: Service) -> None:
+    record_id = seed(service, state="failed", outcome="failed", event="console_lookup")
+    response = service.client.post(
+        f"/api/v1/sites/{SITE}/syncs/{record_id}/retry", headers=service.admin()
+    )
+    assert response.status_code == 409
+    message = response.json()["error"]["message"]
+    assert "view of a customer" in message
+    assert "nothing to retry" in message
+    assert "change" not in message.split(":")[0]  # not called an agent's change
 
 
 def test_an_agents_console_change_is_not_retried_from_the_log(service: Service) -> None:

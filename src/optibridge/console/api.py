@@ -221,7 +221,9 @@ class AskOut(_Out):
     key: str = Field(description="Send the agent's value under this key in `answers`.")
     source: str
     name: str
-    label: str = Field(examples=["custom variable 'customer_id'"])
+    label: str = Field(
+        examples=["customer ID"], description="The field in an agent's words, for the form."
+    )
 
 
 class CreateOfferOut(_Out):
@@ -247,6 +249,12 @@ class ConsoleViewOut(_Out):
     missing: list[AskOut] = Field(description="Unidentified: the fields that have no value.")
     create: CreateOfferOut | None
     record_id: int | None = Field(description="This lookup's record in the sync log.")
+
+
+class CreationPreviewOut(_Out):
+    customer_id: str = Field(description="The id the customer will have in Optimove.")
+    message: str = Field(description="The question to ask the agent.")
+    fields: list[FieldOut] = Field(description="The values the creation writes.")
 
 
 class ChangeOut(_Out):
@@ -351,6 +359,26 @@ def create(
         runtime, site_id, caller, _channel(body), _raw(body.context) or {}, body.answers
     )
     return ConsoleChangeOut.model_validate(change)
+
+
+@router.post(
+    "/create/preview",
+    summary="What creating the conversation's customer would do, to confirm first",
+    responses={
+        403: {"model": ErrorResponse, "description": "`creation_not_allowed` by the policy"},
+        409: {"model": ErrorResponse, "description": "`needs_contact` (a ticket by a visitor)"},
+    },
+)
+def create_preview(
+    site_id: int, body: Annotated[CreateIn, Body()], runtime: RuntimeDep, caller: ConsoleCallerDep
+) -> CreationPreviewOut:
+    """The id the customer will have and the values it will get, with the same body as
+    `create`, checked the same way: the tab asks the agent to confirm before it creates.
+    No customer is read from Optimove or written, and nothing is recorded."""
+    preview = changes.creation_preview(
+        runtime, site_id, caller, _channel(body), _raw(body.context) or {}, body.answers
+    )
+    return CreationPreviewOut.model_validate(preview)
 
 
 @router.get("/changes/{record_id}", summary="Whether Optimove confirmed an edit or creation")

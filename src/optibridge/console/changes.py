@@ -14,23 +14,26 @@ what its record says (`change_status`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from optibridge.console.session import ConsoleCaller, check_access
 from optibridge.console.views import (
     ORIGIN,
     ConsoleChange,
+    CreationPreview,
+    agent_words,
     answer_key,
+    either,
     needs_contact_message,
     not_allowed_message,
     policy_of,
+    preview_fields,
 )
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import decide, mapped_values
 from optibridge.domain.edits import converted_values, decide_edit, editable_values, pointer
-from optibridge.domain.fields import describe
-from optibridge.domain.identify import MAX_CUSTOMER_ID_LENGTH, identify
+from optibridge.domain.identify import MAX_CUSTOMER_ID_LENGTH, Identification, identify
 from optibridge.domain.records import (
     AGENT_CREATE,
     AGENT_EDIT,
@@ -42,6 +45,7 @@ from optibridge.domain.settings import CHANNEL_NAMES, ChannelSettings, EventPoli
 from optibridge.errors import AppError, Conflict, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.sync.agents import (
+    HostContext,
     change_state,
     completed_context,
     empty_host_context,
@@ -54,7 +58,7 @@ from optibridge.sync.agents import (
     settle_change,
     start_change,
 )
-from optibridge.sync.sites import NotConnected, load_site
+from optibridge.sync.sites import NotConnected, SiteSetup, load_site
 
 # Where an agent's answer for an identification field goes in the conversation's context.
 _ANSWER_SOURCES: Mapping[str, str] = {
@@ -139,18 +143,29 @@ def edit(
     )
 
 
-@for_agents
-def create(
+@dataclass(frozen=True)
+class _Creation:
+    """A creation the policy allows, with the id the customer will have."""
+
+    site: SiteSetup
+    section: ChannelSettings
+    policy: EventPolicy
+    host: HostContext
+    context: ConversationContext  # with the agent's answers
+    identification: Identification
+    customer_id: str
+
+
+def _creation(
     runtime: Runtime,
     site_id: int,
     caller: ConsoleCaller,
     channel: Channel,
     raw_context: Mapping[str, Any],
     answers: Mapping[str, str],
-) -> ConsoleChange:
-    """Create the conversation's customer in Optimove, when the policy lets agents create."""
+) -> _Creation:
+    """What *Create* would make, or why it can't (the policy, a visitor, no id)."""
     check_access(runtime, caller, site_id)
-    agent = caller.agent
     host = read_host_context(channel, raw_context)
     site = load_site(runtime, site_id, lane="agent")
     section = site.settings.channel(channel)
@@ -167,7 +182,7 @@ def create(
     )
     if identification.customer_id is not None and answers:
         raise Invalid(
-            "The conversation already identifies the customer.",
+            "The conversation already identifies the customer: press Refresh to see them.",
             [
                 Problem(
                     "/answers",
@@ -181,11 +196,51 @@ def create(
         identification = identify(section.identification, context, None)
     customer_id = identification.customer_id
     if customer_id is None:
-        wanted = " or ".join(describe(ref) for ref in identification.missing)
+        wanted = either([agent_words(ref) for ref in identification.missing])
         raise Invalid(
-            "Enter the customer's identification.",
-            [Problem("/answers", f"enter a value for {wanted}")],
+            f"Enter the {wanted}: it identifies the customer in Optimove.",
+            [Problem("/answers", f"enter the {wanted}")],
         )
+    return _Creation(site, section, policy, host, context, identification, customer_id)
+
+
+@for_agents
+def creation_preview(
+    runtime: Runtime,
+    site_id: int,
+    caller: ConsoleCaller,
+    channel: Channel,
+    raw_context: Mapping[str, Any],
+    answers: Mapping[str, str],
+) -> CreationPreview:
+    """What *Create* will do with these answers, for the agent to confirm first: the id the
+    customer will have and the values it will get. No customer is read or written."""
+    creation = _creation(runtime, site_id, caller, channel, raw_context, answers)
+    values, _rejected = mapped_values(
+        creation.section.field_mapping, creation.context, creation.site.field_types
+    )
+    return CreationPreview(
+        creation.customer_id,
+        f"Create customer {creation.customer_id} in Optimove?",
+        preview_fields(creation.site, values),
+    )
+
+
+@for_agents
+def create(
+    runtime: Runtime,
+    site_id: int,
+    caller: ConsoleCaller,
+    channel: Channel,
+    raw_context: Mapping[str, Any],
+    answers: Mapping[str, str],
+) -> ConsoleChange:
+    """Create the conversation's customer in Optimove, when the policy lets agents create."""
+    creation = _creation(runtime, site_id, caller, channel, raw_context, answers)
+    agent = caller.agent
+    site, section, policy = creation.site, creation.section, creation.policy
+    host, context, customer_id = creation.host, creation.context, creation.customer_id
+    identification = creation.identification
 
     record = start_change(runtime, agent, site_id, host, AGENT_CREATE, customer_id, context)
     # Never create from the cache's word: the customer may have been created since.
@@ -230,10 +285,12 @@ def change_status(
         message = "Sent to Optimove; waiting for Optimove to confirm."
         return ConsoleChange(record_id, "sent", message, change.customer_id, change.changes)
     if change.state == FAILED:
+        why = change.error or "Optimove did not apply it, without saying why"
         return ConsoleChange(
             record_id,
             "failed",
-            change.error or "Optimove did not apply it, without saying why.",
+            f"{why.rstrip('.')}. Nothing was changed: try again, and if it fails again, ask"
+            " your administrator (the sync log has the details).",
             change.customer_id,
             change.changes,
             change.error,
@@ -281,7 +338,8 @@ def _answered(
 def _require_enabled(section: ChannelSettings, channel: Channel) -> None:
     if not section.enabled:
         raise NotConnected(
-            f"The Optimove integration is not enabled for {CHANNEL_NAMES[channel]} on this site."
+            f"The Optimove integration is not enabled for {CHANNEL_NAMES[channel]} on this"
+            " site: ask your administrator to enable it."
         )
 
 

@@ -40,7 +40,7 @@ from optibridge.sync.agents import (
     read_host_context,
     record_lookup,
 )
-from optibridge.sync.customers import CustomerRead, read_customer
+from optibridge.sync.customers import CustomerRead, read_customer, recording_reads
 from optibridge.sync.sites import NOT_CONNECTED, SiteSetup, load_attributes, load_site
 
 
@@ -102,30 +102,32 @@ def lookup(
 
     customer_id = identification.customer_id
     shown = [m.optimove_field for m in section.field_mapping if m.show_in_console]
-    try:
-        read = read_customer(
-            runtime,
-            site,
-            customer_id,
-            max_age_s=runtime.config.customer_cache_ttl_s,
-            refresh=refresh,
-            stale_ok=True,
-            details_of=shown,
-        )
-    except AppError as error:
-        reason = f"customer {customer_id} could not be read from Optimove, and none was known"
-        record_lookup(
-            runtime,
-            agent,
-            site_id,
-            host,
-            context,
-            outcome="failed",
-            reason=reason,
-            customer_id=customer_id,
-            error=str(error),
-        )
-        raise
+    with recording_reads() as attempts:
+        try:
+            read = read_customer(
+                runtime,
+                site,
+                customer_id,
+                max_age_s=runtime.config.customer_cache_ttl_s,
+                refresh=refresh,
+                stale_ok=True,
+                details_of=shown,
+            )
+        except AppError as error:
+            reason = f"customer {customer_id} could not be read from Optimove, and none was known"
+            record_lookup(
+                runtime,
+                agent,
+                site_id,
+                host,
+                context,
+                outcome="failed",
+                reason=reason,
+                customer_id=customer_id,
+                error=str(error),
+                calls=attempts.calls(last_detail=str(error)),
+            )
+            raise
     view, outcome, reason = _identified_view(
         site, section, policy, channel, context, identification, read
     )
@@ -192,7 +194,7 @@ def _identified_view(
         view = ConsoleView(
             channel,
             "matched",
-            matched_message(identification),
+            matched_message(identification, channel),
             customer_id=customer_id,
             customer_url=customer_url(site.settings, customer_id),
             fields=shown_fields(site, section.field_mapping, read.attributes),

@@ -157,25 +157,20 @@ def _tab(
             sign_in_url = _sign_in_url(request, site_id)
         else:
             raise Unauthorized(
-                "This tab can't tell who you are: your administrator sets up Comm100 sign-in"
-                " for the site, or adds an agent token to the Optimove app's widget URL"
-                " (token=…)."
+                "This tab can't tell who you are: ask your administrator to set up Comm100"
+                " sign-in for the site, or to add an agent token to the Optimove app's widget"
+                " URL (token=…)."
             )
     except Unauthorized as error:
-        message = error.message
-        if message == "The bearer token is not valid.":
-            message = (
-                "The agent token in this tab's address is not valid (it may have been revoked):"
-                " ask your administrator for a new one."
-            )
-        return problem_page(request, ancestors, 401, "Optimove can't be shown", message)
+        return problem_page(request, ancestors, 401, "Optimove can't be shown", error.message)
     except NotFound:
         return problem_page(
             request,
             ancestors,
             404,
             "Optimove can't be shown",
-            f"Site {site_id} is not set up in optibridge for this token.",
+            f"Site {site_id} is not set up in optibridge for this token: ask your administrator"
+            " to check the Optimove app's address in Comm100.",
         )
     except AppError as error:
         return problem_page(

@@ -33,6 +33,19 @@ SESSION_PREFIX = "obs_"
 SESSION_TTL_S = 12 * 3600.0  # an agent's working day; reopening the tab issues a new one
 _SESSION_KIND = "console-session"
 _MAX_AGENT_ID_LENGTH = 100
+# What an agent reads when the tab's token no longer works, and what to do about it.
+NOT_VALID = (
+    "The agent token in this tab's address is not valid (it may have been revoked): ask your"
+    " administrator for a new one, then reopen the Optimove tab."
+)
+REVOKED = (
+    "The agent token this tab was opened with has been revoked: ask your administrator for a"
+    " new one (or for Comm100 sign-in), then reopen the Optimove tab."
+)
+SITE_UNKNOWN = (
+    "This tab's site is not set up in optibridge: ask your administrator to check the"
+    " Optimove app's address in Comm100."
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,7 @@ def require_console_access(principal: Principal, site_id: int) -> None:
     """Agents and admins of `site_id` (or deployment admins) may use its console."""
     if principal.site_id is not None and principal.site_id != site_id:
         # The same answer as for a missing site: a token must not learn which sites exist.
-        raise NotFound(f"Site {site_id} does not exist.")
+        raise NotFound(SITE_UNKNOWN)
 
 
 def clean_agent_id(agent_id: str | None) -> str | None:
@@ -119,9 +132,12 @@ def authenticate_console(
         return _open_session(runtime, credential[len(SESSION_PREFIX) :], now)
     bootstrap = runtime.config.admin_token
     with runtime.unit_of_work(read_only=True) as session:
-        principal = authenticate(
-            session, credential, bootstrap.get_secret_value() if bootstrap else None
-        )
+        try:
+            principal = authenticate(
+                session, credential, bootstrap.get_secret_value() if bootstrap else None
+            )
+        except Unauthorized:
+            raise Unauthorized(NOT_VALID) from None
     return ConsoleCaller(principal)
 
 
@@ -159,7 +175,7 @@ def _open_session(runtime: Runtime, sealed: str, now: float | None) -> ConsoleCa
         with runtime.unit_of_work(read_only=True) as session:
             granted = still_grants(session, int(token_id), role, site_id)
         if not granted:
-            raise Unauthorized("The token this console session came from was revoked.")
+            raise Unauthorized(REVOKED)
     agent = claims.get("agent")
     return ConsoleCaller(
         Principal(role=Role(role), site_id=site_id, token_id=token_id),
@@ -170,4 +186,7 @@ def _open_session(runtime: Runtime, sealed: str, now: float | None) -> ConsoleCa
 def check_access(runtime: Runtime, caller: ConsoleCaller, site_id: int) -> None:
     """The caller may use `site_id`'s console, and the site exists (else 404 either way)."""
     require_console_access(caller.principal, site_id)
-    load_settings(runtime, site_id)
+    try:
+        load_settings(runtime, site_id)
+    except NotFound:
+        raise NotFound(SITE_UNKNOWN) from None

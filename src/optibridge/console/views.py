@@ -13,8 +13,7 @@ from typing import Literal
 
 from optibridge.domain.context import CHAT_ENDED, TICKET_CREATED, ConversationContext
 from optibridge.domain.decide import Change, mapped_values
-from optibridge.domain.fields import describe
-from optibridge.domain.identify import Identification
+from optibridge.domain.identify import Identification, is_email_field
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import (
     CHANNEL_NAMES,
@@ -51,7 +50,7 @@ class Ask:
     key: str  # "custom_variable:customer_id"
     source: str
     name: str
-    label: str  # "custom variable 'customer_id'"
+    label: str  # the field in an agent's words: "customer ID", "e-mail address"
 
 
 @dataclass(frozen=True)
@@ -61,6 +60,15 @@ class CreateOffer:
     customer_id: str | None  # known when the conversation identifies one
     asks: list[Ask] = field(default_factory=list)
     preview: list[FieldView] = field(default_factory=list)  # what the creation would write
+
+
+@dataclass(frozen=True)
+class CreationPreview:
+    """What *Create* will do, for the agent to confirm: the id and the values."""
+
+    customer_id: str
+    message: str
+    fields: list[FieldView]
 
 
 @dataclass(frozen=True)
@@ -120,8 +128,57 @@ def shown_fields(
     return shown
 
 
+# --- fields, in an agent's words -------------------------------------------------------------
+# The tab never speaks of settings ("custom variable 'customer_id'"): an agent knows a chat's
+# e-mail address, a customer ID, a contact's phone number.
+
+_SYSTEM_WORDS = {
+    "email": "e-mail address",
+    "phone": "phone number",
+    "product_service": "product or service",
+    "ip": "IP address",
+    "visitor_id": "visitor ID",
+    "sso_id": "SSO ID",
+    "referrer_url": "referring page",
+    "landing_page": "landing page",
+}
+_IDENTITY_WORDS = {
+    "email": "e-mail address",
+    "sms": "phone number",
+    "whatsapp": "WhatsApp number",
+    "ssoid": "SSO ID",
+    "externalid": "external ID",
+    "wechat": "WeChat ID",
+    "line": "LINE ID",
+}
+
+
+def agent_words(ref: FieldRef) -> str:
+    """A field as an agent knows it: `customer ID`, `e-mail address`, `phone number`."""
+    if ref.source == "system":
+        return _SYSTEM_WORDS.get(ref.name, ref.name.replace("_", " "))
+    if ref.source == "identity":
+        return _IDENTITY_WORDS.get(ref.name.casefold(), f"{ref.name} ID")
+    words = ref.name.replace("_", " ").strip()
+    if is_email_field(ref):
+        return "e-mail address"
+    # "customer_id" → "customer ID": an id is an ID wherever it ends a name.
+    parts = words.split()
+    if parts and parts[-1].casefold() == "id":
+        parts[-1] = "ID"
+    return " ".join(parts) or ref.name
+
+
+def either(words: Sequence[str]) -> str:
+    """`customer ID`, `customer ID or e-mail address`, `a, b or c`."""
+    unique = list(dict.fromkeys(words))
+    if len(unique) <= 1:
+        return "".join(unique)
+    return ", ".join(unique[:-1]) + " or " + unique[-1]
+
+
 def asks(refs: Sequence[FieldRef]) -> list[Ask]:
-    return [Ask(answer_key(ref), ref.source, ref.name, describe(ref)) for ref in refs]
+    return [Ask(answer_key(ref), ref.source, ref.name, agent_words(ref)) for ref in refs]
 
 
 def answer_key(ref: FieldRef) -> str:
@@ -131,7 +188,7 @@ def answer_key(ref: FieldRef) -> str:
 def not_allowed_message(channel: Channel) -> str:
     return (
         f"Creating customers from the console is not allowed for {CHANNEL_NAMES[channel]}"
-        " on this site."
+        " on this site: if this customer should be in Optimove, ask your administrator."
     )
 
 
@@ -148,7 +205,27 @@ def create_offer(
     if policy.no_match == "never":
         return CreateOffer(False, not_allowed_message(channel), customer_id)
     values, _rejected = mapped_values(section.field_mapping, context, site.field_types)
-    preview = [
+    preview = preview_fields(site, values)
+    if customer_id is not None:
+        return CreateOffer(
+            True,
+            f"You can create customer {customer_id}: you will be asked to confirm.",
+            customer_id,
+            preview=preview,
+        )
+    wanted = asks(identification.missing)
+    return CreateOffer(
+        True,
+        f"You can create the customer by entering their {either([a.label for a in wanted])}.",
+        None,
+        asks=wanted,
+        preview=preview,
+    )
+
+
+def preview_fields(site: SiteSetup, values: Mapping[str, str]) -> list[FieldView]:
+    """The values a creation writes, labelled as the tab labels fields."""
+    return [
         FieldView(
             name,
             ((info.alias if info else None) or name),
@@ -158,17 +235,6 @@ def create_offer(
         for name, value in values.items()
         for info in [site.attribute(name)]
     ]
-    if customer_id is not None:
-        return CreateOffer(True, "You can create it.", customer_id, preview=preview)
-    wanted = asks(identification.missing)
-    return CreateOffer(
-        True,
-        "You can create the customer by entering "
-        + ("one of these fields." if len(wanted) > 1 else "it."),
-        None,
-        asks=wanted,
-        preview=preview,
-    )
 
 
 def unidentified_message(
@@ -176,16 +242,18 @@ def unidentified_message(
 ) -> str:
     where = "chat" if channel == "livechat" else "ticket's contact"
     if not identification.missing:
-        return "No identification rule is set for this channel: ask your administrator."
-    return (
-        f"This {where} doesn't say who the customer is: no value for"
-        f" {identification.missing_description()}. {offer.reason}"
-    )
+        return (
+            "This site doesn't say yet how to find customers in Optimove: ask your"
+            " administrator to set it up."
+        )
+    missing = either([agent_words(ref) for ref in identification.missing])
+    return f"This {where} doesn't say who the customer is: it has no {missing}. {offer.reason}"
 
 
-def matched_message(identification: Identification) -> str:
+def matched_message(identification: Identification, channel: Channel) -> str:
     if identification.rule is not None:
-        return f"Found in Optimove by {describe(identification.rule)}."
+        whose = "the visitor's" if channel == "livechat" else "the contact's"
+        return f"Found in Optimove by {whose} {agent_words(identification.rule)}."
     return "Recognised from an earlier conversation, and found in Optimove."
 
 

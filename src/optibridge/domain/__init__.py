@@ -16,7 +16,8 @@ Where to find a rule:
   `preview.py`; restoring a change from the sync log (refused when a field changed since, or
   for a creation) — `restore.py`.
 - 3 Settings and their validation (every problem at once, URLs, masking) — `settings.py`,
-  `urls.py`; an Optimove attribute (name, alias, type) — `attributes.py`.
+  `urls.py`; an Optimove attribute (name, alias, type) — `attributes.py`; mappings whose
+  Comm100 values may not fit their attribute's type (a warning at *Save*) — `mapping_types.py`.
 
 Nothing here imports anything of ours but the foundation modules (`errors`, `safe_text`); the
 properties of these rules are tested with hypothesis under `tests/domain/`.

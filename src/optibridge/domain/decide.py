@@ -364,8 +364,14 @@ def field_names(fields: Iterable[str]) -> str:
 
 
 def _with_rejections(reason: str, rejected: Rejections) -> str:
+    """The reason, with each value left out and why: a sync record explains itself."""
     if not rejected:
         return reason
-    fields = field_names(dict.fromkeys(field for field, _ in rejected))
     count = len(rejected)
-    return f"{reason} ({count} value{'s' if count > 1 else ''} left out: {fields})"
+    whys = "; ".join(_named(field, why) for field, why in rejected)
+    return f"{reason} ({count} value{'s' if count > 1 else ''} left out: {whys})"
+
+
+def _named(field: str, why: str) -> str:
+    """`why` names the field it is about, or is prefixed with it."""
+    return why if field.casefold() in why.casefold() else f"{field}: {why}"

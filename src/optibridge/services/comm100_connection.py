@@ -17,16 +17,18 @@ No outside call is made while a database transaction is open.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from optibridge.comm100.client import FIELDS_TTL_S
 from optibridge.comm100.errors import Comm100Error
 from optibridge.comm100.schemas import FormField
+from optibridge.domain.mapping_types import Comm100Kind, comm100_kind
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import (
     CONTACT_IDENTITY_TYPES,
@@ -120,6 +122,9 @@ class FieldChoices:
     ticketing: tuple[FieldGroup, ...]
     read_from_comm100: bool
     problem: str | None
+    # What the form fields, custom variables and contact fields hold, by (source, case-folded
+    # name), as their Comm100 types say (`domain.mapping_types`).
+    kinds: Mapping[tuple[FieldSource, str], Comm100Kind] = dataclasses.field(default_factory=dict)
 
     def of(self, channel: Channel) -> tuple[FieldGroup, ...]:
         return self.livechat if channel == "livechat" else self.ticketing
@@ -131,6 +136,7 @@ class _Lists:
     offline: tuple[FormField, ...]
     custom_variables: tuple[str, ...]
     contact_fields: tuple[str, ...]
+    kinds: Mapping[tuple[FieldSource, str], Comm100Kind]
 
 
 _cache_lock = threading.Lock()
@@ -219,11 +225,25 @@ def _read_lists(
     ) as client:
         # Sequential and stopping at the first failure: an unreachable site costs one wait.
         contact_fields = client.contact_fields(refresh=True)
+        prechat = tuple(client.prechat_fields())
+        offline = tuple(client.offline_fields())
+        variables = client.custom_variables()
+        typed: list[tuple[FieldSource, str, str | None]] = [
+            *(("prechat", f.name, f.type) for f in prechat if not f.is_system),
+            *(("offline", f.name, f.type) for f in offline if not f.is_system),
+            *(("custom_variable", v.name, v.type) for v in variables),
+            *(("contact", f.name, f.type) for f in contact_fields if not f.is_identity),
+        ]
         lists = _Lists(
-            prechat=tuple(client.prechat_fields()),
-            offline=tuple(client.offline_fields()),
-            custom_variables=tuple(v.name for v in client.custom_variables()),
+            prechat=prechat,
+            offline=offline,
+            custom_variables=tuple(v.name for v in variables),
             contact_fields=tuple(f.name for f in contact_fields if not f.is_identity),
+            kinds={
+                (source, name.casefold()): kind
+                for source, name, type_ in typed
+                if (kind := comm100_kind(type_)) is not None
+            },
         )
     with _cache_lock:
         for stale in [k for k in _cache if k[:2] == key[:2]]:
@@ -275,7 +295,7 @@ def _choices(lists: _Lists | None, problem: str | None) -> FieldChoices:
         ),
         identities,
     )
-    return FieldChoices(livechat, ticketing, True, None)
+    return FieldChoices(livechat, ticketing, True, None, lists.kinds)
 
 
 def _form_choices(fields: Sequence[FormField], form: FieldSource) -> Iterable[FieldChoice]:

@@ -18,11 +18,12 @@ from optibridge.domain.settings import (
     settings_to_document,
     validate_settings,
 )
-from optibridge.errors import BadRequest, Invalid
+from optibridge.errors import AppError, BadRequest, Invalid
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
 from optibridge.store.repositories import AttributeCacheRepository, SettingsRepository
+from optibridge.sync.customers import read_customer
 
 # The engine's site loading, offered here to the transport (services are its clients).
 from optibridge.sync.sites import (
@@ -39,6 +40,9 @@ from optibridge.sync.sites import (
 )
 from optibridge.sync.sites import (
     load_settings as load_settings,
+)
+from optibridge.sync.sites import (
+    load_site,
 )
 from optibridge.sync.sites import (
     optimove_connection as optimove_connection,
@@ -109,6 +113,33 @@ def saved_account(runtime: Runtime, site_id: int, stored: StoredSettings) -> Sav
     except OptimoveError as error:
         return SavedAccount(connected=True, problem=error.message)
     return SavedAccount(connected=True, attributes=attributes)
+
+
+def attribute_types(runtime: Runtime, site_id: int) -> dict[str, str | None]:
+    """The saved account's attributes with their types (`FieldType`), as far as known; empty
+    when the account can't be read.
+
+    The attribute list gives no types: a customer read does (`sync.sites.FieldDetails`). So
+    when this process has read no customer of the account yet, one customer the site knows is
+    read (one Optimove call, never written anywhere); with none known, types stay unknown.
+    """
+    try:
+        setup = load_site(runtime, site_id, lane="agent")
+    except AppError:
+        return {}
+    if setup.optimove is None or not setup.attributes:
+        return {}
+    types = setup.field_types
+    if None in types.values() and not setup.details.has_read(setup.account):
+        with runtime.unit_of_work(read_only=True) as session:
+            customer_id = AttributeCacheRepository(session).a_known_customer(site_id)
+        if customer_id is not None:
+            try:
+                read_customer(runtime, setup, customer_id, max_age_s=0, refresh=True)
+            except AppError:
+                return types  # unknown for now; the next page asks again
+            types = setup.field_types
+    return types
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:

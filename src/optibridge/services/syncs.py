@@ -2,6 +2,10 @@
 failed one, count outcomes, restore a change (SPEC 4.7). Used by the administration API, the
 control panel and the CLI. Only a restore opens transactions of its own (it calls Optimove, which
 no transaction waits on); the rest never commits.
+
+The log reads as what happened to Optimove: what agents only looked at in the console's tab is
+left out of the lists (unless asked for) and of the counts (counted apart); each event has its
+name in words; a record says whether retrying it means anything.
 """
 
 from __future__ import annotations
@@ -19,7 +23,17 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from optibridge.domain.decide import Change
-from optibridge.domain.records import CHANNELS, OUTCOMES, RECORD_STATES, RESTORE
+from optibridge.domain.records import (
+    AGENT_CREATE,
+    AGENT_EDIT,
+    AGENT_EVENT_PREFIX,
+    AGENT_LOOKUP,
+    CHANNELS,
+    FAILED,
+    OUTCOMES,
+    RECORD_STATES,
+    RESTORE,
+)
 from optibridge.domain.restore import ChangeRecord, RestoreRefused, check_restorable
 from optibridge.errors import BadRequest, Conflict, Invalid, NotFound, Problem
 from optibridge.runtime import Runtime
@@ -42,6 +56,34 @@ MAX_SUMMARY_HOURS = 24 * 31
 # secret: a forged cursor could only page through records the caller may read anyway.
 _CURSOR_VERSION = "v1"
 _CURSOR_SALT = b"optibridge sync log cursor"
+
+
+# Each event in words, as the sync log shows it; other Comm100 events read from their names.
+EVENT_NAMES = {
+    "chat_ended": "Chat ended",
+    "offline_message_submitted": "Offline message submitted",
+    "ticket_created": "Ticket created",
+    "chat_started": "Chat started",
+    "chat_wrapped_up": "Chat wrapped up",
+    AGENT_LOOKUP: "Agent viewed the customer",
+    AGENT_EDIT: "Agent edited the customer",
+    AGENT_CREATE: "Agent created the customer",
+    RESTORE: "Restore",
+}
+
+
+def event_name(event: str) -> str:
+    """`chat_ended` → "Chat ended"; an event not listed reads from its name."""
+    known = EVENT_NAMES.get(event)
+    if known is not None:
+        return known
+    words = event.replace("_", " ").replace(".", " ").strip()
+    return words[:1].upper() + words[1:] if words else event
+
+
+def is_agent_event(event: str) -> bool:
+    """What an agent did in the console's tab, not one of Comm100's events."""
+    return event.startswith(AGENT_EVENT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,10 @@ class SyncItem:
     error: str | None
     agent: Agent | None  # the Comm100 agent, for what an agent did in the tab
     restores: int | None  # for a restore: the record whose change it undoes
+    event_name: str  # the event in words
+    # A failed Comm100 event can be queued again; what an agent did in the tab can't (a view
+    # changed nothing, a change is the agent's to make again, seeing the customer as it is).
+    retryable: bool
 
 
 @dataclass(frozen=True)
@@ -119,6 +165,7 @@ class SyncSummary:
     total: int
     outcomes: dict[str, int]
     in_progress: int
+    agent_views: int  # customers agents looked up in the tab: activity, not counted above
 
 
 def list_syncs(
@@ -181,7 +228,13 @@ def retry_sync(
     get_site(session, site_id)
     repository = SyncLogRepository(session)
     failed = repository.get(site_id, record_id)
-    if failed is not None and failed.event.startswith("console_"):
+    if failed is not None and failed.event == AGENT_LOOKUP:
+        raise Conflict(
+            f"Record {record_id} is an agent's view of a customer in the Optimove tab: it "
+            "changed nothing in Optimove, so there is nothing to retry (the agent presses "
+            "Refresh in the tab to read it again)."
+        )
+    if failed is not None and is_agent_event(failed.event):
         raise Conflict(
             f"Record {record_id} is an agent's change from the console; the agent makes it "
             "again in the Optimove tab instead."
@@ -270,7 +323,8 @@ def summarize(
     get_site(session, site_id)
     until = now or datetime.now(UTC)
     since = until - timedelta(hours=hours)
-    counts = SyncLogRepository(session).outcome_counts(site_id, since)
+    repository = SyncLogRepository(session)
+    counts = repository.outcome_counts(site_id, since)
     outcomes: dict[str, int] = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
     return SyncSummary(
         hours=hours,
@@ -279,7 +333,87 @@ def summarize(
         total=sum(counts.values()),
         outcomes=outcomes,
         in_progress=counts.get(None, 0),
+        agent_views=repository.view_count(site_id, since),
     )
+
+
+@dataclass(frozen=True)
+class HourActivity:
+    """One hour of a site's sync log: the records received, by outcome, and the Optimove
+    calls made (all of them, those for agents' views too: they spend the same budget)."""
+
+    start: datetime
+    outcomes: dict[str, int]  # every outcome listed
+    in_progress: int  # received, not decided yet
+    calls: int
+    busiest: int  # calls in the busiest window of the rate limit that began in this hour
+
+    @property
+    def received(self) -> int:
+        return sum(self.outcomes.values()) + self.in_progress
+
+
+@dataclass(frozen=True)
+class DayActivity:
+    hours: list[HourActivity]  # oldest first; the last is the hour under way
+    window_s: float  # the rate limit's window, which `busiest` counts over
+
+    @property
+    def since(self) -> datetime:
+        return self.hours[0].start
+
+
+def day_activity(
+    session: Session,
+    site_id: int,
+    *,
+    window_s: float,
+    hours: int = 24,
+    now: datetime | None = None,
+) -> DayActivity:
+    """The last `hours` hours (the one under way included), hour by hour: records received by
+    outcome, and Optimove calls with the busiest `window_s` seconds of each hour."""
+    get_site(session, site_id)
+    until = now or datetime.now(UTC)
+    first = until.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    starts = [first + timedelta(hours=index) for index in range(hours)]
+    repository = SyncLogRepository(session)
+    outcomes: list[dict[str, int]] = [dict.fromkeys(OUTCOMES, 0) for _ in starts]
+    in_progress = [0] * hours
+    for received_at, outcome in repository.received_outcomes(site_id, first):
+        index = _hour_index(received_at, first, hours)
+        if index is None:
+            continue
+        if outcome in outcomes[index]:
+            outcomes[index][outcome] += 1
+        else:
+            in_progress[index] += 1
+    calls = [0] * hours
+    busiest = [0] * hours
+    times = repository.call_times(site_id, first)
+    window = timedelta(seconds=window_s)
+    end = 0
+    for start, sent_at in enumerate(times):
+        index = _hour_index(sent_at, first, hours)
+        if index is None:
+            continue
+        calls[index] += 1
+        end = max(end, start)
+        while end < len(times) and times[end] - sent_at < window:
+            end += 1
+        busiest[index] = max(busiest[index], end - start)
+    return DayActivity(
+        hours=[
+            HourActivity(starts[i], outcomes[i], in_progress[i], calls[i], busiest[i])
+            for i in range(hours)
+        ],
+        window_s=window_s,
+    )
+
+
+def _hour_index(moment: datetime, first: datetime, hours: int) -> int | None:
+    index = int((moment - first).total_seconds() // 3600)
+    return index if 0 <= index < hours else None
 
 
 # --- cursors -----------------------------------------------------------------------------------
@@ -338,6 +472,8 @@ def _filters_digest(filters: SyncFilter) -> str:
             "state": filters.state,
             "since": filters.since.isoformat() if filters.since else None,
             "until": filters.until.isoformat() if filters.until else None,
+            # Only when set: the cursors issued before views were left out stay valid.
+            **({"include_views": True} if filters.include_views else {}),
         },
         sort_keys=True,
     )
@@ -371,6 +507,7 @@ def _checked(filters: SyncFilter) -> SyncFilter:
         state=filters.state,
         since=since,
         until=until,
+        include_views=filters.include_views,
     )
 
 
@@ -397,6 +534,11 @@ def _item(record: SyncRecord) -> SyncItem:
         error=record.last_error,
         agent=Agent.of_record(record.comm100_ids),
         restores=_restored_record(record),
+        event_name=event_name(record.event),
+        # A restore is never retried: restoring again checks again.
+        retryable=record.state == FAILED
+        and not is_agent_event(record.event)
+        and record.event != RESTORE,
     )
 
 

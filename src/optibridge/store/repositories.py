@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from optibridge.store.models import ApiToken, AttributeCache, Site, SiteSettings, utcnow
+from optibridge.store.models import (
+    ApiToken,
+    AttributeCache,
+    CustomerCache,
+    Site,
+    SiteSettings,
+    utcnow,
+)
 
 
 class SiteRepository:
@@ -133,3 +140,13 @@ class AttributeCacheRepository:
 
     def forget(self, site_id: int) -> None:
         self.session.execute(delete(AttributeCache).where(AttributeCache.site_id == site_id))
+
+    def a_known_customer(self, site_id: int) -> str | None:
+        """A customer of the site Optimove had when last read (the one read last), or None:
+        reading it teaches the attributes' types, which the attribute list does not give."""
+        return self.session.scalars(
+            select(CustomerCache.customer_id)
+            .where(CustomerCache.site_id == site_id, CustomerCache.found.is_(True))
+            .order_by(CustomerCache.fetched_at.desc())
+            .limit(1)
+        ).first()

@@ -15,12 +15,16 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from optibridge.domain.records import AGENT_LOOKUP
 from optibridge.store.models import OptimoveCallLog, OptimoveWrite, SyncRecord, utcnow
 
 
 @dataclass(frozen=True)
 class SyncFilter:
-    """Which records to list; None means any. `since` is inclusive, `until` exclusive."""
+    """Which records to list; None means any. `since` is inclusive, `until` exclusive.
+
+    What agents only looked at in the console (`console_lookup`) is agent activity, not a sync
+    (SPEC 4.3): left out unless `include_views`, or asked for by its event."""
 
     outcome: str | None = None
     channel: str | None = None
@@ -29,6 +33,7 @@ class SyncFilter:
     state: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    include_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,13 +117,56 @@ class SyncLogRepository:
 
     def outcome_counts(self, site_id: int, since: datetime) -> dict[str | None, int]:
         """How many of the site's records received since `since` have each outcome (None:
-        not decided yet)."""
+        not decided yet); agents' views are not counted (`view_count`)."""
         query = (
             select(SyncRecord.outcome, func.count())
-            .where(SyncRecord.site_id == site_id, SyncRecord.received_at >= _utc(since))
+            .where(
+                SyncRecord.site_id == site_id,
+                SyncRecord.received_at >= _utc(since),
+                SyncRecord.event != AGENT_LOOKUP,
+            )
             .group_by(SyncRecord.outcome)
         )
         return {outcome: count for outcome, count in self.session.execute(query)}
+
+    def view_count(self, site_id: int, since: datetime) -> int:
+        """How many times agents looked a customer up in the console since `since`."""
+        query = select(func.count()).where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.received_at >= _utc(since),
+            SyncRecord.event == AGENT_LOOKUP,
+        )
+        return self.session.scalar(query) or 0
+
+    def received_outcomes(self, site_id: int, since: datetime) -> list[tuple[datetime, str | None]]:
+        """(received at, outcome) of each of the site's records received since `since`, agents'
+        views left out; for the sync log's picture of the day."""
+        query = select(SyncRecord.received_at, SyncRecord.outcome).where(
+            SyncRecord.site_id == site_id,
+            SyncRecord.received_at >= _utc(since),
+            SyncRecord.event != AGENT_LOOKUP,
+        )
+        return [(at, outcome) for at, outcome in self.session.execute(query)]
+
+    def call_times(self, site_id: int, since: datetime) -> list[datetime]:
+        """When each Optimove call made for the site's records since `since` was sent, once
+        per call: a write that carried several records is logged on each of them, and counted
+        here once (on its first record)."""
+        query = (
+            select(OptimoveCallLog.at, OptimoveCallLog.write_id, OptimoveCallLog.record_id)
+            .join(SyncRecord, SyncRecord.id == OptimoveCallLog.record_id)
+            .where(SyncRecord.site_id == site_id, OptimoveCallLog.at >= _utc(since))
+        )
+        rows = list(self.session.execute(query))
+        first_record: dict[str, int] = {}
+        for _at, write_id, record_id in rows:
+            if write_id is not None:
+                first_record[write_id] = min(record_id, first_record.get(write_id, record_id))
+        return sorted(
+            at
+            for at, write_id, record_id in rows
+            if write_id is None or first_record[write_id] == record_id
+        )
 
     def newer_write(self, site_id: int, customer_id: str, after_id: int) -> int | None:
         """The id of a later record that wrote to this customer, if any."""
@@ -200,6 +248,8 @@ def _conditions(filters: SyncFilter) -> list[ColumnElement[bool]]:
         conditions.append(SyncRecord.customer_id == filters.customer_id)
     if filters.event is not None:
         conditions.append(SyncRecord.event == filters.event)
+    elif not filters.include_views:
+        conditions.append(SyncRecord.event != AGENT_LOOKUP)
     if filters.state is not None:
         conditions.append(SyncRecord.state == filters.state)
     if filters.since is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text, update
@@ -425,9 +426,11 @@ def note_write_attempts(
     retried: Sequence[OptimoveCallLog],
     final_status: int | None,
     final_detail: str | None = None,
+    final_at: datetime | None = None,
 ) -> None:
     """Every attempt of a write on each of its records' calls: the `retried` ones added before
-    the answer, and the write's own line given the last attempt's status (a refusal's too)."""
+    the answer, and the write's own line given the last attempt's status (a refusal's too) and
+    time, so it comes after them."""
     record_ids = session.scalars(
         select(OptimoveCallLog.record_id).where(
             OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None)
@@ -441,6 +444,7 @@ def note_write_attempts(
                     endpoint=attempt.endpoint,
                     status=attempt.status,
                     write_id=write_id,
+                    at=attempt.at,
                     duration_ms=attempt.duration_ms,
                     detail=attempt.detail,
                 )
@@ -448,6 +452,8 @@ def note_write_attempts(
     values: dict[str, Any] = {"status": final_status}
     if final_detail is not None:
         values["detail"] = final_detail
+    if final_at is not None:
+        values["at"] = final_at
     session.execute(
         update(OptimoveCallLog)
         .where(OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None))

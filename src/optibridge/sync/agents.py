@@ -47,7 +47,7 @@ from optibridge.optimove import errors as optimove_errors
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
 from optibridge.store.customer_memory import linked_customer, remember_link
-from optibridge.store.models import SyncRecord
+from optibridge.store.models import OptimoveCallLog, SyncRecord
 from optibridge.store.sync_records import (
     ClaimedRecord,
     Held,
@@ -58,7 +58,7 @@ from optibridge.store.sync_records import (
     settle_write,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteEntry, WriteNotSent, send_write
-from optibridge.sync.customers import CustomerRead, note_read, read_customer
+from optibridge.sync.customers import CustomerRead, note_calls, note_read, read_for_record
 from optibridge.sync.records import CONSOLE_OWNER, settle
 from optibridge.sync.sites import Comm100Busy, NotConnected, OptimoveBusy, SiteSetup
 
@@ -88,7 +88,10 @@ def agent_message(error: AppError) -> str:
         )
     if getattr(error, "retryable", False):
         return f"{vendor} can't be reached right now; try again in a moment."
-    return error.message
+    return (
+        f"{error.message.rstrip('.')}. If it happens again, ask your administrator: the sync"
+        " log has the details."
+    )
 
 
 def for_agents(function: Callable[P, T]) -> Callable[P, T]:
@@ -235,9 +238,11 @@ def record_lookup(
     customer_id: str | None = None,
     read: CustomerRead | None = None,
     error: str | None = None,
+    calls: Sequence[OptimoveCallLog] = (),
 ) -> int:
-    """A lookup, settled at once, with the Optimove read it made (if any); a read that found
-    the customer links the conversation's visitor or contact to it."""
+    """A lookup, settled at once, with the Optimove read it made (if any: `read`, or the
+    `calls` of a read that failed); a read that found the customer links the conversation's
+    visitor or contact to it."""
     failed = error is not None
     with runtime.unit_of_work() as session:
         record_id = _insert(session, agent, site_id, host, context, AGENT_LOOKUP, unique=True)
@@ -263,6 +268,7 @@ def record_lookup(
             remember_link(session, site_id, context.subject_kind, context.subject_id, customer_id)
     if read is not None and customer_id is not None:
         note_read(runtime, record_id, site_id, customer_id, read)
+    note_calls(runtime, record_id, calls)
     return record_id
 
 
@@ -342,9 +348,10 @@ def read_for_change(
     """The customer before a change, noted on its record; a failed read fails the record
     (nothing is sent on a guess) and is raised for the agent to see."""
     try:
-        read = read_customer(
+        return read_for_record(
             runtime,
             setup,
+            record.id,
             customer_id,
             max_age_s=runtime.config.customer_cache_ttl_s,
             refresh=refresh,
@@ -353,8 +360,6 @@ def read_for_change(
     except AppError as error:
         fail_change(runtime, record, f"Optimove could not be read, so nothing was sent: {error}")
         raise
-    note_read(runtime, record.id, setup.site_id, customer_id, read)
-    return read
 
 
 def settle_change(runtime: Runtime, record: ClaimedRecord, plan: Plan) -> None:
@@ -413,7 +418,8 @@ def send_change(runtime: Runtime, setup: SiteSetup, record: ClaimedRecord, plan:
             if isinstance(failure.error, AppError):
                 raise failure.error from None
             raise AppError(
-                "The change could not be sent to Optimove; it is in the sync log.",
+                "The change could not be sent to Optimove: try again in a moment, and if it"
+                " fails again, ask your administrator (the sync log has the details).",
                 status=502,
                 code="optimove_failed",
             ) from failure

@@ -312,9 +312,16 @@ def _note_attempts(
     runtime: Runtime, write_id: str, attempts: Sequence[CallRecord], *, final_detail: str | None
 ) -> None:
     """Every attempt of the write on its records' calls (a 429 retried too)."""
-    retried = call_logs(attempts, last_detail=None, write_id=write_id)[:-1]
+    logs = call_logs(attempts, last_detail=None, write_id=write_id)
     with runtime.unit_of_work() as session:
-        note_write_attempts(session, write_id, retried, _last_status(attempts), final_detail)
+        note_write_attempts(
+            session,
+            write_id,
+            logs[:-1],
+            _last_status(attempts),
+            final_detail,
+            final_at=logs[-1].at if logs else None,
+        )
 
 
 def _last_status(attempts: Sequence[CallRecord]) -> int | None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
 from optibridge.store.customer_memory import cache_customer, cached_customer
-from optibridge.store.models import OptimoveCallLog
+from optibridge.store.models import OptimoveCallLog, utcnow
 from optibridge.store.sync_records import log_call
 from optibridge.sync.sites import SiteSetup
 from optibridge.vendor_http.client import CallRecord, recording_attempts
@@ -98,6 +100,7 @@ def call_logs(
                 endpoint=attempt.endpoint,
                 status=attempt.status,
                 write_id=write_id,
+                at=datetime.fromtimestamp(attempt.sent_at, UTC) if attempt.sent_at else utcnow(),
                 duration_ms=round(attempt.duration_s * 1000, 1),
                 detail=last_detail if last else _retried(attempt),
             )
@@ -108,6 +111,63 @@ def call_logs(
 def _retried(attempt: CallRecord) -> str:
     what = f"HTTP {attempt.status}" if attempt.status is not None else "no answer"
     return f"attempt {attempt.attempt}: {what}, tried again"
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """The Optimove attempts made inside a `recording_reads` block."""
+
+    records: list[CallRecord]
+
+    def calls(self, *, last_detail: str | None) -> tuple[OptimoveCallLog, ...]:
+        """As a record's calls (`call_logs`): the last one says `last_detail`."""
+        return call_logs(self.records, last_detail=last_detail)
+
+
+@contextmanager
+def recording_reads() -> Iterator[Attempts]:
+    """The attempts of the reads made inside the block, those of a read that raised too."""
+    with recording_attempts() as records:
+        yield Attempts(records)
+
+
+def read_for_record(
+    runtime: Runtime,
+    setup: SiteSetup,
+    record_id: int,
+    customer_id: str,
+    *,
+    max_age_s: float,
+    refresh: bool = False,
+    details_of: Sequence[str] = (),
+) -> CustomerRead:
+    """`read_customer` for a sync record, noted on it (`note_read`). A read that fails is noted
+    too, every attempt with its status, the last saying why: the record shows what was tried
+    before it was retried or failed."""
+    with recording_reads() as attempts:
+        try:
+            read = read_customer(
+                runtime,
+                setup,
+                customer_id,
+                max_age_s=max_age_s,
+                refresh=refresh,
+                details_of=details_of,
+            )
+        except OptimoveError as error:
+            note_calls(runtime, record_id, attempts.calls(last_detail=str(error)))
+            raise
+    note_read(runtime, record_id, setup.site_id, customer_id, read)
+    return read
+
+
+def note_calls(runtime: Runtime, record_id: int, calls: Sequence[OptimoveCallLog]) -> None:
+    """Optimove calls made for `record_id`, in the order they were made."""
+    if not calls:
+        return
+    with runtime.unit_of_work() as session:
+        for call in calls:
+            log_call(session, for_record(call, record_id))
 
 
 def note_read(
@@ -130,6 +190,7 @@ def for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
         endpoint=call.endpoint,
         status=call.status,
         write_id=call.write_id,
+        at=call.at,
         duration_ms=call.duration_ms,
         detail=call.detail,
     )

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from optibridge.store.sync_records import (
     requeue,
 )
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
-from optibridge.sync.customers import note_read, read_customer
+from optibridge.sync.customers import read_for_record
 from optibridge.sync.reconcile import reconcile_overdue_writes
 from optibridge.sync.records import retry_or_fail, settle
 from optibridge.sync.sites import (
@@ -302,8 +302,6 @@ class Worker:
             field_types=setup.field_types,
             requester_is_visitor=context.requester_is_visitor,
         )
-        if overtaken:
-            plan = replace(plan, reason=f"{plan.reason}; {'; '.join(why for _, why in overtaken)}")
         if current is not None and context.subject_kind and context.subject_id:
             with self.runtime.unit_of_work() as session:
                 remember_link(
@@ -340,10 +338,13 @@ class Worker:
         (SPEC 4.6; kept current by Refresh and our own writes, bounded by
         `conversation_read_max_age_s`)."""
         self._optimove(setup)
-        read = read_customer(
-            self.runtime, setup, customer_id, max_age_s=self._max_age(record, customer_id)
+        read = read_for_record(
+            self.runtime,
+            setup,
+            record.id,
+            customer_id,
+            max_age_s=self._max_age(record, customer_id),
         )
-        note_read(self.runtime, record.id, record.site_id, customer_id, read)
         return read.attributes
 
     def _max_age(self, record: ClaimedRecord, customer_id: str) -> float:

@@ -69,18 +69,23 @@ class CallRecord:
     status: int | None
     limiter_wait_s: float
     duration_s: float
+    sent_at: float | None = None  # when it was sent (seconds since the epoch)
 
 
-# The attempts of the calls made in the current context (`recording_attempts`).
-_attempts: ContextVar[list[CallRecord] | None] = ContextVar("vendor_attempts", default=None)
+# The attempts of the calls made in the current context, one list per open
+# `recording_attempts` block.
+_attempts: ContextVar[tuple[list[CallRecord], ...]] = ContextVar("vendor_attempts", default=())
 
 
 @contextmanager
 def recording_attempts() -> Iterator[list[CallRecord]]:
     """Every attempt of the calls made inside the block (a 429 retried, a timeout, the answer),
-    in order: what a caller writes down beside the work it did (a sync record's calls)."""
+    in order: what a caller writes down beside the work it did (a sync record's calls).
+
+    Blocks nest: an enclosing block sees the attempts of the blocks inside it too, so a caller
+    can still write down the attempts of a call that raised inside a helper's own block."""
     attempts: list[CallRecord] = []
-    token = _attempts.set(attempts)
+    token = _attempts.set((*_attempts.get(), attempts))
     try:
         yield attempts
     finally:
@@ -298,11 +303,11 @@ class VendorClient:
     def _record(
         self, endpoint: str, attempt: int, status: int | None, waited: float, started: float
     ) -> None:
-        record = CallRecord(endpoint, attempt, status, waited, time.monotonic() - started)
+        took = time.monotonic() - started
+        record = CallRecord(endpoint, attempt, status, waited, took, time.time() - took)
         if self._on_call is not None:
             self._on_call(record)
-        recorded = _attempts.get()
-        if recorded is not None:
+        for recorded in _attempts.get():
             recorded.append(record)
 
     # --- errors ------------------------------------------------------------------------

@@ -48,7 +48,14 @@ class SyncItemOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     channel: str = Field(description="livechat or ticketing.")
-    event: str = Field(examples=["chat_ended"])
+    event: str = Field(
+        examples=["chat_ended"],
+        description="Comm100's event, or what an agent did in the Optimove tab: console_lookup"
+        " (viewed a customer), console_edit, console_create.",
+    )
+    event_name: str = Field(
+        examples=["Chat ended"], description="The event in words, as the control panel shows it."
+    )
     received_at: datetime
     updated_at: datetime
     state: str = Field(
@@ -73,6 +80,11 @@ class SyncItemOut(BaseModel):
         default=None,
         description="For a restore (event `restore`): the record whose change it undid. Who"
         " asked is in `comm100_ids.restored_by` (and `agent`).",
+    )
+    retryable: bool = Field(
+        description="Whether POST …/retry can queue it again: a failed Comm100 event. An agent's"
+        " view or change never is (a view changed nothing; a change is the agent's to make"
+        " again)."
     )
 
 
@@ -121,6 +133,10 @@ class SyncSummaryOut(BaseModel):
     total: int = Field(description="Records received in the period.")
     outcomes: dict[str, int] = Field(description="Records per outcome, every outcome listed.")
     in_progress: int = Field(description="Records received in the period not decided yet.")
+    agent_views: int = Field(
+        description="Customers agents looked up in the Optimove tab in the period: agent"
+        " activity, not counted in `total` or `outcomes`."
+    )
 
 
 @router.get("/{site_id}/syncs")
@@ -137,6 +153,14 @@ def list_syncs(
         datetime | None, Query(description="Received at or after (ISO 8601; naive means UTC).")
     ] = None,
     until: Annotated[datetime | None, Query(description="Received before.")] = None,
+    include_views: Annotated[
+        bool,
+        Query(
+            description="Also list what agents only looked at in the Optimove tab"
+            " (`console_lookup` records): agent activity, not syncs, so left out by default."
+            " `event=console_lookup` lists them too."
+        ),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=sync_service.MAX_PAGE_SIZE)] = (
         sync_service.DEFAULT_PAGE_SIZE
     ),
@@ -147,7 +171,8 @@ def list_syncs(
         ),
     ] = None,
 ) -> SyncPageOut:
-    """The site's sync records, newest first, one page at a time.
+    """The site's sync records, newest first, one page at a time: what happened to Optimove.
+    What agents only looked at in the Optimove tab is listed only with `include_views=true`.
 
     A cursor belongs to the filters it was issued with; a cursor that was altered, or is used
     with other filters, is refused with 400.
@@ -161,6 +186,7 @@ def list_syncs(
         state=state,
         since=since,
         until=until,
+        include_views=include_views,
     )
     with runtime.unit_of_work(read_only=True) as session:
         page = sync_service.list_syncs(session, site_id, filters, limit=limit, cursor=cursor)
@@ -177,7 +203,8 @@ def summarize_syncs(
     principal: PrincipalDep,
     hours: Annotated[int, Query(ge=1, le=sync_service.MAX_SUMMARY_HOURS)] = 24,
 ) -> SyncSummaryOut:
-    """How many records received in the last `hours` ended with each outcome."""
+    """How many records received in the last `hours` ended with each outcome; agents' views
+    are counted apart (`agent_views`)."""
     principal.require_admin_of(site_id)
     with runtime.unit_of_work(read_only=True) as session:
         summary = sync_service.summarize(session, site_id, hours=hours)
@@ -200,7 +227,8 @@ def get_sync(
     responses={
         409: {
             "model": ErrorResponse,
-            "description": "Not failed, or a later event already wrote to the customer",
+            "description": "Not failed, an agent's view or change (not retryable), or a later"
+            " event already wrote to the customer",
         }
     },
 )
@@ -217,7 +245,8 @@ def retry_sync(
     """Queue a failed record again: due now, attempts reset, outcome re-decided.
 
     Its last error is kept until the next attempt replaces it. 409 when the record is not
-    failed, or when a later event already wrote to the same customer (unless `force`).
+    failed, is an agent's view or change in the Optimove tab (`retryable` false), or when a
+    later event already wrote to the same customer (unless `force`).
     """
     principal.require_admin_of(site_id)
     with runtime.unit_of_work() as session:

@@ -59,6 +59,12 @@
     createPreview: byId("create-preview"),
     createError: byId("create-error"),
     create: byId("create"),
+    confirm: byId("create-confirm"),
+    confirmMessage: byId("confirm-message"),
+    confirmPreview: byId("confirm-preview"),
+    confirmError: byId("confirm-error"),
+    confirmCreate: byId("confirm-create"),
+    confirmCancel: byId("confirm-cancel"),
     change: byId("change")
   };
 
@@ -68,7 +74,8 @@
     view: null,
     lookupSeq: 0,
     pollTimer: null,
-    busy: false
+    busy: false,
+    creation: null // the answers of a creation the agent is asked to confirm
   };
 
   // --- the console API ------------------------------------------------------------------
@@ -113,7 +120,8 @@
       if (!answer.response.ok) {
         var error = data && data.error ? data.error : {};
         throw new ApiError(
-          error.message || "The service answered HTTP " + answer.response.status + ".",
+          error.message || "The optibridge service answered HTTP " + answer.response.status
+            + ": press Refresh in a moment, and if it keeps happening, tell your administrator.",
           answer.response.status, error.code || "error", error.details || []
         );
       }
@@ -380,7 +388,8 @@
       if (context) {
         useContext(context);
       } else {
-        say("No " + conversation + " is selected in the agent console.", "problem");
+        say("No " + conversation + " is selected in the agent console: select one to see its"
+          + " customer.", "problem");
       }
     }, function () {
       say("The Comm100 agent console did not give this tab the current " + conversation
@@ -443,6 +452,7 @@
     hide(ui.notice);
     hide(ui.customer);
     hide(ui.createForm);
+    closeConfirm(false);
     say(view.message, view.status === "matched" ? "ok" : "problem");
     if (view.stale) {
       var when = view.fetched_at ? " Last read " + formatTime(view.fetched_at) + "." : "";
@@ -493,6 +503,7 @@
     state.view = null;
     hide(ui.customer);
     hide(ui.createForm);
+    closeConfirm(false);
     hide(ui.notice);
     say(error.message, "problem");
   }
@@ -721,7 +732,7 @@
       }
     } else if (offer.customer_id) {
       var lead = document.createElement("p");
-      lead.textContent = "The customer will have the id " + offer.customer_id + ".";
+      lead.textContent = "The customer will have the ID " + offer.customer_id + ".";
       ui.createPreview.appendChild(lead);
     }
     var preview = offer.preview || [];
@@ -731,19 +742,23 @@
       : "With no other values (the " + conversation + " has none for the mapped fields).";
     ui.createPreview.appendChild(intro);
     if (preview.length) {
-      var list = document.createElement("dl");
-      list.className = "fields";
-      preview.forEach(function (item) {
-        var term = document.createElement("dt");
-        term.textContent = item.label;
-        var value = document.createElement("dd");
-        value.textContent = item.value;
-        list.appendChild(term);
-        list.appendChild(value);
-      });
-      ui.createPreview.appendChild(list);
+      ui.createPreview.appendChild(fieldList(preview));
     }
     show(ui.createForm);
+  }
+
+  function fieldList(fields) {
+    var list = document.createElement("dl");
+    list.className = "fields";
+    fields.forEach(function (item) {
+      var term = document.createElement("dt");
+      term.textContent = item.label;
+      var value = document.createElement("dd");
+      value.textContent = item.value;
+      list.appendChild(term);
+      list.appendChild(value);
+    });
+    return list;
   }
 
   function field(id, labelText, control) {
@@ -764,6 +779,8 @@
     return { wrapper: wrapper, control: control };
   }
 
+  // Create in two steps: the service says which id the customer will get and with what
+  // values (nothing is written), the agent confirms, then it is created.
   function submitCreate(event) {
     event.preventDefault();
     var view = state.view;
@@ -779,32 +796,85 @@
       var ask = asks[select ? Number(select.value) : 0];
       setFieldError(input, "");
       if (!input.value.trim()) {
-        setFieldError(input, "Enter a value: it identifies the customer in Optimove.");
+        setFieldError(input, "Enter the " + ask.label + ": it identifies the customer in"
+          + " Optimove.");
         input.focus();
         return;
       }
       answers[ask.key] = input.value.trim();
     }
     setBusy(true);
+    call("POST", "/create/preview", { channel: channel, context: state.context, answers: answers })
+      .then(function (preview) {
+        setBusy(false); // first: a disabled button can't take the focus
+        openConfirm(preview, answers);
+      }, function (error) {
+        setBusy(false);
+        showCreateError(error, input, ui.createError);
+      });
+  }
+
+  function showCreateError(error, input, where) {
+    var shown = false;
+    if (input && error.details) {
+      error.details.forEach(function (detail) {
+        if (typeof detail.pointer === "string" && detail.pointer.indexOf("/answers") === 0) {
+          setFieldError(input, capitalise(detail.message) + ".");
+          shown = true;
+        }
+      });
+    }
+    showFormError(where, error.message);
+    if (shown) {
+      input.focus();
+    }
+  }
+
+  function openConfirm(preview, answers) {
+    state.creation = answers;
+    ui.confirmMessage.textContent = preview.message;
+    ui.confirmCreate.textContent = "Create customer " + preview.customer_id;
+    clear(ui.confirmPreview);
+    var intro = document.createElement("p");
+    intro.textContent = preview.fields.length
+      ? "With these values from the " + conversation + ":"
+      : "With no other values (the " + conversation + " has none for the mapped fields).";
+    ui.confirmPreview.appendChild(intro);
+    if (preview.fields.length) {
+      ui.confirmPreview.appendChild(fieldList(preview.fields));
+    }
+    hide(ui.confirmError);
+    hide(ui.createForm);
+    show(ui.confirm);
+    ui.confirmCreate.focus();
+  }
+
+  function closeConfirm(backToForm) {
+    state.creation = null;
+    if (ui.confirm.hidden) {
+      return;
+    }
+    hide(ui.confirm);
+    if (backToForm && state.view && state.view.create && state.view.create.allowed) {
+      show(ui.createForm);
+      ui.create.focus();
+    }
+  }
+
+  function confirmCreate() {
+    if (state.busy || state.creation === null) {
+      return;
+    }
+    var answers = state.creation;
+    setBusy(true);
     call("POST", "/create", { channel: channel, context: state.context, answers: answers })
       .then(function (change) {
-        hide(ui.createForm);
+        state.creation = null;
+        hide(ui.confirm);
         showChange(change);
         poll(change.record_id);
       }, function (error) {
-        var shown = false;
-        if (input && error.details) {
-          error.details.forEach(function (detail) {
-            if (typeof detail.pointer === "string" && detail.pointer.indexOf("/answers") === 0) {
-              setFieldError(input, detail.message);
-              shown = true;
-            }
-          });
-        }
-        showFormError(ui.createError, error.message);
-        if (shown) {
-          input.focus();
-        }
+        showFormError(ui.confirmError, error.message);
       })
       .then(function () {
         setBusy(false);
@@ -869,6 +939,7 @@
     ui.refresh.disabled = busy || !state.context;
     ui.save.disabled = busy;
     ui.create.disabled = busy;
+    ui.confirmCreate.disabled = busy;
   }
 
   function formatTime(iso) {
@@ -1021,6 +1092,16 @@
     }
   });
   ui.createForm.addEventListener("submit", submitCreate);
+  ui.confirmCreate.addEventListener("click", confirmCreate);
+  ui.confirmCancel.addEventListener("click", function () {
+    closeConfirm(true);
+  });
+  ui.confirm.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeConfirm(true);
+    }
+  });
 
   if (signInUrl && !session) {
     session = sessionFromSignIn();

@@ -24,7 +24,8 @@ from optibridge.web.ui.auth import check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect
 from optibridge.web.ui.settings_form import ErrorIndex
-from optibridge.web.ui.site_settings import Result, SitePage, site_page_response
+from optibridge.web.ui.site_cards import Result
+from optibridge.web.ui.site_settings import SitePage, site_page_response
 
 router = page_router()
 

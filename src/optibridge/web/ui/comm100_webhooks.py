@@ -14,7 +14,8 @@ from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect
-from optibridge.web.ui.site_settings import Result, SitePage, sentence, site_page_response
+from optibridge.web.ui.site_cards import Result, sentence
+from optibridge.web.ui.site_settings import SitePage, site_page_response
 
 router = page_router()
 

@@ -24,7 +24,8 @@ from optibridge.web.ui.settings_form import (
     form_from_post,
     known_pointers,
 )
-from optibridge.web.ui.site_settings import PreviewCard, SitePage, sentence, site_page_response
+from optibridge.web.ui.site_cards import sentence
+from optibridge.web.ui.site_settings import PreviewCard, SitePage, site_page_response
 
 router = page_router()
 

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from optibridge.domain.decide import field_names
+from optibridge.domain.mapping_types import TypeMismatch, type_mismatches
 from optibridge.domain.preview import DEFAULT_PREVIEW_LIMIT
 from optibridge.domain.records import Channel
 from optibridge.domain.settings import CHANNEL_NAMES
@@ -29,10 +31,9 @@ from optibridge.services import comm100_webhooks as webhooks_service
 from optibridge.services import preview as preview_service
 from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
+from optibridge.services import syncs as syncs_service
 from optibridge.services.comm100_connection import FieldChoices
-from optibridge.services.comm100_signin import redirect_uri
-from optibridge.services.comm100_webhooks import WebhookState
-from optibridge.services.settings import AttributeInfo, StoredSettings
+from optibridge.services.settings import AttributeInfo
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -51,24 +52,19 @@ from optibridge.web.ui.settings_form import (
     form_from_post,
     known_pointers,
 )
-from optibridge.web.ui.sync_log import EVENT_LABELS, OUTCOME_LABELS
+from optibridge.web.ui.site_cards import (
+    Result,
+    Status,
+    comm100_app_view,
+    sentence,
+    webhooks_card,
+)
+from optibridge.web.ui.sync_log import OUTCOME_LABELS
 
 router = page_router()
 
 # A form of the page that can fail and be shown again with what was typed.
 ConnectionSection = Literal["optimove", "comm100", "sign_in"]
-
-
-@dataclass(frozen=True)
-class Status:
-    kind: Literal["on", "off", "failing"]
-    text: str
-
-
-@dataclass(frozen=True)
-class Result:
-    ok: bool
-    message: str
 
 
 @dataclass(frozen=True)
@@ -285,8 +281,35 @@ def save_settings(
         )
         return site_page_response(request, runtime, session, site_id, page)
     response = redirect(request, f"/ui/sites/{site_id}")
-    set_flash(request, response, "success", "Settings saved.")
+    warnings = mapping_warnings(runtime, site_id)
+    if warnings:
+        set_flash(request, response, "info", _saved_with_warnings(warnings))
+    else:
+        set_flash(request, response, "success", "Settings saved.")
     return response
+
+
+def mapping_warnings(
+    runtime: Runtime, site_id: int, choices: FieldChoices | None = None
+) -> list[TypeMismatch]:
+    """The saved mappings whose Comm100 values may not fit their Optimove attribute (none
+    while the attributes' types can't be known)."""
+    field_types = settings_service.attribute_types(runtime, site_id)
+    if not field_types:
+        return []
+    stored = settings_service.load_settings(runtime, site_id)
+    choices = choices or comm100_service.field_choices(runtime, site_id)
+    return type_mismatches(stored.settings, field_types, choices.kinds)
+
+
+def _saved_with_warnings(warnings: list[TypeMismatch]) -> str:
+    if len(warnings) == 1:
+        return f"Settings saved, with a warning: {sentence(warnings[0].message)}"
+    fields = field_names(dict.fromkeys(w.optimove_field for w in warnings))
+    return (
+        f"Settings saved, with {len(warnings)} warnings: values for {fields} may be left out"
+        " of Optimove. See the warnings beside Contact Field Mapping."
+    )
 
 
 def _save_section(runtime: Runtime, site_id: int, section: str, values: dict[str, str]) -> None:
@@ -315,6 +338,8 @@ def site_page_response(
     errors = ErrorIndex(errors.problems, known_pointers(form))
     account = settings_service.saved_account(runtime, site_id, stored)
     choices = comm100_service.field_choices(runtime, site_id, refresh=page.refresh_fields)
+    # About the saved mappings: shown only while the page shows them (not a form sent back).
+    warnings = [] if page.form else mapping_warnings(runtime, site_id, choices)
     comm100 = stored.settings.comm100
     comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
     comm100_status = _comm100_status(comm100_saved, choices)
@@ -360,12 +385,16 @@ def site_page_response(
                 channel: _ref_labels(choices, channel) for channel in ("livechat", "ticketing")
             },
             "fields_problem": choices.problem,
+            "mapping_warnings": {
+                channel: [w for w in warnings if w.pointer.startswith(f"/{channel}/")]
+                for channel in ("livechat", "ticketing")
+            },
             "unsaved_list": page.unsaved_list,
             "preview": page.preview,
             "preview_limit": DEFAULT_PREVIEW_LIMIT,
             "preview_channel": _preview_channel(page, form),
             "outcome_labels": OUTCOME_LABELS,
-            "event_labels": EVENT_LABELS,
+            "event_labels": syncs_service.EVENT_NAMES,
             "summary_title": page.summary_title,
             "webhooks": urls,
             "comm100_app": comm100_app_view(
@@ -386,92 +415,6 @@ def site_page_response(
         status=page.status,
         session=session,
     )
-
-
-@dataclass(frozen=True)
-class Comm100AppView:
-    """What the card shows."""
-
-    sign_in_ready: bool
-    redirect_uri: str
-    platform_url: str
-    oauth_client_id: str
-    secret_mask: str | None
-
-
-def comm100_app_view(
-    stored: StoredSettings, document: dict[str, Any], public_base: str, typed: dict[str, str]
-) -> Comm100AppView:
-    section = document.get("comm100", {})
-    return Comm100AppView(
-        sign_in_ready=stored.sign_in_ready,
-        redirect_uri=redirect_uri(public_base),
-        platform_url=typed.get("platform_url", section.get("platform_url") or ""),
-        oauth_client_id=typed.get("oauth_client_id", section.get("oauth_client_id") or ""),
-        secret_mask=section.get("oauth_client_secret"),
-    )
-
-
-@dataclass(frozen=True)
-class WebhookRow:
-    event: str
-    name: str
-    state: WebhookState
-    status: Status  # the state in a word, coloured
-    message: str
-
-
-@dataclass(frozen=True)
-class WebhooksCard:
-    """*Webhooks in Comm100*: each needed webhook's state, or why it can't be read now."""
-
-    connected: bool  # the button works only with a saved connection
-    rows: tuple[WebhookRow, ...]
-    problem: str | None
-    warning: str | None
-    ticket_steps: tuple[str, ...]
-    result: Result | None
-
-
-_STATE_WORDS: dict[WebhookState, Status] = {
-    "registered": Status("on", "Registered"),
-    "missing": Status("off", "Missing"),
-    "elsewhere": Status("failing", "Elsewhere"),
-}
-
-
-def webhooks_card(
-    runtime: Runtime,
-    site_id: int,
-    public: str,
-    *,
-    comm100_saved: bool,
-    choices: FieldChoices,
-    result: Result | None,
-) -> WebhooksCard:
-    """Read from Comm100 (one call), only when the field lists could be read: a Comm100 that
-    does not answer is waited for once per page, not twice."""
-    steps = webhooks_service.ticket_trigger(site_id).steps
-
-    def unread(problem: str) -> WebhooksCard:
-        return WebhooksCard(comm100_saved, (), problem, None, steps, result)
-
-    if not comm100_saved:
-        return unread(
-            "Connect the Comm100 site above first: the webhooks are registered with its agent's "
-            "API key (the agent needs the Manage Integration permission)."
-        )
-    if not choices.read_from_comm100:
-        return unread("Their state can't be read while Comm100 can't be (see Comm100 site above).")
-    try:
-        report = webhooks_service.webhook_report(runtime, site_id, public)
-    except AppError as error:
-        return unread(f"Their state can't be read from Comm100: {sentence(error.message)}")
-    rows = tuple(
-        WebhookRow(e.event, e.name, e.state, _STATE_WORDS[e.state], e.message)
-        for e in report.livechat
-    )
-    return WebhooksCard(True, rows, None, report.warning, steps, result)
 
 
 def _preview_channel(page: SitePage, form: SettingsForm) -> Channel:
@@ -568,11 +511,6 @@ def _ref_labels(choices: FieldChoices, channel: Channel) -> dict[str, str]:
 
 def _attributes(count: int) -> str:
     return f"{count} customer attribute" + ("" if count == 1 else "s")
-
-
-def sentence(message: str) -> str:
-    message = message.strip()
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 def _lower_first(text: str) -> str:

@@ -1,6 +1,10 @@
-"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts for the last 24 hours, retry,
-and restore (SPEC 4.7): *Restore…* on a change opens a page that says what will be written back
-and asks to confirm; confirming posts it (with the CSRF token) and comes back to the log."""
+"""`/ui/sites/{site_id}/syncs`: the sync log with filters, counts and a picture of the last 24
+hours (`sync_charts`), retry, and restore (SPEC 4.7): *Restore…* on a change opens a page that
+says what will be written back and asks to confirm; confirming posts it (with the CSRF token)
+and comes back to the log.
+
+It reads as what happened to Optimove: what agents only looked at in the Optimove tab is shown
+only when asked for (*Show agents' views*), and *Retry* only beside a record it can help."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Annotated
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from optibridge.domain.records import CHANNELS, OUTCOMES, RESTORE
+from optibridge.domain.records import CHANNELS, OUTCOMES
 from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Conflict, NotFound
 from optibridge.services import sites as site_service
@@ -20,6 +24,7 @@ from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect, render
+from optibridge.web.ui.sync_charts import HEIGHT, SERIES, WIDTH, day_charts
 
 router = page_router()
 
@@ -42,16 +47,6 @@ STATE_LABELS = {
     "done": "Done",
     "failed": "Failed",
 }
-EVENT_LABELS = {
-    "chat_ended": "Chat ended",
-    "offline_message_submitted": "Offline message submitted",
-    "ticket_created": "Ticket created",
-    "chat_started": "Chat started",
-    "chat_wrapped_up": "Chat wrapped up",
-    "console_edit": "Agent's edit",
-    "console_create": "Agent's creation",
-    RESTORE: "Restore",
-}
 
 
 @router.get("/sites/{site_id}/syncs", response_class=HTMLResponse)
@@ -65,6 +60,7 @@ def sync_log(
     customer: Annotated[str, Query(max_length=200)] = "",
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
+    views: Annotated[str, Query(max_length=8)] = "",
     cursor: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     session.principal.require_admin_of(site_id)
@@ -83,6 +79,7 @@ def sync_log(
         customer_id=customer.strip() or None,
         since=since_at if "until" not in problems else None,
         until=until_at if "until" not in problems else None,
+        include_views=bool(views),
     )
     notice = None
     with runtime.unit_of_work(read_only=True) as db:
@@ -99,6 +96,9 @@ def sync_log(
             record.id for record in details if sync_service.restore_refusal(record) is None
         }
         summary = sync_service.summarize(db, site_id, hours=24)
+        activity = sync_service.day_activity(
+            db, site_id, window_s=runtime.config.optimove_rate_window_s
+        )
         site_name = site.name
     query = {
         key: value
@@ -108,6 +108,7 @@ def sync_log(
             ("customer", customer),
             ("since", since),
             ("until", until),
+            ("views", "1" if views else ""),
         )
         if value
     }
@@ -121,12 +122,19 @@ def sync_log(
             "restorable": restorable,
             "next_cursor": page.next_cursor,
             "summary": summary,
+            "charts": day_charts(activity, limit=runtime.config.optimove_rate_limit),
+            "chart_series": SERIES,
+            "width": WIDTH,
+            "height": HEIGHT,
+            "limit": runtime.config.optimove_rate_limit,
+            "window": f"{runtime.config.optimove_rate_window_s:g} s",
             "filters": {
                 "outcome": outcome,
                 "channel": channel,
                 "customer": customer,
                 "since": since,
                 "until": until,
+                "views": bool(views),
             },
             "filter_problems": problems,
             "query": query,
@@ -136,7 +144,6 @@ def sync_log(
             "channel_names": CHANNEL_NAMES,
             "outcome_labels": OUTCOME_LABELS,
             "state_labels": STATE_LABELS,
-            "event_labels": EVENT_LABELS,
             "current_url": _current_path(request),
         },
         status=422 if problems else 200,
@@ -198,7 +205,7 @@ def confirm_restore(
             "record": record,
             "refusal": refusal,
             "back": safe_next(next, default=f"/ui/sites/{site_id}/syncs"),
-            "event_labels": EVENT_LABELS,
+            "event_labels": sync_service.EVENT_NAMES,
             "channel_names": CHANNEL_NAMES,
         },
         status=409 if refusal else 200,

@@ -1,0 +1,233 @@
+"""The sync log's picture of the last day, drawn on the server as SVG: readable without
+JavaScript, each chart with its title and description for screen readers, and the same numbers
+as a table (`ui/_day_charts.html` draws what is computed here).
+
+- *Records per hour*: the records received each hour, stacked by what happened to them.
+- *Optimove calls against the limit*: the busiest window of Optimove's rate limit (50 calls per
+  10 s per API key by default) in each hour, beside the limit's line; the calls of the hour are
+  in the table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optibridge.services.syncs import DayActivity, HourActivity
+
+WIDTH = 480
+HEIGHT = 190
+_LEFT, _RIGHT, _TOP, _BOTTOM = 34, 8, 10, 24
+_PLOT_WIDTH = WIDTH - _LEFT - _RIGHT
+_PLOT_HEIGHT = HEIGHT - _TOP - _BOTTOM
+
+
+@dataclass(frozen=True)
+class Series:
+    """A group of outcomes drawn in one colour (`css`: the class that colours it)."""
+
+    css: str
+    label: str
+    outcomes: tuple[str, ...]
+    with_in_progress: bool = False
+
+    def count(self, hour: HourActivity) -> int:
+        counted = sum(hour.outcomes.get(outcome, 0) for outcome in self.outcomes)
+        return counted + (hour.in_progress if self.with_in_progress else 0)
+
+
+SERIES = (
+    Series("written", "Written to Optimove", ("created", "updated")),
+    Series("unchanged", "Unchanged", ("unchanged",)),
+    Series("not-written", "Not written", ("no_match", "unidentified", "needs_contact", "skipped")),
+    Series("failed", "Failed", ("failed",)),
+    Series("waiting", "In progress", ("pending",), with_in_progress=True),
+)
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    tip: str  # shown on hover (an SVG <title>)
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One bar chart, in the SVG's own units (`WIDTH` by `HEIGHT`)."""
+
+    id: str
+    title: str
+    description: str
+    bars: list[Bar]
+    gridlines: list[Label]  # y, and the value at that height (x is the axis)
+    hours: list[Label]  # under the bars
+    legend: list[tuple[str, str]]  # (css, label)
+    limit: Label | None = None  # the limit's line: its height, and what it says
+
+
+@dataclass(frozen=True)
+class DayCharts:
+    records: Chart
+    calls: Chart
+    rows: list[HourRow]  # the table beside them
+
+
+@dataclass(frozen=True)
+class HourRow:
+    hour: str  # "14:00"
+    received: int
+    by_series: list[int]  # in `SERIES` order
+    calls: int
+    busiest: int
+
+
+def day_charts(activity: DayActivity, *, limit: int) -> DayCharts:
+    hours = activity.hours
+    window = f"{activity.window_s:g} s"
+    return DayCharts(
+        records=_records_chart(hours),
+        calls=_calls_chart(hours, limit, window),
+        rows=[
+            HourRow(
+                _hour(hour),
+                hour.received,
+                [series.count(hour) for series in SERIES],
+                hour.calls,
+                hour.busiest,
+            )
+            for hour in hours
+        ],
+    )
+
+
+def _records_chart(hours: Sequence[HourActivity]) -> Chart:
+    total = sum(hour.received for hour in hours)
+    top = _nice(max((hour.received for hour in hours), default=0))
+    bars: list[Bar] = []
+    for index, hour in enumerate(hours):
+        base = 0
+        for series in SERIES:
+            count = series.count(hour)
+            if count:
+                tip = f"{_hour(hour)} UTC: {count} {series.label.lower()}"
+                bars.append(_bar(index, len(hours), base, count, top, series.css, tip))
+                base += count
+    if total:
+        peak = max(hours, key=lambda hour: hour.received)
+        parts = [
+            f"{sum(series.count(hour) for hour in hours)} {series.label.lower()}"
+            for series in SERIES
+        ]
+        description = (
+            f"{total} record{'s' if total != 1 else ''} received in the last {len(hours)} hours"
+            f" ({', '.join(parts)}); the most in one hour: {peak.received}, at"
+            f" {_hour(peak)} UTC."
+        )
+    else:
+        description = f"No record was received in the last {len(hours)} hours."
+    return Chart(
+        id="chart-records",
+        title="Records per hour, by what happened to them",
+        description=description,
+        bars=bars,
+        gridlines=_gridlines(top),
+        hours=_hour_labels(hours),
+        legend=[(series.css, series.label) for series in SERIES],
+    )
+
+
+def _calls_chart(hours: Sequence[HourActivity], limit: int, window: str) -> Chart:
+    top = _nice(max(limit, *(hour.busiest for hour in hours)))
+    bars = [
+        _bar(
+            index,
+            len(hours),
+            0,
+            hour.busiest,
+            top,
+            "over" if hour.busiest > limit else "calls",
+            f"{_hour(hour)} UTC: {hour.calls} call{'s' if hour.calls != 1 else ''}, at most"
+            f" {hour.busiest} in {window}",
+        )
+        for index, hour in enumerate(hours)
+        if hour.busiest
+    ]
+    total = sum(hour.calls for hour in hours)
+    if total:
+        peak = max(hours, key=lambda hour: hour.busiest)
+        description = (
+            f"{total} Optimove call{'s' if total != 1 else ''} in the last {len(hours)} hours;"
+            f" the busiest {window} had {peak.busiest}, at {_hour(peak)} UTC, against a limit"
+            f" of {limit}."
+        )
+    else:
+        description = f"No Optimove call in the last {len(hours)} hours (the limit: {limit})."
+    return Chart(
+        id="chart-calls",
+        title=f"Optimove calls: the busiest {window} of each hour, against the limit",
+        description=description,
+        bars=bars,
+        gridlines=_gridlines(top),
+        hours=_hour_labels(hours),
+        legend=[("calls", f"Calls in the busiest {window}"), ("limit", f"Limit: {limit}")],
+        limit=Label(_LEFT, round(_y(limit, top), 1), f"limit {limit}"),
+    )
+
+
+def _bar(index: int, slots: int, base: int, count: int, top: int, css: str, tip: str) -> Bar:
+    slot = _PLOT_WIDTH / slots
+    width = slot * 0.72
+    y_top = _y(base + count, top)
+    return Bar(
+        x=round(_LEFT + index * slot + (slot - width) / 2, 1),
+        y=round(y_top, 1),
+        width=round(width, 1),
+        height=round(_y(base, top) - y_top, 1),
+        css=css,
+        tip=tip,
+    )
+
+
+def _y(value: float, top: int) -> float:
+    return _TOP + _PLOT_HEIGHT * (1 - value / top)
+
+
+def _gridlines(top: int) -> list[Label]:
+    return [Label(_LEFT, round(_y(value, top), 1), str(value)) for value in (0, top // 2, top)]
+
+
+def _hour_labels(hours: Sequence[HourActivity]) -> list[Label]:
+    slot = _PLOT_WIDTH / len(hours)
+    return [
+        Label(round(_LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, _hour(hour))
+        for index, hour in enumerate(hours)
+        if hour.start.hour % 3 == 0
+    ]
+
+
+def _hour(hour: HourActivity) -> str:
+    return hour.start.strftime("%H:00")
+
+
+def _nice(value: int) -> int:
+    """The scale's top: at least `value`, 1, 2, 4 or 5 times a power of ten, and even (the
+    middle gridline at a whole number)."""
+    if value <= 2:
+        return 2
+    power = int(10 ** math.floor(math.log10(value)))
+    for step in (1, 2, 4, 5, 10):
+        if step * power >= value and (step * power) % 2 == 0:
+            return step * power
+    return 10 * power
