@@ -293,11 +293,14 @@ def mapping_warnings(
     runtime: Runtime, site_id: int, choices: FieldChoices | None = None
 ) -> list[TypeMismatch]:
     """The saved mappings whose Comm100 values may not fit their Optimove attribute (none
-    while the attributes' types can't be known)."""
+    while the attributes' types can't be known, nor while the account can't be read: the page
+    says so, and doesn't wait for a silent account twice)."""
+    stored = settings_service.load_settings(runtime, site_id)
+    if settings_service.saved_account(runtime, site_id, stored).attributes is None:
+        return []
     field_types = settings_service.attribute_types(runtime, site_id)
     if not field_types:
         return []
-    stored = settings_service.load_settings(runtime, site_id)
     choices = choices or comm100_service.field_choices(runtime, site_id)
     return type_mismatches(stored.settings, field_types, choices.kinds)
 
@@ -338,8 +341,10 @@ def site_page_response(
     errors = ErrorIndex(errors.problems, known_pointers(form))
     account = settings_service.saved_account(runtime, site_id, stored)
     choices = comm100_service.field_choices(runtime, site_id, refresh=page.refresh_fields)
-    # About the saved mappings: shown only while the page shows them (not a form sent back).
-    warnings = [] if page.form else mapping_warnings(runtime, site_id, choices)
+    # About the saved mappings: shown only while the page shows them (not a form sent back),
+    # and while the account answers (its problem is said instead).
+    readable = account.attributes is not None
+    warnings = mapping_warnings(runtime, site_id, choices) if readable and not page.form else []
     comm100 = stored.settings.comm100
     comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
     comm100_status = _comm100_status(comm100_saved, choices)
