@@ -91,6 +91,18 @@ class Config(BaseSettings):
         description="The budget counts as in use once this share of its window's calls is taken"
         " (or callers wait); below it, writes go at once.",
     )
+    interactive_timeout_s: float = Field(
+        default=4.0,
+        gt=0,
+        description="Per-call timeout of what an administrator waits on (a connection test, "
+        "the site page's reads, Save's check of the field names); the engine's, when shorter.",
+    )
+    interactive_max_attempts: int = Field(
+        default=2,
+        ge=1,
+        description="Attempts of such a call; the engine's, when fewer. With the defaults a "
+        "connection test answers within about 10 s, whatever Optimove or Comm100 does.",
+    )
     worker_batch_size: int = Field(default=200, ge=1, le=1000)
     worker_lease_s: float = Field(default=120.0, gt=0)
     worker_poll_s: float = Field(default=0.2, gt=0)

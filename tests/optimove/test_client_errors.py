@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import partial
 
 import httpx
 import pytest
@@ -23,8 +24,9 @@ from optibridge.optimove.errors import (
     UnreachableError,
 )
 from optibridge.optimove.schemas import CustomerUpdate
+from tests.support import vendor_fakes
 
-from .fakes import API_KEY, CountingLimiter, Handler, answer, answers, harness
+from .fakes import API_KEY, BASE_URL, CountingLimiter, Handler, answer, answers, harness
 
 LIST = "GET model/GetCustomerAttributeList"
 
@@ -283,6 +285,14 @@ def test_retry_after_as_a_date_is_honoured() -> None:
     h = harness(answers(httpx.Response(503, headers={"Retry-After": later}), ok()))
     h.client.get_attribute_list()
     assert 15 < h.sleeps[0] <= 20
+
+
+def test_a_client_someone_waits_on_honours_a_retry_after_only_up_to_its_own_cap() -> None:
+    client = partial(OptimoveClient, BASE_URL, API_KEY, max_retry_after_s=1.0)
+    retry_later = answers(httpx.Response(503, headers={"Retry-After": "30"}), ok())
+    h = vendor_fakes.harness(retry_later, client, max_attempts=2, jitter=1.0)
+    h.client.get_attribute_list()
+    assert h.sleeps == [1.0]
 
 
 def test_an_absurd_retry_after_is_capped_and_a_garbled_one_ignored() -> None:

@@ -121,7 +121,7 @@ class Comm100Client(VendorClient):
     """Calls one Comm100 site as one agent. Thread-safe; share one per site.
 
     Besides its own arguments it takes `ClientOptions`: timeout_s, http, sleep, jitter,
-    backoff_base_s, backoff_max_s, on_call.
+    backoff_base_s, backoff_max_s, max_retry_after_s, on_call.
     """
 
     vendor = COMM100

@@ -92,7 +92,7 @@ class OptimoveClient(VendorClient):
     """Calls one Optimove account. Thread-safe; share one per (Base URL, API key).
 
     Besides its own arguments it takes `ClientOptions`: timeout_s, http, sleep, jitter,
-    backoff_base_s, backoff_max_s, on_call.
+    backoff_base_s, backoff_max_s, max_retry_after_s, on_call.
     """
 
     vendor = OPTIMOVE

@@ -4,7 +4,9 @@ The field lists are what an administrator chooses from when mapping fields and w
 identification rules, grouped as Comm100's own control panel groups them: Live Chat's system
 fields, pre-chat window fields, offline message window fields and custom variables; Ticketing's
 contact fields and contact identities. They are read from the Comm100 API (four calls) and
-reused for a few minutes per connection, in this process.
+reused for a few minutes per connection, in this process. Someone waits on every call made
+here (a connection test, the site page), so each is made with the bounded client of
+`sync.sites.interactive_comm100_client`.
 
 How a form field becomes a `FieldRef` follows what Live Chat webhooks carry: a pre-chat form's
 *system* fields (Name, Email, …) arrive among the visitor's system fields under their SPEC 2
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optibridge.comm100.client import FIELDS_TTL_S
+from optibridge.comm100.client import FIELDS_TTL_S, Comm100Client
 from optibridge.comm100.errors import Comm100Error
 from optibridge.comm100.schemas import FormField
 from optibridge.domain.mapping_types import Comm100Kind, comm100_kind
@@ -41,7 +43,7 @@ from optibridge.domain.settings import (
 from optibridge.errors import Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
-from optibridge.sync.sites import StoredSettings, load_settings
+from optibridge.sync.sites import StoredSettings, interactive_comm100_client, load_settings
 
 # The offline message form's system fields, as Live Chat webhooks name them (SPEC 2).
 OFFLINE_FORM_SYSTEM_FIELDS = ("name", "email", "phone", "company", "subject", "content")
@@ -179,12 +181,19 @@ def comm100_connection(
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:
-    """One real call now (the contact fields); their number, or the classified error."""
+    """One real call now (the contact fields); their number, or the classified error. Someone
+    is waiting: the bounded client answers within about ten seconds."""
     connection = comm100_connection(runtime, load_settings(runtime, site_id), override)
-    with runtime.comm100_client(
-        connection.api_base_url, connection.agent_email, connection.api_key, site_id
-    ) as client:
+    with _interactive_client(runtime, site_id, connection) as client:
         return client.check_connection()
+
+
+def _interactive_client(
+    runtime: Runtime, site_id: int, connection: Comm100Connection
+) -> Comm100Client:
+    return interactive_comm100_client(
+        runtime, connection.api_base_url, connection.agent_email, connection.api_key, site_id
+    )
 
 
 def field_choices(runtime: Runtime, site_id: int, *, refresh: bool = False) -> FieldChoices:
@@ -220,9 +229,7 @@ def _read_lists(
         cached = _cache.get(key)
     if cached is not None and not refresh and now - cached[0] < FIELDS_TTL_S:
         return cached[1]
-    with runtime.comm100_client(
-        connection.api_base_url, connection.agent_email, connection.api_key, site_id
-    ) as client:
+    with _interactive_client(runtime, site_id, connection) as client:
         # Sequential and stopping at the first failure: an unreachable site costs one wait.
         contact_fields = client.contact_fields(refresh=True)
         prechat = tuple(client.prechat_fields())

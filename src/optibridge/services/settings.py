@@ -1,7 +1,9 @@
 """A site's settings document (SPEC 3): read with keys masked, validated and saved as a whole.
 
 The use cases here open their own transactions: checking field names may need a call to
-Optimove, and no outside call is made while a database transaction is open.
+Optimove, and no outside call is made while a database transaction is open. Someone waits on
+each of those calls (a connection test, the site page, Save), so they are made with the bounded
+client of `sync.sites.interactive_optimove_client`, never the engine's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from optibridge.domain.settings import (
     validate_settings,
 )
 from optibridge.errors import AppError, BadRequest, Invalid
+from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
@@ -39,10 +42,11 @@ from optibridge.sync.sites import (
     get_site as get_site,
 )
 from optibridge.sync.sites import (
-    load_settings as load_settings,
+    interactive_optimove_client,
+    load_site,
 )
 from optibridge.sync.sites import (
-    load_site,
+    load_settings as load_settings,
 )
 from optibridge.sync.sites import (
     optimove_connection as optimove_connection,
@@ -109,7 +113,9 @@ def saved_account(runtime: Runtime, site_id: int, stored: StoredSettings) -> Sav
     except Invalid:
         return SavedAccount(connected=False)
     try:
-        attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=True)
+        attributes, _cached = fetch_attributes(
+            runtime, site_id, connection, saved=True, client=_interactive(runtime, connection)
+        )
     except OptimoveError as error:
         return SavedAccount(connected=True, problem=error.message)
     return SavedAccount(connected=True, attributes=attributes)
@@ -143,7 +149,10 @@ def attribute_types(runtime: Runtime, site_id: int) -> dict[str, str | None]:
 
 
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:
-    """One real call now; returns the number of attributes or raises the classified error."""
+    """One real call now; returns the number of attributes or raises the classified error.
+
+    Someone is waiting: fewer attempts and a shorter timeout than the engine's
+    (`interactive_optimove_client`), so the answer comes within about ten seconds."""
     stored = load_settings(runtime, site_id)
     if override and override.get("base_url"):
         try:
@@ -156,7 +165,14 @@ def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | 
             raise Invalid("The Base URL is not valid.", invalid.problems) from None
     connection = optimove_connection(stored, override)
     saved = _connection_of(stored) == (connection.base_url, connection.api_key)
-    attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=saved, refresh=True)
+    attributes, _cached = fetch_attributes(
+        runtime,
+        site_id,
+        connection,
+        saved=saved,
+        refresh=True,
+        client=_interactive(runtime, connection),
+    )
     return len(attributes)
 
 
@@ -181,10 +197,20 @@ def _attribute_names_for_check(
     connection = OptimoveConnection(base_url=section.base_url, api_key=section.api_key)
     same_as_saved = _connection_of(current) == (connection.base_url, connection.api_key)
     try:
-        attributes, _cached = fetch_attributes(runtime, site_id, connection, saved=same_as_saved)
+        attributes, _cached = fetch_attributes(
+            runtime,
+            site_id,
+            connection,
+            saved=same_as_saved,
+            client=_interactive(runtime, connection),
+        )
     except OptimoveError:
         return None  # can't check now; the connection test will say why
     return {attribute.real_field_name for attribute in attributes}
+
+
+def _interactive(runtime: Runtime, connection: OptimoveConnection) -> OptimoveClient:
+    return interactive_optimove_client(runtime, connection.base_url, connection.api_key)
 
 
 def _with_kept_keys(raw: dict[str, Any], current: StoredSettings) -> dict[str, Any]:

@@ -59,6 +59,10 @@ AGENT_TIMEOUT_S = 5.0
 AGENT_MAX_ATTEMPTS = 2
 # A preview on the background lane stops (and says so) when no slot comes this soon.
 BACKGROUND_MAX_WAIT_S = 2.0
+# An administrator is waiting (a connection test, the site page's reads): a slot comes within
+# a second or the answer says Optimove (or Comm100) is busy, and a Retry-After is honoured up to
+# a second; timeouts and attempts are `OPTIBRIDGE_INTERACTIVE_*`.
+INTERACTIVE_MAX_WAIT_S = 1.0
 
 NOT_CONNECTED = (
     "Optimove is not connected for this site yet (Base URL and API key): ask your administrator."
@@ -467,6 +471,42 @@ def _bounded(lane: Lane) -> tuple[Priority, float]:
         ("background", BACKGROUND_MAX_WAIT_S)
         if lane == "background"
         else ("agent", AGENT_MAX_WAIT_S)
+    )
+
+
+def interactive_optimove_client(runtime: Runtime, base_url: str, api_key: str) -> OptimoveClient:
+    """A client for calls an administrator waits on: fewer attempts and a shorter timeout than
+    the engine's (`OPTIBRIDGE_INTERACTIVE_TIMEOUT_S`, `_MAX_ATTEMPTS`), so a connection test
+    answers within about ten seconds with the reason, even from a host that never answers."""
+    config = runtime.config
+    return OptimoveClient(
+        base_url,
+        api_key,
+        limiter=_BoundedLimiter(runtime.limiter, INTERACTIVE_MAX_WAIT_S, OptimoveBusy),
+        own_groups=parse_group_limits(config.optimove_group_limits).keys(),
+        timeout_s=min(config.optimove_timeout_s, config.interactive_timeout_s),
+        max_attempts=min(config.optimove_max_attempts, config.interactive_max_attempts),
+        max_retry_after_s=INTERACTIVE_MAX_WAIT_S,
+        http=runtime.http,
+        on_call=partial(observe_optimove_call, priority="agent"),
+    )
+
+
+def interactive_comm100_client(
+    runtime: Runtime, api_base_url: str, agent_email: str, api_key: str, site_id: int
+) -> Comm100Client:
+    """The Comm100 client for calls an administrator waits on (`interactive_optimove_client`)."""
+    config = runtime.config
+    return Comm100Client(
+        api_base_url,
+        agent_email,
+        api_key,
+        site_id,
+        limiter=_BoundedLimiter(runtime.comm100_limiter, INTERACTIVE_MAX_WAIT_S, Comm100Busy),
+        timeout_s=min(config.comm100_timeout_s, config.interactive_timeout_s),
+        max_attempts=config.interactive_max_attempts,
+        max_retry_after_s=INTERACTIVE_MAX_WAIT_S,
+        http=runtime.http,
     )
 
 

@@ -125,6 +125,7 @@ class ClientOptions(TypedDict, total=False):
     jitter: Callable[[], float]
     backoff_base_s: float
     backoff_max_s: float
+    max_retry_after_s: float
     on_call: Callable[[CallRecord], None] | None
 
 
@@ -162,10 +163,12 @@ class VendorClient:
         jitter: Callable[[], float] = random.random,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
         on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
         """`base_url` is already checked, with one trailing slash; `redact` maps each secret to
-        the label that replaces it in quoted answers."""
+        the label that replaces it in quoted answers; a `Retry-After` is honoured up to
+        `max_retry_after_s` (less for a client someone is waiting on)."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._base_url = base_url
@@ -184,6 +187,7 @@ class VendorClient:
         self._jitter = jitter
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
+        self._max_retry_after_s = max_retry_after_s
         self._on_call = on_call
 
     @property
@@ -297,7 +301,7 @@ class VendorClient:
     def _backoff(self, failures: int, retry_after_s: float | None) -> float:
         """Full jitter: uniform in [0, min(max, base·2^(failures-1))]; Retry-After wins."""
         if retry_after_s is not None:
-            return min(retry_after_s, MAX_RETRY_AFTER_S)
+            return min(retry_after_s, self._max_retry_after_s)
         return backoff(failures, self._backoff_base_s, self._backoff_max_s, self._jitter())
 
     def _record(

@@ -25,6 +25,7 @@ class Status:
 class Result:
     ok: bool
     message: str
+    title: str = ""  # the result in a word or two, in bold before the message
 
 
 def sentence(message: str) -> str:

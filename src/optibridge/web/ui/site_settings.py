@@ -33,7 +33,7 @@ from optibridge.services import settings as settings_service
 from optibridge.services import sites as site_service
 from optibridge.services import syncs as syncs_service
 from optibridge.services.comm100_connection import FieldChoices
-from optibridge.services.settings import AttributeInfo
+from optibridge.services.settings import AttributeInfo, StoredSettings
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
@@ -124,6 +124,7 @@ class Connection:
     section: ConnectionSection  # the settings document's section it saves, and the form's
     required: tuple[tuple[str, str], ...]  # (field, what to say when it is left empty)
     incomplete: str  # the result shown when a required field is empty
+    is_saved: Callable[[StoredSettings], bool]  # a connection of this kind is saved already
     check: Callable[[Runtime, int, dict[str, Any]], int]  # one real call: a count, or raises
     not_saved: Callable[[int], str]  # answered, but the settings with it do not validate
     saved: Callable[[int], str]  # the flash message once it is saved
@@ -134,6 +135,7 @@ OPTIMOVE = Connection(
     section="optimove",
     required=(("base_url", "Enter the account's Base URL."),),
     incomplete="Enter the Base URL to connect.",
+    is_saved=lambda stored: bool(stored.settings.optimove.base_url and stored.optimove_api_key),
     check=settings_service.check_connection,
     not_saved=lambda count: (
         f"The account answered ({_attributes(count)}), but the connection was not saved: "
@@ -151,6 +153,7 @@ COMM100 = Connection(
         ("agent_email", "Enter the e-mail address of the agent whose API key this is."),
     ),
     incomplete="Fill in the connection to test it.",
+    is_saved=lambda stored: _comm100_saved(stored),
     check=comm100_service.check_connection,
     not_saved=lambda _count: (
         "Comm100 answered, but the connection was not saved: the settings have "
@@ -196,11 +199,13 @@ def _connect(
     values = {name: form.get(name, "").strip() for name, _message in connection.required}
     api_key = form.get("api_key", "").strip()
 
-    def shown(result: str, errors: ErrorIndex, status: int, summary: str | None = None) -> Response:
+    def shown(
+        title: str, result: str, errors: ErrorIndex, status: int, summary: str | None = None
+    ) -> Response:
         page = SitePage(
             errors=errors,
             typed={section: values},
-            results={section: Result(False, result)},
+            results={section: Result(False, result, title)},
             summary_title=summary,
             status=status,
         )
@@ -212,15 +217,27 @@ def _connect(
         if not values[name]
     ]
     if problems:
-        return shown(connection.incomplete, ErrorIndex(problems), 422)
+        return shown("Not tested.", connection.incomplete, ErrorIndex(problems), 422)
     try:
         count = connection.check(runtime, site_id, {**values, "api_key": api_key or None})
     except AppError as error:
-        return shown(sentence(error.message), ErrorIndex(error.details), error.status)
+        # The status above may say the saved connection works: this is only about what was typed.
+        kept = (
+            "Nothing was saved: the connection in use is still the saved one."
+            if connection.is_saved(settings_service.load_settings(runtime, site_id))
+            else "Nothing was saved."
+        )
+        return shown(
+            "Connection test failed.",
+            f"{sentence(error.message)} {kept}",
+            ErrorIndex(error.details),
+            error.status,
+        )
     try:
         _save_section(runtime, site_id, section, {**values, **_key_if_given(api_key)})
     except Invalid as invalid:
         return shown(
+            "Not saved.",
             connection.not_saved(count),
             ErrorIndex(invalid.details),
             422,
@@ -345,8 +362,7 @@ def site_page_response(
     # and while the account answers (its problem is said instead).
     readable = account.attributes is not None
     warnings = mapping_warnings(runtime, site_id, choices) if readable and not page.form else []
-    comm100 = stored.settings.comm100
-    comm100_saved = bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
+    comm100_saved = _comm100_saved(stored)
     comm100_status = _comm100_status(comm100_saved, choices)
     optimove_doc = document["optimove"]
     comm100_doc = document["comm100"]
@@ -428,6 +444,11 @@ def _preview_channel(page: SitePage, form: SettingsForm) -> Channel:
         return page.preview.channel
     enabled = [channel for channel in CHANNELS if form.channel(channel).enabled]
     return enabled[0] if enabled else "livechat"
+
+
+def _comm100_saved(stored: StoredSettings) -> bool:
+    comm100 = stored.settings.comm100
+    return bool(comm100.api_base_url and comm100.agent_email and stored.comm100_api_key)
 
 
 def _optimove_status(account: settings_service.SavedAccount) -> Status:
