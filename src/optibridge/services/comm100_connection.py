@@ -43,6 +43,7 @@ from optibridge.domain.settings import (
 from optibridge.errors import Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.secret_box import token_digest
+from optibridge.services.recent_failures import RecentFailures
 from optibridge.sync.sites import StoredSettings, interactive_comm100_client, load_settings
 
 # The offline message form's system fields, as Live Chat webhooks name them (SPEC 2).
@@ -142,9 +143,11 @@ class _Lists:
 
 
 _cache_lock = threading.Lock()
-# (database, site, API base, agent, key digest) → (read at, lists); the database URL keeps
-# deployments that share a process (tests, a future multi-tenant host) apart.
+# `_key` → (read at, lists).
 _cache: dict[tuple[str, int, str, str, str], tuple[float, _Lists]] = {}
+# A saved site that could not be read, by `_key`: the next pages say so at once for a little
+# while instead of waiting for Comm100 again (a connection test or `refresh` asks for real).
+UNREADABLE = RecentFailures(ttl_s=30.0)
 
 
 def comm100_connection(
@@ -183,9 +186,18 @@ def comm100_connection(
 def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | None) -> int:
     """One real call now (the contact fields); their number, or the classified error. Someone
     is waiting: the bounded client answers within about ten seconds."""
-    connection = comm100_connection(runtime, load_settings(runtime, site_id), override)
-    with _interactive_client(runtime, site_id, connection) as client:
-        return client.check_connection()
+    stored = load_settings(runtime, site_id)
+    connection = comm100_connection(runtime, stored, override)
+    key = _key(runtime, site_id, connection)
+    try:
+        with _interactive_client(runtime, site_id, connection) as client:
+            count = client.check_connection()
+    except Comm100Error as error:
+        if _is_saved(runtime, stored, connection):
+            UNREADABLE.remember(key, _lists_problem(error))
+        raise
+    UNREADABLE.forget(key)
+    return count
 
 
 def _interactive_client(
@@ -207,23 +219,47 @@ def field_choices(runtime: Runtime, site_id: int, *, refresh: bool = False) -> F
         connection = comm100_connection(runtime, stored)
     except Invalid:
         return _choices(None, "Connect the Comm100 site to choose its form fields and variables.")
+    key = _key(runtime, site_id, connection)
+    recent = None if refresh else UNREADABLE.get(key)
+    if recent is not None:
+        return _choices(None, recent)
     try:
         lists = _read_lists(runtime, site_id, connection, refresh=refresh)
     except Comm100Error as error:
-        return _choices(None, f"The Comm100 field lists could not be read: {error.message}")
+        UNREADABLE.remember(key, _lists_problem(error))
+        return _choices(None, _lists_problem(error))
     return _choices(lists, None)
 
 
-def _read_lists(
-    runtime: Runtime, site_id: int, connection: Comm100Connection, *, refresh: bool
-) -> _Lists:
-    key = (
+def _lists_problem(error: Comm100Error) -> str:
+    return f"The Comm100 field lists could not be read: {error.message}"
+
+
+def _is_saved(runtime: Runtime, stored: StoredSettings, connection: Comm100Connection) -> bool:
+    try:
+        return comm100_connection(runtime, stored) == connection
+    except Invalid:
+        return False
+
+
+def _key(
+    runtime: Runtime, site_id: int, connection: Comm100Connection
+) -> tuple[str, int, str, str, str]:
+    """The connection, for the caches; the database URL keeps deployments that share a process
+    (tests, a future multi-tenant host) apart."""
+    return (
         runtime.config.effective_database_url,
         site_id,
         connection.api_base_url,
         connection.agent_email.casefold(),
         token_digest(connection.api_key),
     )
+
+
+def _read_lists(
+    runtime: Runtime, site_id: int, connection: Comm100Connection, *, refresh: bool
+) -> _Lists:
+    key = _key(runtime, site_id, connection)
     now = time.monotonic()
     with _cache_lock:
         cached = _cache.get(key)

@@ -24,7 +24,8 @@ from optibridge.errors import AppError, BadRequest, Invalid
 from optibridge.optimove.client import OptimoveClient
 from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
-from optibridge.secret_box import SecretBox
+from optibridge.secret_box import SecretBox, token_digest
+from optibridge.services.recent_failures import RecentFailures
 from optibridge.store.repositories import AttributeCacheRepository, SettingsRepository
 from optibridge.sync.customers import read_customer
 
@@ -96,6 +97,10 @@ def validate_document(
     return StoredSettings.of(settings)
 
 
+# A saved account that did not answer: the next pages say so at once for this long.
+UNREADABLE = RecentFailures(ttl_s=30.0)
+
+
 @dataclass(frozen=True)
 class SavedAccount:
     """The saved Optimove connection as a page shows it."""
@@ -107,16 +112,22 @@ class SavedAccount:
 
 def saved_account(runtime: Runtime, site_id: int, stored: StoredSettings) -> SavedAccount:
     """The saved account's attributes (cached, see `fetch_attributes`). Never raises for
-    Optimove's sake: when they can't be read, `problem` says why."""
+    Optimove's sake: when they can't be read, `problem` says why (and for a little while the
+    next pages say it again without waiting for Optimove once more)."""
     try:
         connection = optimove_connection(stored)
     except Invalid:
         return SavedAccount(connected=False)
+    key = _failure_key(runtime, site_id, connection)
+    recent = UNREADABLE.get(key)
+    if recent is not None:
+        return SavedAccount(connected=True, problem=recent)
     try:
         attributes, _cached = fetch_attributes(
             runtime, site_id, connection, saved=True, client=_interactive(runtime, connection)
         )
     except OptimoveError as error:
+        UNREADABLE.remember(key, error.message)
         return SavedAccount(connected=True, problem=error.message)
     return SavedAccount(connected=True, attributes=attributes)
 
@@ -165,14 +176,21 @@ def check_connection(runtime: Runtime, site_id: int, override: dict[str, Any] | 
             raise Invalid("The Base URL is not valid.", invalid.problems) from None
     connection = optimove_connection(stored, override)
     saved = _connection_of(stored) == (connection.base_url, connection.api_key)
-    attributes, _cached = fetch_attributes(
-        runtime,
-        site_id,
-        connection,
-        saved=saved,
-        refresh=True,
-        client=_interactive(runtime, connection),
-    )
+    key = _failure_key(runtime, site_id, connection)
+    try:
+        attributes, _cached = fetch_attributes(
+            runtime,
+            site_id,
+            connection,
+            saved=saved,
+            refresh=True,
+            client=_interactive(runtime, connection),
+        )
+    except OptimoveError as error:
+        if saved:
+            UNREADABLE.remember(key, error.message)
+        raise
+    UNREADABLE.forget(key)
     return len(attributes)
 
 
@@ -207,6 +225,13 @@ def _attribute_names_for_check(
     except OptimoveError:
         return None  # can't check now; the connection test will say why
     return {attribute.real_field_name for attribute in attributes}
+
+
+def _failure_key(
+    runtime: Runtime, site_id: int, connection: OptimoveConnection
+) -> tuple[str, int, str, str]:
+    database = runtime.config.effective_database_url  # deployments sharing a process (tests)
+    return (database, site_id, connection.base_url, token_digest(connection.api_key))
 
 
 def _interactive(runtime: Runtime, connection: OptimoveConnection) -> OptimoveClient:
