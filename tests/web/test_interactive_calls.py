@@ -196,7 +196,7 @@ def test_a_failed_test_beside_a_working_connection_says_the_saved_one_is_still_u
     assert "Not connected" not in card.text()
 
 
-def test_the_site_page_waits_on_a_silent_saved_account_only_within_the_bound(
+def test_the_site_page_waits_on_a_silent_saved_account_once_within_the_bound(
     service: Service, sandbox: httpx.Client
 ) -> None:
     sign_in(service.client)
@@ -207,10 +207,35 @@ def test_the_site_page_waits_on_a_silent_saved_account_only_within_the_bound(
     sandbox.put("/_sandbox/faults", json=HANG).raise_for_status()
     try:
         response, took = timed(lambda: service.client.get(PAGE))
+        sandbox.delete("/_sandbox/requests")
+        again, took_again = timed(lambda: service.client.get(PAGE))
+        asked_again = sandbox.get("/_sandbox/requests").json()
     finally:
         sandbox.post("/_sandbox/reset").raise_for_status()
     assert took < BOUND_S
-    assert response.status_code == 200
     status = page(response).by_id("optimove-connection").text()
     assert "Saved, but Optimove can't be read now" in status
     assert "did not answer in time" in status
+    # The next page says so at once, without asking the silent host again.
+    assert took_again < 1
+    assert asked_again == []
+    assert "did not answer in time" in page(again).by_id("optimove-connection").text()
+    # Connecting again asks for real, and the page follows.
+    assert post_form(service.client, f"{PAGE}/optimove", right, from_page=PAGE).status_code == 303
+    card = page(service.client.get(PAGE)).by_id("optimove-connection").text()
+    assert "Connected: the account has 12 customer attributes." in card
+
+
+def test_the_slow_buttons_say_what_they_are_doing_while_they_work(service: Service) -> None:
+    sign_in(service.client)
+    document = page(service.client.get(PAGE))
+    for card, label in (
+        ("optimove-connection", "Connecting…"),
+        ("comm100-connection", "Connecting…"),
+    ):
+        form = document.by_id(card).find_all("form")[0]
+        assert "data-busy" in form.attrs
+        assert [b.attrs.get("data-busy-label") for b in form.find_all("button")] == [label]
+    settings = document.by_id("settings-form")
+    assert "data-busy" in settings.attrs
+    assert document.by_id("settings-save").attrs["data-busy-label"] == "Saving…"

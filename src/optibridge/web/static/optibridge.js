@@ -149,26 +149,53 @@
 
   /* --- forms that call another service: the button says so and can't be pressed twice ---- */
 
+  /* The button that shows the form is busy: the one pressed, when it has a busy label; for
+   * Enter in a field (the form's default button, or none), the one it names with
+   * data-busy-shows, else the form's first button with a busy label. Other buttons (a row's
+   * move, a preview) leave the form as it is. */
+  function busyButton(form, submitter) {
+    if (submitter && submitter.hasAttribute("data-busy-label")) return submitter;
+    if (submitter && submitter.hasAttribute("data-busy-shows")) {
+      return document.getElementById(submitter.getAttribute("data-busy-shows"));
+    }
+    return submitter ? null : form.querySelector("[data-busy-label]");
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll("form[data-busy]"), function (form) {
-    var button = form.querySelector("[data-busy-label]");
-    if (!button) return;
-    var idle = button.textContent;
+    var pressed = null;
+    var idle = "";
     form.addEventListener("submit", function (event) {
       if (form.getAttribute("aria-busy") === "true") {
         event.preventDefault();
         return;
       }
+      var button = busyButton(form, event.submitter);
+      if (!button) return;
+      pressed = button;
+      idle = button.textContent;
       form.setAttribute("aria-busy", "true");
+      // A disabled button is not sent with the form: its name and value go in its stead.
+      if (button === event.submitter && button.name) {
+        var standIn = document.createElement("input");
+        standIn.type = "hidden";
+        standIn.name = button.name;
+        standIn.value = button.value;
+        standIn.setAttribute("data-busy-stand-in", "");
+        form.appendChild(standIn);
+      }
       button.disabled = true;
       button.textContent = button.getAttribute("data-busy-label");
       announce(button.textContent);
     });
     // Back to this page from the browser's history: ready again.
     window.addEventListener("pageshow", function () {
-      if (form.getAttribute("aria-busy") !== "true") return;
+      if (form.getAttribute("aria-busy") !== "true" || !pressed) return;
       form.removeAttribute("aria-busy");
-      button.disabled = false;
-      button.textContent = idle;
+      Array.prototype.forEach.call(form.querySelectorAll("[data-busy-stand-in]"), function (input) {
+        input.parentNode.removeChild(input);
+      });
+      pressed.disabled = false;
+      pressed.textContent = idle;
     });
   });
 

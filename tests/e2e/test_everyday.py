@@ -1,0 +1,99 @@
+"""An administrator's everyday meetings with the control panel in a real browser (issue 16),
+against `optibridge demo` as a process: a slow *Connect* shows that it is working and answers
+in time, with the reason."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_control_panel import (
+    ADMIN_TOKEN,
+    VIEWPORT,
+    Demo,
+    _wait_for_banner,
+    script_errors,
+    sign_in,
+)
+from tests.support.processes import free_port, optibridge_command, running_process
+
+pytestmark = pytest.mark.integration
+
+SITE = 10000
+
+
+NOTE_EACH_SUBMIT = """() => document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const button = form.querySelector("[data-busy-label]");
+  const noted = JSON.parse(sessionStorage.getItem("submits") || "[]");
+  noted.push({disabled: button.disabled, text: button.textContent,
+              busy: form.getAttribute("aria-busy"), sent: !event.defaultPrevented});
+  sessionStorage.setItem("submits", JSON.stringify(noted));
+  if (noted.length === 1) window.setTimeout(() => form.requestSubmit(), 0);
+})"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    data_dir = tmp_path_factory.mktemp("everyday-demo")
+    port = free_port()
+    log = data_dir / "demo.log"
+    argv = optibridge_command("demo", "--port", str(port), "--data-dir", str(data_dir))
+    url = f"http://127.0.0.1:{port}"
+    env = {"OPTIBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN}
+    with running_process(argv, ready_url=f"{url}/healthz", log_path=log, env=env):
+        _wait_for_banner(log)
+        yield Demo(url)
+
+
+@pytest.fixture
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": VIEWPORT}
+
+
+@pytest.fixture
+def silence_optimove(demo: Demo) -> Iterator[Callable[[], None]]:
+    """Makes the Optimove sandbox take every call and never answer in time; undone after."""
+    faults = f"{demo.url}/sandbox/optimove/_sandbox/faults"
+
+    def silence() -> None:
+        httpx.put(faults, json={"timeout_rate": 1.0, "timeout_ms": 12_000}).raise_for_status()
+
+    yield silence
+    httpx.put(faults, json={"timeout_rate": 0.0}, timeout=10).raise_for_status()
+
+
+def test_connect_says_it_is_working_and_answers_a_silent_host_in_time(
+    page: Page, demo: Demo, silence_optimove: Callable[[], None]
+) -> None:
+    errors = script_errors(page)
+    sign_in(page, demo)
+    page.goto(f"{demo.url}/ui/sites/{SITE}")
+    card = page.locator("#optimove-connection")
+    card.get_by_label("API key").fill("sandbox-optimove-key")
+    silence_optimove()
+
+    # While the form is away the page can't be looked at (the browser waits for the answer):
+    # what the button showed on submit is noted, and the form is sent again, as a second press.
+    page.evaluate(NOTE_EACH_SUBMIT)
+    started = time.monotonic()
+    card.get_by_role("button", name="Connect Optimove Account").click()
+    alert = card.get_by_role("alert")
+    expect(alert).to_contain_text("Connection test failed.", timeout=15_000)
+    took = time.monotonic() - started
+    expect(alert).to_contain_text("did not answer in time")
+    expect(alert).to_contain_text("the connection in use is still the saved one")
+    expect(alert).to_be_focused()
+    assert took < 12, took  # two attempts of 4 s; the page then says it without asking again
+    expect(card.get_by_role("button", name="Connect Optimove Account")).to_be_enabled()
+    noted = page.evaluate("() => JSON.parse(sessionStorage.getItem('submits'))")
+    assert noted == [
+        {"disabled": True, "text": "Connecting…", "busy": "true", "sent": True},
+        {"disabled": True, "text": "Connecting…", "busy": "true", "sent": False},
+    ]
+    assert errors == []
