@@ -1,6 +1,6 @@
 """An administrator's everyday meetings with the control panel in a real browser (issue 16),
 against `optibridge demo` as a process: a slow *Connect* shows that it is working and answers
-in time, with the reason."""
+in time, with the reason; a session that ends in another tab costs no typing."""
 
 from __future__ import annotations
 
@@ -96,4 +96,41 @@ def test_connect_says_it_is_working_and_answers_a_silent_host_in_time(
         {"disabled": True, "text": "Connecting…", "busy": "true", "sent": True},
         {"disabled": True, "text": "Connecting…", "busy": "true", "sent": False},
     ]
+    assert errors == []
+
+
+def test_saving_after_signing_out_in_another_tab_comes_back_to_the_form(
+    page: Page, demo: Demo
+) -> None:
+    errors = script_errors(page)
+    sign_in(page, demo)
+    page.goto(f"{demo.url}/ui/sites/{SITE}")
+    page.get_by_label("Web App URL").fill("https://acme.optimove.net")
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{demo.url}/ui/sites")
+    other_tab.get_by_role("button", name="Sign out").click()
+    expect(other_tab).to_have_url(f"{demo.url}/ui/login")
+    other_tab.close()
+
+    page.get_by_role("button", name="Save", exact=True).click()
+
+    expect(page).to_have_url(f"{demo.url}/ui/login?next=/ui/sites/{SITE}%23settings")
+    expect(page.locator(".flash")).to_contain_text("Your session had ended")
+    expect(page.locator(".flash")).to_contain_text("filled in again")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{demo.url}/ui/sites/{SITE}#settings")
+    notice = page.locator("#settings-draft")
+    expect(notice).to_contain_text("Not saved yet")
+    expect(notice).to_be_focused()
+    expect(page.get_by_label("Web App URL")).to_have_value("https://acme.optimove.net")
+    with demo.api() as api:
+        saved = api.get(f"/sites/{SITE}/settings").json()["optimove"]["web_app_url"]
+    assert saved != "https://acme.optimove.net"
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".flash")).to_have_text("Settings saved.")
+    with demo.api() as api:
+        saved = api.get(f"/sites/{SITE}/settings").json()["optimove"]["web_app_url"]
+    assert saved == "https://acme.optimove.net"
     assert errors == []

@@ -16,10 +16,17 @@ that holds while the site's Comm100 sign-in is set up as when they signed in.
 CSRF: every POST form carries the session's CSRF secret, signed (synchronizer token); the login
 form, before any session exists, carries a signed nonce that must match its nonce cookie.
 The cookies are HttpOnly, SameSite=Lax, limited to `/ui`, and Secure when served over https.
+
+A session that ends (it expires, its token is revoked, it is signed out or replaced in another
+tab) while a page is open must not lose what was typed there silently (`drafts`):
+`sent_from_ended_session` tells whether a form was sent from a page of this browser's own
+session, by the session cookie still there or the signed mark that signing out (or in again)
+leaves (`ENDED_COOKIE`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -29,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from fastapi import Request, Response
 from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 
@@ -42,6 +50,7 @@ from optibridge.services.tokens import Principal, Role, is_admin_token_of
 SESSION_COOKIE = "optibridge_session"
 LOGIN_COOKIE = "optibridge_login"
 FLASH_COOKIE = "optibridge_flash"
+ENDED_COOKIE = "optibridge_ended"
 COOKIE_PATH = "/ui"
 SESSION_LIFETIME_S = 12 * 3600
 LOGIN_NONCE_LIFETIME_S = 3600
@@ -54,9 +63,13 @@ CLOCK_SKEW_S = 60
 
 _KEY_CONTEXT = b"optibridge control panel cookies v1"
 FlashKind = Literal["success", "error", "info"]
+# How old a page of an ended session may be for what was typed in it to be kept (`drafts`).
+ENDED_PAGE_MAX_AGE_S = 7 * 24 * 3600
+_DRAFT_KEY_CONTEXT = b"optibridge control panel drafts v1"
+
 # What a signed value is for: the salt it is signed under.
-Purpose = Literal["session", "flash", "csrf", "login"]
-_PURPOSES: tuple[Purpose, ...] = ("session", "flash", "csrf", "login")
+Purpose = Literal["session", "flash", "csrf", "login", "ended"]
+_PURPOSES: tuple[Purpose, ...] = ("session", "flash", "csrf", "login", "ended")
 _SALT_PREFIX = "optibridge.ui."
 
 
@@ -111,6 +124,9 @@ class UiSigner:
             key_derivation="hmac",
             digest_method=hashlib.sha256,
         )
+        # Drafts are encrypted too (they hold what an administrator typed), under keys of their
+        # own derived from these.
+        self._drafts = MultiFernet([Fernet(_draft_key(key)) for key in keys])
 
     def sign(self, purpose: Purpose, value: Any) -> str:
         return self._serializers[purpose].dumps(value)
@@ -128,6 +144,17 @@ class UiSigner:
             return None
         return value, moment
 
+    def seal(self, value: bytes) -> str:
+        """`value` encrypted and authenticated (Fernet) under the newest key."""
+        return self._drafts.encrypt(value).decode("ascii")
+
+    def open_sealed(self, sealed: str, max_age_s: int) -> bytes | None:
+        """What `seal` sealed, or None: not ours, altered, or older than `max_age_s`."""
+        try:
+            return self._drafts.decrypt(sealed.encode("ascii"), ttl=max_age_s)
+        except (InvalidToken, UnicodeEncodeError):
+            return None
+
     def bootstrap_mark(self, bootstrap_token: str) -> str:
         """Which bootstrap token a session was opened with, without storing (a hash of) it."""
         return self._bootstrap.get_signature(token_digest(bootstrap_token)).decode()
@@ -135,6 +162,10 @@ class UiSigner:
     def is_bootstrap_mark(self, mark: str, bootstrap_token: str) -> bool:
         """Whether `mark` is `bootstrap_mark` of the token under any of the keys."""
         return self._bootstrap.verify_signature(token_digest(bootstrap_token), mark)
+
+
+def _draft_key(cookie_key: bytes) -> bytes:
+    return base64.urlsafe_b64encode(hmac.new(cookie_key, _DRAFT_KEY_CONTEXT, "sha256").digest())
 
 
 def cookie_keys(config: Config) -> tuple[bytes, ...]:
@@ -236,10 +267,55 @@ def start_session(
         request, response, SESSION_COOKIE, signer(request).sign("session", payload), max_age=None
     )
     _delete_cookie(request, response, LOGIN_COOKIE)
+    # Pages of the session this one replaces may still be open: their forms stay recognisable.
+    raw = request.cookies.get(SESSION_COOKIE)
+    replaced = signer(request).unsign("session", raw, ENDED_PAGE_MAX_AGE_S) if raw else None
+    if replaced is not None and isinstance(replaced[0], dict):
+        secret = replaced[0].get("csrf")
+        if isinstance(secret, str):
+            _leave_ended_mark(request, response, secret)
 
 
-def end_session(request: Request, response: Response) -> None:
+def end_session(request: Request, response: Response, session: UiSession | None = None) -> None:
+    """Sign out; `session` (the one ending) leaves its mark for the pages still open
+    (`ended_session_secret`)."""
     _delete_cookie(request, response, SESSION_COOKIE)
+    if session is not None:
+        _leave_ended_mark(request, response, session.csrf_secret)
+
+
+def _leave_ended_mark(request: Request, response: Response, csrf_secret: str) -> None:
+    mark = signer(request).sign("ended", csrf_secret)
+    _set_cookie(request, response, ENDED_COOKIE, mark, max_age=ENDED_PAGE_MAX_AGE_S)
+
+
+def ended_session_secrets(request: Request) -> set[str]:
+    """The CSRF secrets of this browser's sessions: the session cookie's, valid or not any more
+    (expired, token revoked), and the one in the mark the last sign-out or sign-in left. A form
+    whose token carries one was sent from a page of this browser's own session."""
+    ui_signer = signer(request)
+    found: set[str] = set()
+    raw = request.cookies.get(SESSION_COOKIE)
+    unsigned = ui_signer.unsign("session", raw, ENDED_PAGE_MAX_AGE_S) if raw else None
+    if unsigned is not None and isinstance(unsigned[0], dict):
+        secret = unsigned[0].get("csrf")
+        if isinstance(secret, str):
+            found.add(secret)
+    mark = request.cookies.get(ENDED_COOKIE)
+    ended = ui_signer.unsign("ended", mark, ENDED_PAGE_MAX_AGE_S) if mark else None
+    if ended is not None and isinstance(ended[0], str):
+        found.add(ended[0])
+    return found
+
+
+def sent_from_ended_session(request: Request, form: dict[str, str]) -> bool:
+    """Whether `form` came from a page of this browser's session, now ended (see
+    `ended_session_secret`): a page elsewhere can neither read nor make its token."""
+    token = form.get(CSRF_FIELD, "")
+    unsigned = signer(request).unsign("csrf", token, ENDED_PAGE_MAX_AGE_S) if token else None
+    if unsigned is None:
+        return False
+    return any(_same_text(unsigned[0], secret) for secret in ended_session_secrets(request))
 
 
 def current_session(request: Request) -> UiSession | None:
@@ -402,10 +478,23 @@ async def read_form(request: Request) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise FormRejected(400, "The form is not valid UTF-8.") from None
-    return {
+    form = {
         storable_text(name): storable_text(value)
         for name, value in parse_qsl(text, keep_blank_values=True)
     }
+    request.state.ui_form = form  # for the page's error handling (`posted_form`)
+    return form
+
+
+async def posted_form(request: Request) -> dict[str, str] | None:
+    """The form of this POST, read once (`read_form`), or None when it can't be read."""
+    read: object = getattr(request.state, "ui_form", None)
+    if isinstance(read, dict):
+        return read
+    try:
+        return await read_form(request)
+    except (FormRejected, RuntimeError):  # not a form, or its body is gone
+        return None
 
 
 def safe_next(target: str | None, default: str = "/ui/sites") -> str:

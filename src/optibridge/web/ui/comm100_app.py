@@ -22,6 +22,7 @@ from optibridge.services.tokens import Role, issue_token
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui.auth import check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
+from optibridge.web.ui.drafts import keeps_typed
 from optibridge.web.ui.render import redirect
 from optibridge.web.ui.settings_form import ErrorIndex
 from optibridge.web.ui.site_cards import Result
@@ -34,6 +35,7 @@ MANIFEST_LABEL = "Comm100 app manifest"
 
 
 @router.post("/sites/{site_id}/comm100-sign-in", response_class=HTMLResponse)
+@keeps_typed("sign_in", SIGN_IN_KEYS, anchor="comm100-app")
 def save_sign_in(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:

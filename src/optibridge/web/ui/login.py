@@ -145,6 +145,6 @@ def logout(request: Request, form: FormDep) -> Response:
     if session is not None:
         check_csrf(session, form)
     response = redirect(request, "/ui/login")
-    end_session(request, response)
+    end_session(request, response, session)
     set_flash(request, response, "info", "You are signed out.")
     return response

@@ -7,11 +7,12 @@ otherwise turn into JSON and renders `ui/error.html` with the same status.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,8 +31,13 @@ from optibridge.web.ui.auth import (
     UiSession,
     clear_flash,
     current_session,
+    posted_form,
     read_flash,
+    safe_next,
+    sent_from_ended_session,
+    set_flash,
 )
+from optibridge.web.ui.drafts import Draft, Keeps, keep_draft, keeps_of, kept_values
 
 log = get_logger(__name__)
 
@@ -150,13 +156,17 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except LoginRequired:
+                if request.method != "GET":
+                    return await session_ended(request, keeps_of(self.endpoint), signed_in=False)
                 target = request.url.path
                 if request.url.query:
                     target += f"?{request.url.query}"
-                if request.method != "GET":
-                    target = "/ui/sites"
                 return redirect(request, f"/ui/login?next={quote(target, safe='/')}")
             except CsrfRejected as rejected:
+                form = await posted_form(request)
+                if form is not None and sent_from_ended_session(request, form):
+                    # A page of this browser's earlier session, signed out or in again since.
+                    return await session_ended(request, keeps_of(self.endpoint), signed_in=True)
                 return error_page(request, 403, "This form has expired", rejected.reason)
             except FormRejected as rejected:
                 return error_page(
@@ -186,3 +196,67 @@ class PageRoute(APIRoute):
                 )
 
         return page_handler
+
+
+# --- a form sent after its session had ended -------------------------------------------------
+
+ENDED = "Your session had ended (it expired, or it was signed out elsewhere)"
+ENDED_HERE = "That page was from a session that has ended"
+
+
+async def session_ended(request: Request, keeps: Keeps | None, *, signed_in: bool) -> Response:
+    """A form sent without its session: nothing is done, and the administrator is told so and
+    brought back to the page it came from (after signing in again, unless `signed_in`), with
+    what was typed filled in again where that is safe (`drafts`)."""
+    back = _page_to_return_to(request)
+    form = await posted_form(request)
+    draft = None
+    site = str(request.path_params.get("site_id", ""))
+    if (
+        keeps is not None
+        and form is not None
+        and site.isdigit()
+        and sent_from_ended_session(request, form)
+    ):
+        site_id = int(site)
+        draft = Draft(site_id, keeps.form, kept_values(keeps, form))
+        back = f"/ui/sites/{site_id}#{keeps.anchor}"
+    target = back if signed_in else f"/ui/login?next={quote(back, safe='/')}"
+    response = redirect(request, target)
+    kept = draft is not None and keep_draft(request, response, draft)
+    opening = ENDED_HERE if signed_in else ENDED
+    if kept:
+        message = f"{opening}, so nothing was saved."
+        if not signed_in:
+            message += (
+                " Sign in again to go back to the page, where what you typed is filled in"
+                " again (API keys and secrets never are)."
+            )
+    elif draft is not None:
+        message = (
+            f"{opening}, so nothing was saved, and the form was too large to keep what you"
+            " typed. " + ("Sign in again to go back to the page." if not signed_in else "")
+        ).strip()
+    else:
+        message = f"{opening}, so that was not done. " + (
+            "Sign in again to go back to the page, and do it again."
+            if not signed_in
+            else "Here is the page again: do it again."
+        )
+    set_flash(request, response, "info" if kept else "error", message)
+    return response
+
+
+def _page_to_return_to(request: Request) -> str:
+    """The control panel page a form was sent from: the Referer when it is one of ours (it keeps
+    the sync log's filters), else the page of the form's address."""
+    root = request.scope.get("root_path", "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith(f"{root}/ui/"):
+        page = referer.path[len(root) :] + (f"?{referer.query}" if referer.query else "")
+        if safe_next(page, "") == page and not page.startswith("/ui/login"):
+            return page
+    site = re.match(r"/ui/sites/(\d+)(/syncs)?", request.url.path)
+    if site is None:
+        return "/ui/sites"
+    return f"/ui/sites/{site.group(1)}{site.group(2) or ''}"

@@ -204,6 +204,13 @@ _ROW_FIELD = re.compile(
 )
 
 
+def is_settings_field(name: str) -> bool:
+    """Whether `name` is a field of the settings form (none of which is a secret)."""
+    return name in ("optimove.web_app_url", "optimove.customer_url_template") or any(
+        name.startswith(f"{channel}.") for channel in CHANNELS
+    )
+
+
 def form_from_post(posted: Mapping[str, str]) -> SettingsForm:
     """The form as posted, rows in the order of their numbers, blank rows kept."""
     channels: dict[Channel, ChannelForm] = {}

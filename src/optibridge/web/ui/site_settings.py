@@ -13,7 +13,7 @@ here too. Then the webhook URLs, for whoever adds them by hand.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
@@ -35,8 +35,10 @@ from optibridge.services import syncs as syncs_service
 from optibridge.services.comm100_connection import FieldChoices
 from optibridge.services.settings import AttributeInfo, StoredSettings
 from optibridge.web.deps import RuntimeDep, public_url
+from optibridge.web.ui import drafts
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
+from optibridge.web.ui.drafts import keeps_typed
 from optibridge.web.ui.render import error_page, redirect, render
 from optibridge.web.ui.settings_form import (
     CHANNELS,
@@ -50,6 +52,7 @@ from optibridge.web.ui.settings_form import (
     element_id,
     form_from_document,
     form_from_post,
+    is_settings_field,
     known_pointers,
 )
 from optibridge.web.ui.site_cards import (
@@ -93,6 +96,7 @@ class SitePage:
     refresh_fields: bool = False
     webhooks_result: Result | None = None  # why *Register in Comm100* failed
     preview: PreviewCard | None = None  # what *Preview* found, or why it could not
+    draft_notice: str | None = None  # the settings form is what was typed in an ended session
     status: int = 200
 
 
@@ -114,7 +118,26 @@ def site_page(
     refresh: Annotated[bool, Query()] = False,
 ) -> Response:
     session.principal.require_admin_of(site_id)
-    return site_page_response(request, runtime, session, site_id, SitePage(refresh_fields=refresh))
+    page = SitePage(refresh_fields=refresh)
+    draft = drafts.draft_for(request, site_id, session.principal)
+    if draft is not None:
+        page = _with_draft(page, draft)
+    response = site_page_response(request, runtime, session, site_id, page)
+    drafts.forget_draft(request, response, site_id)
+    return response
+
+
+_SECTIONS: dict[str, ConnectionSection] = {s: s for s in ("optimove", "comm100", "sign_in")}
+
+
+def _with_draft(page: SitePage, draft: drafts.Draft) -> SitePage:
+    """The page with what was typed in a session that had ended, marked unsaved."""
+    if draft.form == "settings":
+        form = form_from_post(draft.values).with_spares()
+        return replace(page, form=form, draft_notice=drafts.DRAFT_NOTICE)
+    section = _SECTIONS[draft.form]
+    result = Result(False, drafts.DRAFT_RESULT, "Not done yet.")
+    return replace(page, typed={section: draft.values}, results={section: result})
 
 
 @dataclass(frozen=True)
@@ -168,6 +191,7 @@ COMM100 = Connection(
 
 
 @router.post("/sites/{site_id}/optimove", response_class=HTMLResponse)
+@keeps_typed("optimove", ("base_url",), anchor="optimove-connection")
 def connect_optimove(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
@@ -176,6 +200,7 @@ def connect_optimove(
 
 
 @router.post("/sites/{site_id}/comm100", response_class=HTMLResponse)
+@keeps_typed("comm100", ("api_base_url", "agent_email"), anchor="comm100-connection")
 def connect_comm100(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
@@ -270,6 +295,7 @@ def _register_after_connecting(runtime: Runtime, site_id: int, public: str) -> t
 
 
 @router.post("/sites/{site_id}/settings", response_class=HTMLResponse)
+@keeps_typed("settings", is_settings_field, anchor="settings")
 def save_settings(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
@@ -416,6 +442,7 @@ def site_page_response(
             "preview_channel": _preview_channel(page, form),
             "outcome_labels": OUTCOME_LABELS,
             "event_labels": syncs_service.EVENT_NAMES,
+            "draft_notice": page.draft_notice,
             "summary_title": page.summary_title,
             "webhooks": urls,
             "comm100_app": comm100_app_view(
