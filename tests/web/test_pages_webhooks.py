@@ -1,5 +1,6 @@
 """The webhook URLs on a site's page say plainly when OPTIBRIDGE_PUBLIC_URL is unset: they then
-start with this request's (or this server's own) address, which Comm100 can't reach."""
+start with this request's (or this server's own) address, which Comm100 can't reach; and when
+it is set to a loopback (or private) address, or to plain http."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.web.ui_client import Element, page, sign_in
 
 SITE = 10000
 WARNING = "webhooks-no-public-url"
+LOOPBACK = "webhooks-loopback"
+PLAIN_HTTP = "webhooks-plain-http"
 
 
 @contextmanager
@@ -48,7 +51,7 @@ def webhook_urls(document: Element) -> list[str]:
 
 def test_with_a_public_url_the_webhook_urls_carry_it_and_no_warning(tmp_path: Path) -> None:
     with site_page(tmp_path, "https://bridge.example.com") as document:
-        assert not document.has_id(WARNING)
+        assert not any(document.has_id(w) for w in (WARNING, LOOPBACK, PLAIN_HTTP))
         assert all(url.startswith("https://bridge.example.com/") for url in webhook_urls(document))
 
 
@@ -74,3 +77,33 @@ def test_serves_own_address_standing_in_for_the_public_url_is_warned_about_too(
         urls = webhook_urls(document)
     assert "start with http://127.0.0.1:8000" in warning
     assert all(url.startswith("http://127.0.0.1:8000/") for url in urls)
+
+
+def test_a_loopback_public_url_is_warned_about(tmp_path: Path) -> None:
+    with site_page(tmp_path, "https://127.0.0.1:8443") as document:
+        warning = document.by_id(LOOPBACK).text()
+        assert not document.has_id(PLAIN_HTTP)
+        assert not document.has_id(WARNING)
+    assert warning.startswith("OPTIBRIDGE_PUBLIC_URL is https://127.0.0.1:8443, a loopback")
+    assert "Comm100 and Optimove on the internet can't reach these URLs" in warning
+
+
+def test_a_private_or_local_name_is_warned_about_as_well(tmp_path: Path) -> None:
+    for public_url in ("https://10.0.0.7", "https://bridge.localhost", "https://[::1]:8000"):
+        with site_page(tmp_path / public_url.split("/")[-1], public_url) as document:
+            assert document.has_id(LOOPBACK), public_url
+
+
+def test_a_plain_http_public_url_is_warned_about(tmp_path: Path) -> None:
+    with site_page(tmp_path, "http://bridge.example.com") as document:
+        warning = document.by_id(PLAIN_HTTP).text()
+        assert not document.has_id(LOOPBACK)
+    assert warning.startswith("OPTIBRIDGE_PUBLIC_URL is http://bridge.example.com, plain http")
+    assert "secret token" in warning
+    assert "token=" not in warning  # the base only, never a URL with the site's secret
+
+
+def test_the_demos_address_is_both_loopback_and_plain_http(tmp_path: Path) -> None:
+    with site_page(tmp_path, "http://127.0.0.1:8000") as document:
+        assert document.has_id(LOOPBACK)
+        assert document.has_id(PLAIN_HTTP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from optibridge.domain.urls import url_problem
 from optibridge.errors import Conflict, Invalid, Problem
 from optibridge.runtime import Runtime
 from optibridge.secret_box import SecretBox
@@ -32,6 +34,42 @@ from optibridge.sync.sites import (
 )
 
 MAX_SITE_ID = 2**53 - 1  # JSON numbers beyond this lose precision in browsers
+
+
+@dataclass(frozen=True)
+class PublicUrlWarning:
+    kind: str  # "loopback" (or a private or local address), "plain_http"
+    message: str
+
+
+def public_url_warnings(public_url: str, configured: bool = True) -> list[PublicUrlWarning]:
+    """What is wrong with OPTIBRIDGE_PUBLIC_URL as the base of the webhook URLs (and of
+    Optimove's callback URL), for the services on the internet that call them; nothing when it
+    is not `configured` (then that is the warning)."""
+    if not configured:
+        return []
+    origin = public_url.rstrip("/")
+    warnings = []
+    as_https = re.sub(r"^http://", "https://", public_url, flags=re.IGNORECASE)
+    if url_problem(as_https, base=True, allow_private=False) is not None:
+        warnings.append(
+            PublicUrlWarning(
+                "loopback",
+                f"OPTIBRIDGE_PUBLIC_URL is {origin}, a loopback, private or local address:"
+                " Comm100 and Optimove on the internet can't reach these URLs. Set it to the"
+                " address they reach this service at, restart it, and copy the URLs then.",
+            )
+        )
+    if public_url.lower().startswith("http://"):
+        warnings.append(
+            PublicUrlWarning(
+                "plain_http",
+                f"OPTIBRIDGE_PUBLIC_URL is {origin}, plain http: these URLs carry this site's"
+                " secret token, which would cross the network unencrypted. Serve this service"
+                " over https and set an https address.",
+            )
+        )
+    return warnings
 
 
 def list_sites(session: Session, only: int | None = None) -> Sequence[Site]:

@@ -247,14 +247,11 @@ def _connect(
         count = connection.check(runtime, site_id, {**values, "api_key": api_key or None})
     except AppError as error:
         # The status above may say the saved connection works: this is only about what was typed.
-        kept = (
-            "Nothing was saved: the connection in use is still the saved one."
-            if connection.is_saved(settings_service.load_settings(runtime, site_id))
-            else "Nothing was saved."
-        )
+        saved = connection.is_saved(settings_service.load_settings(runtime, site_id))
+        in_use = ": the connection in use is still the saved one" if saved else ""
         return shown(
             "Connection test failed.",
-            f"{sentence(error.message)} {kept}",
+            f"{sentence(error.message)} Nothing was saved{in_use}.",
             ErrorIndex(error.details),
             error.status,
         )
@@ -388,6 +385,7 @@ def site_page_response(
     # and while the account answers (its problem is said instead).
     readable = account.attributes is not None
     warnings = mapping_warnings(runtime, site_id, choices) if readable and not page.form else []
+    url_warnings = site_service.public_url_warnings(webhook_base, runtime.public_url_configured)
     comm100_saved = _comm100_saved(stored)
     comm100_status = _comm100_status(comm100_saved, choices)
     optimove_doc = document["optimove"]
@@ -449,8 +447,9 @@ def site_page_response(
                 stored, document, public_url(runtime, request), page.typed.get("sign_in", {})
             ),
             "sign_in_result": page.results.get("sign_in"),
-            # Shown with a warning when OPTIBRIDGE_PUBLIC_URL is unset: Comm100 can't reach it.
+            # Warnings: OPTIBRIDGE_PUBLIC_URL unset (Comm100 can't reach it), loopback, plain http.
             "unreachable_webhook_base": (None if runtime.public_url_configured else webhook_base),
+            "webhook_url_warnings": url_warnings,
             "comm100_webhooks": webhooks_card(
                 runtime,
                 site_id,
