@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from optibridge.app import create_app
 from optibridge.config import Config
+from optibridge.optimove.client import bucket_for_api_key
 from optibridge.runtime import Runtime
 from optibridge.store.migrate import upgrade_to_head
 from optibridge.store.repositories import AttributeCacheRepository
@@ -136,6 +137,24 @@ def test_the_comm100_test_gives_up_on_a_silent_host_within_the_bound(
     assert response.status_code == 504, response.text
     assert "did not answer in time" in response.json()["error"]["message"]
     assert calls_to(comm100.requests(), "contact/fields") == 2
+
+
+def test_with_optimoves_budget_in_use_the_test_says_so_at_once(
+    service: Service, sandbox: httpx.Client
+) -> None:
+    bucket = bucket_for_api_key(SANDBOX_KEY)
+    for _ in range(service.runtime.config.optimove_rate_limit):  # the engine took every slot
+        service.runtime.limiter.take_slot(bucket)
+    body = {"base_url": str(sandbox.base_url), "api_key": SANDBOX_KEY}
+    response, took = timed(
+        lambda: service.client.post(
+            f"/api/v1/sites/{SITE}/optimove/test", json=body, headers=service.admin()
+        )
+    )
+    assert took < 1
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "busy"
+    assert "try again in" in response.json()["error"]["message"]
 
 
 # --- the control panel's Connect buttons --------------------------------------------------------

@@ -39,6 +39,15 @@ ERRORS = error_responses(
 UPSTREAM_ERRORS = error_responses(
     {502: "Optimove refused or failed", 504: "Optimove did not answer in time"}
 )
+# A connection test is answered within about ten seconds: without a slot of Optimove's budget
+# within a second, it is refused at once.
+TEST_ERRORS = error_responses(
+    {
+        429: "Optimove's budget is in use: try again in the seconds the message says",
+        502: "Optimove refused or failed",
+        504: "Optimove did not answer in time",
+    }
+)
 
 router = APIRouter(prefix="/api/v1/sites", responses=ERRORS)
 # The settings body is validated by the settings service (every problem at once, with JSON
@@ -122,14 +131,15 @@ def write_settings(
     return settings_service.save_document(runtime, site_id, document)
 
 
-@router.post("/{site_id}/optimove/test", tags=["optimove"], responses=UPSTREAM_ERRORS)
+@router.post("/{site_id}/optimove/test", tags=["optimove"], responses=TEST_ERRORS)
 def check_optimove_connection(
     site_id: int,
     runtime: RuntimeDep,
     principal: PrincipalDep,
     body: Annotated[ConnectionTest | None, Body()] = None,
 ) -> ConnectionTestResult:
-    """Check the Optimove connection now with one real call (the attribute list)."""
+    """Check the Optimove connection now with one real call (the attribute list), answered
+    within about ten seconds (`OPTIBRIDGE_INTERACTIVE_TIMEOUT_S`, `_MAX_ATTEMPTS`)."""
     principal.require_admin_of(site_id)
     override = body.model_dump(exclude_none=True) if body else None
     count = settings_service.check_connection(runtime, site_id, override)

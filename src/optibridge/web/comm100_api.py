@@ -81,6 +81,7 @@ class FieldChoicesOut(BaseModel):
 @router.post(
     "/{site_id}/comm100/test",
     responses={
+        429: {"model": ErrorResponse, "description": "Comm100's budget is in use: try later"},
         502: {"model": ErrorResponse, "description": "Comm100 refused or failed"},
         504: {"model": ErrorResponse, "description": "Comm100 did not answer in time"},
     },
@@ -91,7 +92,8 @@ def check_comm100_connection(
     principal: PrincipalDep,
     body: Annotated[Comm100ConnectionTest | None, Body()] = None,
 ) -> Comm100ConnectionResult:
-    """Check the Comm100 connection now with one real call (the contact fields)."""
+    """Check the Comm100 connection now with one real call (the contact fields), answered
+    within about ten seconds (`OPTIBRIDGE_INTERACTIVE_TIMEOUT_S`, `_MAX_ATTEMPTS`)."""
     principal.require_admin_of(site_id)
     override = body.model_dump(exclude_none=True) if body else None
     count = comm100_service.check_connection(runtime, site_id, override)
