@@ -101,6 +101,9 @@ def test_a_wrong_token_is_refused_in_plain_words(service: Service) -> None:
     document = page(response)
     assert "That token is not valid" in document.by_id("token-error").text()
     assert document.by_id("token").attrs["aria-invalid"] == "true"
+    assert "token-error" in document.by_id("token").attrs["aria-describedby"]
+    assert document.text().count("That token is not valid") == 1  # said once, beside the field
+    assert "`" not in document.text()
     assert "optibridge_session" not in response.cookies
     assert service.client.get("/ui/sites", follow_redirects=False).status_code == 303
 

@@ -96,8 +96,8 @@ def login(request: Request, runtime: RuntimeDep, form: FormDep) -> Response:
         return _login_form(
             request,
             next_path,
-            "That token is not valid. Use an admin token as printed by `optibridge serve` or "
-            "`optibridge demo`, or one created with `optibridge tokens create`.",
+            "That token is not valid, or it was revoked. Copy the whole admin token again"
+            " (where to find one is said above).",
             status=401,
         )
     if principal.role is not Role.ADMIN:
