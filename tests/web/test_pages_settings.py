@@ -277,6 +277,22 @@ def test_the_comm100_fields_are_offered_in_comm100s_groups(
     assert "identity:Email" in ticketing["Contact identities"]
 
 
+def test_fields_labelled_alike_in_comm100_read_apart_in_a_closed_dropdown(
+    signed_in: Service, sandbox: httpx.Client, comm100: Comm100Sandbox
+) -> None:
+    put_settings(signed_in, connections(str(sandbox.base_url), comm100))
+    document = page(signed_in.client.get(PAGE))
+    select = document.by_id("f-livechat-field_mapping-0-comm100_field")
+    labels = [o.text() for o in select.find_all("option")]
+    assert len(labels) == len(set(labels))  # a closed dropdown shows only the label
+    assert {"Email (system field)", "Email (pre-chat field)", "Email (offline message field)"} <= (
+        set(labels)
+    )
+    assert "vip (custom variable)" in labels
+    ticketing = document.by_id("f-ticketing-field_mapping-0-comm100_field")
+    assert "Email (contact identity)" in [o.text() for o in ticketing.find_all("option")]
+
+
 def test_the_optimove_fields_are_offered_from_the_account(
     signed_in: Service, sandbox: httpx.Client, comm100: Comm100Sandbox
 ) -> None:

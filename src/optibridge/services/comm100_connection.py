@@ -113,6 +113,12 @@ class FieldChoice:
 class FieldGroup:
     label: str
     choices: tuple[FieldChoice, ...]
+    # One of its fields, in words: "Email (pre-chat field)" tells it from the system field and
+    # the offline message field that are labelled "Email" too.
+    item: str = ""
+
+    def named(self, choice: FieldChoice) -> str:
+        return f"{choice.label} ({self.item})" if self.item else choice.label
 
 
 @dataclass(frozen=True)
@@ -302,6 +308,7 @@ def _choices(lists: _Lists | None, problem: str | None) -> FieldChoices:
             FieldChoice("system", name, SYSTEM_FIELD_LABELS[name])
             for name in LIVECHAT_SYSTEM_FIELDS
         ),
+        "system field",
     )
     identities = FieldGroup(
         "Contact identities",
@@ -309,6 +316,7 @@ def _choices(lists: _Lists | None, problem: str | None) -> FieldChoices:
             FieldChoice("identity", kind, IDENTITY_LABELS.get(kind, kind))
             for kind in CONTACT_IDENTITY_TYPES
         ),
+        "contact identity",
     )
     if lists is None:
         offline = FieldGroup(
@@ -317,24 +325,35 @@ def _choices(lists: _Lists | None, problem: str | None) -> FieldChoices:
                 FieldChoice("offline", name, SYSTEM_FIELD_LABELS[name])
                 for name in OFFLINE_FORM_SYSTEM_FIELDS
             ),
+            "offline message field",
         )
         return FieldChoices((system, offline), (identities,), False, problem)
     livechat = (
         system,
-        FieldGroup("Pre-chat window fields", tuple(_form_choices(lists.prechat, "prechat"))),
-        FieldGroup("Offline message window fields", tuple(_form_choices(lists.offline, "offline"))),
+        FieldGroup(
+            "Pre-chat window fields",
+            tuple(_form_choices(lists.prechat, "prechat")),
+            "pre-chat field",
+        ),
+        FieldGroup(
+            "Offline message window fields",
+            tuple(_form_choices(lists.offline, "offline")),
+            "offline message field",
+        ),
         FieldGroup(
             "Custom variables",
             tuple(
                 FieldChoice("custom_variable", name, name)
                 for name in _unique(lists.custom_variables)
             ),
+            "custom variable",
         ),
     )
     ticketing = (
         FieldGroup(
             "Contact fields",
             tuple(FieldChoice("contact", name, name) for name in _unique(lists.contact_fields)),
+            "contact field",
         ),
         identities,
     )

@@ -534,7 +534,7 @@ def _field_groups(choices: FieldChoices, channel: Channel, form: SettingsForm) -
     groups = [
         OptionGroup(
             group.label,
-            tuple(Option(f"{c.source}:{c.name}", c.label) for c in group.choices),
+            tuple(Option(f"{c.source}:{c.name}", group.named(c)) for c in group.choices),
         )
         for group in choices.of(channel)
         if group.choices
