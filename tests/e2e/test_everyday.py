@@ -1,6 +1,7 @@
 """An administrator's everyday meetings with the control panel in a real browser (issue 16),
 against `optibridge demo` as a process: a slow *Connect* shows that it is working and answers
-in time, with the reason; a session that ends in another tab costs no typing."""
+in time, with the reason; a session that ends in another tab costs no typing; *Retry* stays in
+view beside long ids."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.test_control_panel import (
     ADMIN_TOKEN,
@@ -45,7 +46,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     log = data_dir / "demo.log"
     argv = optibridge_command("demo", "--port", str(port), "--data-dir", str(data_dir))
     url = f"http://127.0.0.1:{port}"
-    env = {"OPTIBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {
+        "OPTIBRIDGE_ADMIN_TOKEN": ADMIN_TOKEN,
+        # A failure is final at once, so the sync log can show a failed record.
+        "OPTIBRIDGE_SYNC_MAX_ATTEMPTS": "1",
+        "OPTIBRIDGE_OPTIMOVE_MAX_ATTEMPTS": "1",
+        "OPTIBRIDGE_WORKER_POLL_S": "0.05",
+    }
     with running_process(argv, ready_url=f"{url}/healthz", log_path=log, env=env):
         _wait_for_banner(log)
         yield Demo(url)
@@ -134,3 +141,61 @@ def test_saving_after_signing_out_in_another_tab_comes_back_to_the_form(
         saved = api.get(f"/sites/{SITE}/settings").json()["optimove"]["web_app_url"]
     assert saved == "https://acme.optimove.net"
     assert errors == []
+
+
+LONG_ID = "grace.brewster.murray.hopper.rear-admiral@computing-history-department.example.edu"
+
+
+def ended_chat(number: int, customer_id: str) -> dict[str, Any]:
+    return {
+        "event": "chat_ended",
+        "visitor": {
+            "id": f"5b0e2f4c-3333-4a4a-9d9d-{number:012d}",
+            "custom_variables": [{"name": "customer_id", "value": customer_id}],
+        },
+        "chat": {
+            "id": f"9f9f0000-3333-4000-8000-{number:012d}",
+            "end_time": "/Date(1764000000000)/",
+        },
+    }
+
+
+def settled(api: httpx.Client, record_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        record: dict[str, Any] = api.get(f"/sites/{SITE}/syncs/{record_id}").json()
+        if record["state"] in ("done", "failed") or time.monotonic() > deadline:
+            return record
+        time.sleep(0.1)
+
+
+def test_retry_stays_in_view_beside_long_ids_at_1400_px(browser: Browser, demo: Demo) -> None:
+    with demo.api() as api, httpx.Client(timeout=10) as http:
+        hook = api.get(f"/sites/{SITE}/webhooks").json()["livechat"]
+        known = http.post(hook, json=ended_chat(1, "C1001")).json()["id"]  # attributes cached
+        assert settled(api, known)["state"] == "done"
+        faults = f"{demo.url}/sandbox/optimove/_sandbox/faults"
+        http.put(faults, json={"error_rate": 1.0}).raise_for_status()
+        try:
+            failed = http.post(hook, json=ended_chat(2, LONG_ID)).json()["id"]
+            assert settled(api, failed)["state"] == "failed"
+        finally:
+            http.put(faults, json={"error_rate": 0.0}).raise_for_status()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, demo)
+        page.goto(f"{demo.url}/ui/sites/{SITE}/syncs")
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        row = page.locator(f"#record-{failed}")
+        expect(row).to_contain_text("computing-history")
+        wrap = page.locator(".table-wrap", has=page.locator(".sync-table"))
+        widths = wrap.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert widths[0] <= widths[1], widths  # nothing to scroll to
+        retry = row.get_by_role("button", name=f"Retry record {failed}")
+        retry_box, wrap_box = retry.bounding_box(), wrap.bounding_box()
+        assert retry_box is not None
+        assert wrap_box is not None
+        assert retry_box["x"] + retry_box["width"] <= wrap_box["x"] + wrap_box["width"]
+    finally:
+        context.close()
