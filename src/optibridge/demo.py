@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi.responses import JSONResponse
 from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from optibridge.config import Config
 from optibridge.errors import AppError
@@ -206,38 +210,70 @@ def simulator_config(runtime: Runtime, public_url: str) -> dict[str, Any]:
     }
 
 
-def seed_demo(runtime: Runtime, public_url: str) -> str:
-    """Sandbox customers (the sandbox forgets them at every start), site 10000's settings, the
-    Comm100 simulator's configuration, and the site's Live Chat webhooks registered in the
-    Comm100 sandbox. Says how the registration went, for the banner."""
+@dataclass
+class Seeded:
+    """How the demo's start went, for its banner: what could not be done, said, not raised."""
+
+    webhooks: str = "not registered in the Comm100 sandbox (see the site's page)"
+    problems: list[str] = field(default_factory=list)
+
+
+def seed_demo(runtime: Runtime, public_url: str, http: httpx.Client) -> Seeded:
+    """Sandbox customers and contacts (the sandboxes forget them at every start), the OAuth
+    client, site 10000 and its settings, the Comm100 simulator's configuration, and the site's
+    Live Chat webhooks registered in the Comm100 sandbox. Each step that fails is said in the
+    result and the others go on: the demo runs all the same. `http` reaches the sandboxes'
+    control surfaces (the gate lets its calls through while the demo starts)."""
+    seeded = Seeded()
     optimove = f"{public_url}/sandbox/optimove/_sandbox"
     comm100 = f"{public_url}/sandbox/comm100/_sandbox"
-    with httpx.Client(timeout=10) as http:
-        for customer_id, attributes in DEMO_CUSTOMERS.items():
-            http.put(f"{optimove}/customers/{customer_id}", json=attributes).raise_for_status()
-        for contact_id, contact in DEMO_CONTACTS.items():
-            http.put(f"{comm100}/contacts/{contact_id}", json=contact).raise_for_status()
-        http.put(
-            f"{comm100}/oauth/clients",
-            json=[
-                {
-                    "clientId": DEMO_OAUTH_CLIENT_ID,
-                    "clientSecret": DEMO_OAUTH_SECRET,
-                    "redirectUris": [redirect_uri(public_url)],
-                    "siteId": DEMO_SITE_ID,
-                }
-            ],
-        ).raise_for_status()
+
+    def put(what: str, path: str, body: Any) -> None:
+        try:
+            http.put(path, json=body).raise_for_status()
+        except httpx.HTTPError as error:
+            seeded.problems.append(f"{what} could not be set up: {_said(error)}")
+
+    for customer_id, attributes in DEMO_CUSTOMERS.items():
+        where = f"{optimove}/customers/{customer_id}"
+        put(f"Optimove sandbox customer {customer_id}", where, attributes)
+    for contact_id, contact in DEMO_CONTACTS.items():
+        put(f"Comm100 sandbox contact {contact_id}", f"{comm100}/contacts/{contact_id}", contact)
+    put("Comm100 sign-in's OAuth client", f"{comm100}/oauth/clients", [_oauth_client(public_url)])
+    try:
+        _save_demo_site(runtime, public_url)
+    except AppError as error:
+        why = "; ".join(f"{p.pointer} {p.message}" for p in error.details) or error.message
+        seeded.problems.append(f"Site {DEMO_SITE_ID}'s settings were not saved: {why}")
+        return seeded
+    put("The Comm100 simulator", f"{comm100}/simulator", simulator_config(runtime, public_url))
+    seeded.webhooks = register_demo_webhooks(runtime, public_url)
+    return seeded
+
+
+def _oauth_client(public_url: str) -> dict[str, Any]:
+    return {
+        "clientId": DEMO_OAUTH_CLIENT_ID,
+        "clientSecret": DEMO_OAUTH_SECRET,
+        "redirectUris": [redirect_uri(public_url)],
+        "siteId": DEMO_SITE_ID,
+    }
+
+
+def _save_demo_site(runtime: Runtime, public_url: str) -> None:
     with runtime.unit_of_work() as session:
         if SiteRepository(session).get(DEMO_SITE_ID) is None:
             create_site(session, runtime.box, DEMO_SITE_ID, "Demo site")
     # Saved at every start: the sandbox's address depends on this run's host and port.
     save_document(runtime, DEMO_SITE_ID, demo_settings(public_url))
-    with httpx.Client(timeout=10) as http:
-        http.put(
-            f"{comm100}/simulator", json=simulator_config(runtime, public_url)
-        ).raise_for_status()
-    return register_demo_webhooks(runtime, public_url)
+
+
+def _said(error: httpx.HTTPError) -> str:
+    """What a sandbox said when it refused, in a line."""
+    if isinstance(error, httpx.HTTPStatusError):
+        body = error.response.text.strip().replace("\n", " ")
+        return f"HTTP {error.response.status_code}: {body[:300]}"
+    return str(error) or type(error).__name__
 
 
 def register_demo_webhooks(runtime: Runtime, public_url: str) -> str:
@@ -253,6 +289,60 @@ def register_demo_webhooks(runtime: Runtime, public_url: str) -> str:
     return "registered in the Comm100 sandbox"
 
 
+class StartingGate:
+    """The demo answers only once it is ready (issue 16): until `open()`, every request is
+    answered 503 `starting` (`/readyz` too; `/healthz` says the process is alive), except the
+    demo's own while it seeds: its calls to the sandboxes'
+    control surfaces (they carry this start's key) and the service's calls to the sandboxes'
+    APIs (the settings' field check, registering the webhooks). So no one can change a sandbox
+    between the demo answering and its being seeded."""
+
+    HEADER = "x-optibridge-demo-start"
+
+    def __init__(self) -> None:
+        self.key = secrets.token_urlsafe(24)
+        self._open = threading.Event()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def client(self) -> httpx.Client:
+        """An HTTP client whose calls the gate lets through."""
+        return httpx.Client(timeout=10, headers={self.HEADER: self.key})
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def gated(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or self._open.is_set() or self._lets_through(scope):
+                await app(scope, receive, send)
+                return
+            await JSONResponse(
+                {
+                    "error": {
+                        "code": "starting",
+                        "message": "The demo is starting (it sets up its sandboxes and site"
+                        " 10000); try again in a moment.",
+                        "details": [],
+                    }
+                },
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )(scope, receive, send)
+
+        return gated
+
+    def _lets_through(self, scope: Scope) -> bool:
+        if scope["path"] == "/healthz":  # alive, if not ready yet (`/readyz` says when)
+            return True
+        for name, value in scope["headers"]:
+            if name == self.HEADER.encode() and secrets.compare_digest(value, self.key.encode()):
+                return True
+        path: str = scope["path"]
+        for sandbox in ("/sandbox/optimove/", "/sandbox/comm100/"):
+            if path.startswith(sandbox):
+                return not path[len(sandbox) :].startswith(("_sandbox", "simulator"))
+        return False
+
+
 def run_demo(base: Config, *, host: str, port: int) -> None:
     """The demo on `base` (from the environment), whose data_dir holds its SQLite database."""
     data_dir = base.data_dir
@@ -266,29 +356,54 @@ def run_demo(base: Config, *, host: str, port: int) -> None:
         }
     )
 
-    def announce(runtime: Runtime) -> None:
-        webhooks = seed_demo(runtime, public_url)
-        print(
-            "\n".join(
-                [
-                    "",
-                    "optibridge demo is running.",
-                    f"  Control panel:             {public_url}/ui/login",
-                    f"  Agent console simulator:   {public_url}{SIMULATOR_PATH}  <- start here",
-                    f"  API and its documentation: {public_url}/docs",
-                    f"  Optimove sandbox:          {public_url}/sandbox/optimove",
-                    f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
-                    f"  Demo site:                 {DEMO_SITE_ID} (connected to both sandboxes)",
-                    f"  Its Live Chat webhooks:    {webhooks}",
-                    f"  Admin token:               {token.get_secret_value()}",
-                    "",
-                    "Try it:",
-                    f"  curl -H 'Authorization: Bearer {token.get_secret_value()}' "
-                    f"{public_url}/api/v1/sites/{DEMO_SITE_ID}/settings",
-                    "",
-                ]
-            ),
-            flush=True,
-        )
+    gate = StartingGate()
 
-    run_service(config, host=host, port=port, mount_sandboxes=True, on_started=announce)
+    def announce(runtime: Runtime) -> None:
+        try:
+            with gate.client() as http:
+                seeded = seed_demo(runtime, public_url, http)
+        except Exception as error:  # never the end of the demo: it is said, and it runs on
+            log.exception("demo_seeding_failed")
+            seeded = Seeded(problems=[f"Setting up the demo failed: {error}"])
+        finally:
+            gate.open()
+        for problem in seeded.problems:
+            log.warning("demo_not_ready", problem=problem)
+        print(_banner(public_url, token.get_secret_value(), seeded), flush=True)
+
+    run_service(
+        config,
+        host=host,
+        port=port,
+        mount_sandboxes=True,
+        on_started=announce,
+        wrap=gate.wrap,
+    )
+
+
+def _banner(public_url: str, token: str, seeded: Seeded) -> str:
+    site = "connected to both sandboxes" if not seeded.problems else "see the problems below"
+    lines = [
+        "",
+        "optibridge demo is running.",
+        f"  Control panel:             {public_url}/ui/login",
+        f"  Agent console simulator:   {public_url}{SIMULATOR_PATH}  <- start here",
+        f"  API and its documentation: {public_url}/docs",
+        f"  Optimove sandbox:          {public_url}/sandbox/optimove",
+        f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
+        f"  Demo site:                 {DEMO_SITE_ID} ({site})",
+        f"  Its Live Chat webhooks:    {seeded.webhooks}",
+        f"  Admin token:               {token}",
+        "",
+    ]
+    if seeded.problems:
+        lines += ["Not everything could be set up (the demo runs all the same):"]
+        lines += [f"  - {problem}" for problem in seeded.problems]
+        lines += ["  Restart the demo to set it up again.", ""]
+    lines += [
+        "Try it:",
+        f"  curl -H 'Authorization: Bearer {token}' "
+        f"{public_url}/api/v1/sites/{DEMO_SITE_ID}/settings",
+        "",
+    ]
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ from optibridge.sync.worker import Worker
 
 if TYPE_CHECKING:
     import uvicorn
+    from starlette.types import ASGIApp
 
 log = get_logger(__name__)
 
@@ -47,7 +48,10 @@ def run_service(
     with_worker: bool = True,
     mount_sandboxes: bool = False,
     on_started: Callable[[Runtime], None] | None = None,
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> None:
+    """Serve until stopped. `on_started` runs once the server answers (a failure stops it, with
+    exit status 1); `wrap` puts something in front of the app (the demo's starting gate)."""
     # Imported here: a lone worker process (`run_worker`) starts faster without the web app.
     import uvicorn
 
@@ -74,19 +78,24 @@ def run_service(
         new_token = ensure_admin_token(runtime)
         if new_token:
             print(f"Admin token (shown once, keep it safe): {new_token}", flush=True)
-        app = create_app(runtime, mount_sandboxes=mount_sandboxes)
+        app: ASGIApp = create_app(runtime, mount_sandboxes=mount_sandboxes)
+        if wrap is not None:
+            app = wrap(app)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
         )
+        failed = threading.Event()
         if on_started is not None:
             threading.Thread(
-                target=_when_started, args=(server, runtime, on_started), daemon=True
+                target=_when_started, args=(server, runtime, on_started, failed), daemon=True
             ).start()
         if with_worker:
             worker = Worker(runtime)
             threading.Thread(target=worker.run_forever, name="worker", daemon=True).start()
         log.info("listening", host=host, port=port, worker=with_worker)
         server.run(sockets=[listener])
+        if failed.is_set():
+            raise SystemExit(1)
     finally:
         listener.close()
         if worker is not None:
@@ -118,7 +127,10 @@ def run_worker(config: Config, *, metrics_port: int | None = None) -> None:
 
 
 def _when_started(
-    server: uvicorn.Server, runtime: Runtime, callback: Callable[[Runtime], None]
+    server: uvicorn.Server,
+    runtime: Runtime,
+    callback: Callable[[Runtime], None],
+    failed: threading.Event,
 ) -> None:
     while not server.started:
         if server.should_exit:
@@ -128,4 +140,5 @@ def _when_started(
         callback(runtime)
     except Exception:
         log.exception("startup_task_failed")
+        failed.set()
         server.should_exit = True

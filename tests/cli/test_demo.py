@@ -1,4 +1,6 @@
-"""The foundation's acceptance story: a new user runs the demo and drives it with HTTP."""
+"""The foundation's acceptance story: a new user runs the demo and drives it with HTTP, in
+whichever order they follow the README's walk-through and the simulator's story; the demo is set
+up before it answers."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.processes import free_port, optibridge_command, running_process
+from tests.web.ui_client import form_values, parse
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -155,3 +158,107 @@ def test_no_secret_reaches_the_log(demo: Demo) -> None:
     assert "sandbox-optimove-key" not in output
     assert "a-wrong-key-0000" not in output
     assert "token=" not in output
+
+
+# --- the demo's story works in any order (issue 16) ---------------------------------------------
+
+
+def readme_chat_ended(demo: Demo) -> int:
+    """The README's curl walk-through: a chat of customer C1003 ends, as Comm100 would send it."""
+    with demo.api() as api:
+        hook = api.get("/sites/10000/webhooks").json()["livechat"]
+    body = {
+        "event": "chat_ended",
+        "visitor": {
+            "id": "5b0e2f4c-1111-4a4a-9d9d-000000000003",
+            "phone": "+44 20 7946 0003",
+            "custom_variables": [{"name": "customer_id", "value": "C1003"}],
+        },
+        "chat": {"id": "9f9f0000-0000-4000-8000-000000000003", "end_time": "/Date(1764000000000)/"},
+    }
+    answer = httpx.post(hook, json=body, timeout=10)
+    assert answer.status_code == 202, answer.text
+    record_id: int = answer.json()["id"]
+    return record_id
+
+
+def settled(demo: Demo, record_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    with demo.api() as api:
+        while True:
+            record: dict[str, Any] = api.get(f"/sites/10000/syncs/{record_id}").json()
+            if record["state"] in ("done", "failed") or time.monotonic() > deadline:
+                return record
+            time.sleep(0.1)
+
+
+def sent_record(response: httpx.Response) -> int:
+    """The sync record a simulator page says its webhook made (`?sent=` → the page's text)."""
+    match = re.search(r"sync record #(\d+)", response.text)
+    assert match, response.text[-2000:]
+    return int(match.group(1))
+
+
+def play_the_story_to_step_4(demo: Demo) -> dict[str, Any]:
+    """Steps 2 to 4 as the simulator's pages post them: Grace Hopper starts a chat, it ends."""
+    with httpx.Client(base_url=f"{demo.url}/sandbox/comm100/simulator", timeout=10) as sim:
+        visitor = parse(sim.get("/visitor", params={"sample": "1"}).text)
+        [form] = [f for f in visitor.find_all("form") if f.attrs["action"].endswith("/chats")]
+        started = sim.post("/visitor/chats", data={**form_values(form), "message": "Hello"})
+        assert started.status_code == 303, started.text
+        chat_id = re.search(r"/visitor/chats/([0-9a-f-]+)", started.headers["location"])
+        assert chat_id
+        ended = sim.post(f"/agent/chats/{chat_id.group(1)}/end", follow_redirects=True)
+    return settled(demo, sent_record(ended))
+
+
+def test_the_readme_walk_through_leaves_the_storys_customer_as_the_story_needs(
+    demo: Demo,
+) -> None:
+    walked = settled(demo, readme_chat_ended(demo))
+    assert (walked["customer_id"], walked["outcome"]) == ("C1003", "updated")
+    assert [c["field"] for c in walked["changes"]] == ["PHONE"]
+
+    step_4 = play_the_story_to_step_4(demo)
+
+    assert (step_4["customer_id"], step_4["outcome"]) == ("C1002", "updated")
+    assert {(c["field"], c["new"]) for c in step_4["changes"]} == {
+        ("PHONE", "+1 202 555 0142"),
+        ("VIP_LEVEL", "silver"),
+    }
+
+
+def test_the_demo_is_set_up_before_it_answers_and_survives_its_sandbox_changing(
+    tmp_path: Path,
+) -> None:
+    """Changing the Optimove sandbox's attribute list as soon as the demo answers (before it has
+    seeded its customers) got a 422 and ended the demo: now it answers 503 until it is set up."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "demo.log"
+    argv = optibridge_command("demo", "--port", str(port), "--data-dir", str(tmp_path))
+    attributes_url = f"{url}/sandbox/optimove/_sandbox/attributes"
+    without_phone = [
+        {"RealFieldName": name, "FieldType": "Nvarchar"}
+        for name in ("FIRST_NAME", "LAST_NAME", "EMAIL", "COUNTRY", "VIP_LEVEL")
+    ]
+    with running_process(argv, ready_url=f"{url}/healthz", log_path=log) as process:
+        waited: list[tuple[int, str]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = httpx.put(attributes_url, json=without_phone, timeout=10)
+            if answer.status_code == 200:
+                break
+            waited.append((answer.status_code, answer.json()["error"]["code"]))
+            time.sleep(0.02)
+        assert answer.status_code == 200, answer.text
+        assert set(waited) <= {(503, "starting")}
+        banner = _printed_admin_token(log)  # the banner is printed as the demo opens
+        assert banner
+        output = log.read_text()
+        assert "Not everything could be set up" not in output
+        grace = httpx.get(f"{url}/sandbox/optimove/_sandbox/customers/C1002", timeout=10).json()
+        assert grace["FIRST_NAME"] == "Grace"
+        # The demo goes on with the changed sandbox.
+        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+        assert process.poll() is None

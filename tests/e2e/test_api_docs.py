@@ -4,6 +4,7 @@ leave this host is refused and recorded."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,7 +25,16 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     argv = optibridge_command("demo", "--port", str(port), "--data-dir", str(data_dir))
     with running_process(argv, ready_url=f"{url}/healthz", log_path=data_dir / "demo.log"):
+        _wait_until_ready(url)
         yield url
+
+
+def _wait_until_ready(url: str) -> None:
+    """The demo answers 503 `starting` until it has set itself up."""
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{url}/readyz", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "the demo did not get ready"
+        time.sleep(0.1)
 
 
 @pytest.fixture
