@@ -228,6 +228,50 @@ def test_the_readme_walk_through_leaves_the_storys_customer_as_the_story_needs(
     }
 
 
+def test_story_step_5_ends_with_the_tab_offering_to_create_the_customer(demo: Demo) -> None:
+    with httpx.Client(base_url=f"{demo.url}/sandbox/comm100/simulator", timeout=10) as sim:
+        created = sim.post(
+            "/agent/tickets",
+            data={"requester_type": "visitor", "visitor_id": "new", "subject": "My refund?"},
+            follow_redirects=True,
+        )
+        ticket = re.search(r"/agent/tickets/(\d+)", str(created.url))
+        assert ticket, created.url
+        assert settled(demo, sent_record(created))["outcome"] == "needs_contact"
+        converted = sim.post(f"/agent/tickets/{ticket.group(1)}/convert")
+        contact = re.search(r"converted=([0-9a-f-]+)", converted.headers["location"])
+        assert contact
+    agent_token = (demo.log.parent / "demo-agent-token").read_text().strip()
+    requester = {"type": "contact", "id": contact.group(1)}
+    conversation = {
+        "channel": "ticketing",
+        "context": {"ticket_id": int(ticket.group(1)), "requester": requester},
+    }
+
+    def tab(action: str, **extra: Any) -> dict[str, Any]:
+        answer = httpx.post(
+            f"{demo.url}/api/v1/sites/10000/console/{action}",
+            json={**conversation, **extra},
+            headers={"Authorization": f"Bearer {agent_token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        view: dict[str, Any] = answer.json()
+        return view
+
+    view = tab("lookup")
+    assert view["status"] == "unidentified"
+    assert view["create"]["allowed"] is True
+    assert [field["name"] for field in view["create"]["asks"]] == ["Customer ID"]
+    tab("create", answers={"contact:Customer ID": "C2002"})  # the agent types an id
+    deadline = time.monotonic() + 10
+    while (view := tab("lookup"))["status"] != "matched" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (view["status"], view["customer_id"]) == ("matched", "C2002")
+    created = httpx.get(f"{demo.url}/sandbox/optimove/_sandbox/customers/C2002", timeout=10)
+    assert created.status_code == 200
+
+
 def test_the_demo_is_set_up_before_it_answers_and_survives_its_sandbox_changing(
     tmp_path: Path,
 ) -> None:
