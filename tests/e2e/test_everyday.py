@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e import screenshots
 from tests.e2e.test_control_panel import (
     ADMIN_TOKEN,
     VIEWPORT,
@@ -131,6 +132,7 @@ def test_saving_after_signing_out_in_another_tab_comes_back_to_the_form(
     expect(notice).to_contain_text("Not saved yet")
     expect(notice).to_be_focused()
     expect(page.get_by_label("Web App URL")).to_have_value("https://acme.optimove.net")
+    screenshots.shoot(page.locator("#settings"), "control-panel-session-ended.png")
     with demo.api() as api:
         saved = api.get(f"/sites/{SITE}/settings").json()["optimove"]["web_app_url"]
     assert saved != "https://acme.optimove.net"
