@@ -168,6 +168,24 @@ def test_a_page_of_an_earlier_session_of_this_browser_is_kept_without_signing_in
     assert document.by_id("f-optimove-web_app_url").attrs["value"] == WEB_APP
 
 
+def test_previewing_after_the_session_ended_keeps_the_form_on_screen_too(
+    service: Service,
+) -> None:
+    create_site(service)
+    sign_in(service.client)
+    typed = settings_typed(page(service.client.get(PAGE)))
+    sign_out(service.client)
+
+    response = service.client.post(
+        f"{PAGE}/preview", data={**typed, "op": "preview"}, follow_redirects=False
+    )
+
+    assert response.headers["location"] == f"/ui/login?next={PAGE}%23settings"
+    sign_in_to(service.client, response.headers["location"])
+    document = page(service.client.get(PAGE))
+    assert document.by_id("f-optimove-web_app_url").attrs["value"] == WEB_APP
+
+
 # --- what is never kept ---------------------------------------------------------------------------
 
 

@@ -17,11 +17,13 @@ from optibridge.services import settings as settings_service
 from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui.auth import check_csrf
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
+from optibridge.web.ui.drafts import keeps_typed
 from optibridge.web.ui.settings_form import (
     CHANNELS,
     ErrorIndex,
     document_with_form,
     form_from_post,
+    is_settings_field,
     known_pointers,
 )
 from optibridge.web.ui.site_cards import sentence
@@ -31,6 +33,7 @@ router = page_router()
 
 
 @router.post("/sites/{site_id}/preview", response_class=HTMLResponse)
+@keeps_typed("settings", is_settings_field, anchor="settings")  # the form on screen, unsaved
 def preview_settings(
     site_id: int, request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
