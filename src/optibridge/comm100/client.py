@@ -320,14 +320,7 @@ class Comm100Client(VendorClient):
         return self._parsed(
             endpoint,
             response,
-            lambda value: parse_page(
-                value,
-                kind,
-                page_index=page_index,
-                page_size=page_size,
-                since=since,
-                until=until,
-            ),
+            lambda value: parse_page(value, kind, page_index=page_index, page_size=page_size),
         )
 
     # --- Live Chat webhooks (the agent needs the *Manage Integration* permission) ----------

@@ -21,7 +21,9 @@ have made: it is written as that webhook's body (`as_chat_ended`, `as_offline_me
 `as_ticket_trigger`) and read by the webhook parser itself, so the rules see a backfilled chat
 exactly as a live `chat_ended`, with the same ids, the same context and the same `dedupe_key`.
 A conversation that can't be replayed (a chat that never ended, a missed or refused one, an
-entry without an id, one outside the period) is kept with the reason, so counts add up.
+entry without an id) is kept with the reason, so counts add up. What the listing returns for a
+period is the period: whichever time Comm100 filters on, each conversation belongs to one
+period, and replaying one twice (two periods that overlap) is harmless, as it is deduplicated.
 """
 
 from __future__ import annotations
@@ -107,8 +109,6 @@ def parse_page(
     *,
     page_index: int,
     page_size: int,
-    since: datetime,
-    until: datetime,
 ) -> HistoryPage:
     """A listing's answer as a page of conversations; `ShapeError` when it is no listing."""
     where, wrapper = _LISTINGS[kind]
@@ -117,7 +117,7 @@ def parse_page(
         _count(get(value, "total", "totalCount", "count")) if isinstance(value, Mapping) else None
     )
     read = _READERS[kind]
-    items = tuple(_within(read(item), since, until) for item in listed)
+    items = tuple(read(item) for item in listed)
     if not listed:
         more = False
     elif total is not None:
@@ -143,22 +143,6 @@ def _count(value: Any) -> int | None:
     except ValueError:
         return None
     return number if number >= 0 else None
-
-
-def _within(item: PastConversation, since: datetime, until: datetime) -> PastConversation:
-    """The listing's filter may not be on the same time as ours: what falls outside the period
-    is not replayed (and said so)."""
-    if item.event is None or item.occurred_at is None:
-        return item
-    if since <= item.occurred_at < until:
-        return item
-    return PastConversation(
-        item.kind,
-        item.source_id,
-        item.occurred_at,
-        None,
-        f"it happened at {iso(item.occurred_at)}, outside the period",
-    )
 
 
 # --- chats -------------------------------------------------------------------------------------
