@@ -45,7 +45,6 @@ from optibridge.comm100.history import (
     OLDEST_FIRST,
     TICKETS,
     HistoryPage,
-    Kind,
     iso,
     parse_page,
     time_filter,
@@ -74,6 +73,7 @@ from optibridge.comm100.webhook_registrations import (
     written_webhook,
 )
 from optibridge.comm100.webhooks import InboundEvent
+from optibridge.domain.backfills import Kind
 from optibridge.domain.context import ConversationContext
 from optibridge.vendor_http.bodies import Body, decode_body, trim
 from optibridge.vendor_http.client import CallRecord as CallRecord  # re-exported

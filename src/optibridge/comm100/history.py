@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from optibridge.comm100.schemas import (
     BadId,
@@ -48,8 +48,7 @@ from optibridge.comm100.webhooks import (
     parse_livechat_webhook,
     parse_ticket_trigger,
 )
-
-Kind = Literal["chat", "offline_message", "ticket"]
+from optibridge.domain.backfills import Kind
 
 CHATS_SEARCH = "livechat/chats:search"
 OFFLINE_MESSAGES_SEARCH = "livechat/offlineMessages:search"
