@@ -41,7 +41,6 @@ from optibridge.store.sync_records import NewRecord, insert_record
 
 log = get_logger(__name__)
 
-PAGE_SIZE = 50
 # A listing that failed is tried again after a backoff growing to this.
 RETRY_BASE_S = 2.0
 RETRY_MAX_S = 120.0
@@ -60,7 +59,7 @@ def advance_backfill(
     worker_id: str,
     comm100_for: Callable[[int], PastConversations | None],
     *,
-    page_size: int = PAGE_SIZE,
+    page_size: int,
 ) -> bool:
     """One step of the backfill most due, if any; True when a page was stored or the backfill
     ended. `comm100_for(site_id)` is the site's Comm100 client at background priority (None:

@@ -134,7 +134,12 @@ class Worker:
         config = self.runtime.config
         self._sites = {}
         reconcile_overdue_writes(self.runtime, self._site_setup)
-        advance_backfill(self.runtime, self.worker_id, self._backfill_comm100)
+        advance_backfill(
+            self.runtime,
+            self.worker_id,
+            self._backfill_comm100,
+            page_size=config.backfill_page_size,
+        )
         claimed = claim(
             self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
         )
