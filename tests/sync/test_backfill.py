@@ -184,11 +184,13 @@ def test_a_backfill_survives_a_restart_and_can_be_paused_resumed_and_cancelled(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     day = datetime.now(UTC) - timedelta(days=2)
-    # A worker that takes one step a second and lists two conversations a page; writes whose
-    # callback went to the stopped service are read back soon.
+    # A worker that takes one step a second and lists two conversations a page; what the
+    # stopped service held (the backfill, its records) is free again within seconds, and writes
+    # whose callback went to it are read back soon.
     env = {
         "OPTIBRIDGE_WORKER_POLL_S": "1",
         "OPTIBRIDGE_BACKFILL_PAGE_SIZE": "2",
+        "OPTIBRIDGE_WORKER_LEASE_S": "3",
         "OPTIBRIDGE_CALLBACK_TIMEOUT_S": "2",
     }
     directory = tmp_path_factory.mktemp("restart")
@@ -233,7 +235,7 @@ def test_a_backfill_survives_a_restart_and_can_be_paused_resumed_and_cancelled(
         stack.optimove.put(
             f"/_sandbox/customers/{customer}", json={"EMAIL": None}
         ).raise_for_status()
-        done = finished(stack, site.site_id, backfill_id)
+        done = finished(stack, site.site_id, backfill_id, timeout_s=120)
         assert (done["state"], done["total"], done["done"]) == ("done", 6, 6)
         assert len(stack.records(site.site_id)) == 6
         cancel = stack.admin.post(f"/sites/{site.site_id}/backfills/{backfill_id}/cancel")
