@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,62 @@ DEMO_VISITORS: list[dict[str, Any]] = [
 ]
 
 
+def demo_past_conversations(now: datetime) -> dict[str, dict[int, dict[str, Any]]]:
+    """The past week's conversations in the Comm100 sandbox (v4 shape), for a backfill to
+    replay: three chats of known customers, one chat that was missed (nothing to replay), and
+    an offline message from someone Optimove does not know yet (its rule creates them)."""
+
+    def visitor(number: int, customer_id: str, **fields: Any) -> dict[str, Any]:
+        variables = [{"name": "customer_id", "value": customer_id}]
+        return {
+            "id": f"8d3c0e51-0000-4000-8000-{number:012d}",
+            "customVariables": variables,
+            **fields,
+        }
+
+    def chat(days: int, customer_id: str, name: str, email: str, **more: Any) -> dict[str, Any]:
+        ended = now - timedelta(days=days)
+        return {
+            "startTime": _iso(ended - timedelta(minutes=12)),
+            "endTime": _iso(ended),
+            "preChatName": name,
+            "preChatEmail": email,
+            "visitor": visitor(days, customer_id, name=name, email=email),
+            "chatFieldResults": [{"name": "First Name", "value": name.split()[0]}],
+            **more,
+        }
+
+    return {
+        "chats": {
+            5001: chat(6, "C1001", "Ada Lovelace", "ada@example.com"),
+            5002: chat(
+                4, "C1002", "Grace Hopper", "grace@example.com", preChatPhone="+1 202 555 0142"
+            ),
+            5003: chat(
+                2, "C1003", "Alan Turing", "alan@example.com", preChatPhone="+44 161 496 0000"
+            ),
+            5004: chat(
+                1, "C1002", "Grace Hopper", "grace@example.com", endTime=None, status="missed"
+            ),
+        },
+        "offline_messages": {
+            6001: {
+                "createdTime": _iso(now - timedelta(days=3)),
+                "name": "Barbara Liskov",
+                "email": "barbara@example.com",
+                "subject": "Pricing",
+                "message": "Do you have a plan for universities?",
+                "visitor": visitor(7, "C2002", name="Barbara Liskov"),
+                "customVariables": [{"name": "customer_id", "value": "C2002"}],
+            }
+        },
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def demo_settings(public_url: str) -> dict[str, Any]:
     optimove_base = f"{public_url}/sandbox/optimove"
     return {
@@ -207,9 +264,10 @@ def simulator_config(runtime: Runtime, public_url: str) -> dict[str, Any]:
 
 
 def seed_demo(runtime: Runtime, public_url: str) -> str:
-    """Sandbox customers (the sandbox forgets them at every start), site 10000's settings, the
-    Comm100 simulator's configuration, and the site's Live Chat webhooks registered in the
-    Comm100 sandbox. Says how the registration went, for the banner."""
+    """Sandbox customers and the past week's conversations (the sandboxes forget them at every
+    start), site 10000's settings, the Comm100 simulator's configuration, and the site's Live
+    Chat webhooks registered in the Comm100 sandbox. Says how the registration went, for the
+    banner."""
     optimove = f"{public_url}/sandbox/optimove/_sandbox"
     comm100 = f"{public_url}/sandbox/comm100/_sandbox"
     with httpx.Client(timeout=10) as http:
@@ -217,6 +275,11 @@ def seed_demo(runtime: Runtime, public_url: str) -> str:
             http.put(f"{optimove}/customers/{customer_id}", json=attributes).raise_for_status()
         for contact_id, contact in DEMO_CONTACTS.items():
             http.put(f"{comm100}/contacts/{contact_id}", json=contact).raise_for_status()
+        past = demo_past_conversations(datetime.now(UTC))
+        for chat_id, past_chat in past["chats"].items():
+            http.put(f"{comm100}/chats/{chat_id}", json=past_chat).raise_for_status()
+        for message_id, message in past["offline_messages"].items():
+            http.put(f"{comm100}/offline-messages/{message_id}", json=message).raise_for_status()
         http.put(
             f"{comm100}/oauth/clients",
             json=[
@@ -280,6 +343,8 @@ def run_demo(base: Config, *, host: str, port: int) -> None:
                     f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
                     f"  Demo site:                 {DEMO_SITE_ID} (connected to both sandboxes)",
                     f"  Its Live Chat webhooks:    {webhooks}",
+                    "  Past conversations:        the last week's, in the Comm100 sandbox:"
+                    " backfill them from the sync log page",
                     f"  Admin token:               {token.get_secret_value()}",
                     "",
                     "Try it:",

@@ -974,6 +974,28 @@ def _ui_register_comm100_webhooks(drive: Drive) -> None:
     drive.ui("POST", url, 403, data={"csrf_token": "stale"})
 
 
+@drives("POST", "/ui/sites/{site_id}/backfills")
+def _ui_start_backfill(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_A}/backfills"
+    since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    drive.ui_form(url, {"channel": "livechat", "since": since}, 303)
+    drive.ui_form(url, {"channel": "livechat", "since": "yesterday"}, 303)  # said in a flash
+    drive.ui("GET", f"/ui/sites/{SITE_A}/syncs", 200)  # the card, its bar and its message
+    drive.ui("POST", url, 403, data={"csrf_token": "stale", "channel": "livechat"})
+
+
+@drives("POST", "/ui/sites/{site_id}/backfills/{backfill_id}")
+def _ui_move_backfill(drive: Drive) -> None:
+    backfill_id = drive.call(
+        "GET", API.format(site_id=SITE_A) + "/backfills", 200, headers=drive.admin()
+    ).json()["items"][0]["id"]
+    url = f"/ui/sites/{SITE_A}/backfills/{backfill_id}"
+    drive.ui_form(url, {"action": "pause"}, 303)
+    drive.ui_form(url, {"action": "explode"}, 303)
+    drive.ui_form(url, {"action": "cancel"}, 303)
+    drive.ui_form(f"/ui/sites/{SITE_A}/backfills/999999", {"action": "pause"}, 404)
+
+
 @drives("POST", "/ui/sites/{site_id}/comm100-sign-in")
 def _ui_comm100_sign_in(drive: Drive) -> None:
     url = f"/ui/sites/{SITE_D}/comm100-sign-in"

@@ -254,6 +254,12 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
     ("GET", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
+    ("POST", "/ui/sites/{site_id}/backfills"): Row(
+        UI, lambda _: {"channel": "livechat", "since": "2026-01-01T00:00"}
+    ),
+    ("POST", "/ui/sites/{site_id}/backfills/{backfill_id}"): Row(
+        UI, lambda _: {"action": "pause"}, names="backfill"
+    ),
 }
 
 
