@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from optibridge.sandbox.comm100 import create_app
-from optibridge.sandbox.comm100.payloads import integer_id
+from optibridge.sandbox.comm100.payloads import Visitor, integer_id
+from tests.support.vendor_samples import sample
 
 from .test_app import AUTH, SITE, client_for
 
@@ -266,8 +267,6 @@ async def test_tickets_are_listed_by_creation_time(sandbox: httpx.AsyncClient) -
 async def test_the_simulators_chats_are_listed_with_the_guid_their_webhooks_carried(
     sandbox: httpx.AsyncClient,
 ) -> None:
-    from optibridge.sandbox.comm100.payloads import Visitor
-
     app_state = sandbox._transport.app.state.sandbox  # type: ignore[attr-defined]
     played = app_state.simulation.start_chat(
         Visitor(id=VISITOR, name="Ada", custom_variables={"customer_id": "C1"}), "hello"
@@ -281,3 +280,15 @@ async def test_the_simulators_chats_are_listed_with_the_guid_their_webhooks_carr
     assert listed["id"] == integer_id(played.id)
     assert listed["visitor"]["customVariables"] == [{"name": "customer_id", "value": "C1"}]
     assert listed["endTime"] is not None
+
+
+async def test_the_search_answers_in_the_published_envelope(sandbox: httpx.AsyncClient) -> None:
+    published = sample("comm100", "livechat_search_response")
+    await seed(sandbox, "chats/1", chat())
+
+    answered = (await search(sandbox)).json()
+
+    assert answered.keys() == published.keys()
+    request = sample("comm100", "livechat_search_request")
+    accepted = await sandbox.post("/v4/livechat/chats:search", params=SITE, auth=AUTH, json=request)
+    assert accepted.status_code == 200, accepted.text  # its keywords filter is ignored
