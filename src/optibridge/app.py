@@ -15,6 +15,7 @@ from optibridge.console import signin as console_signin
 from optibridge.runtime import Runtime
 from optibridge.web import (
     admin_api,
+    backfills_api,
     comm100_api,
     ops,
     preview_api,
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     app.include_router(console_signin.router)
     app.include_router(console_manifest.router)
     app.include_router(comm100_api.router)
+    app.include_router(backfills_api.router)
     # The control panel: its static files first, so its catch-all 404 page does not hide them.
     app.mount(control_panel.STATIC_PATH, control_panel.static_files(), name="ui-static")
     app.include_router(control_panel.router)

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from optibridge.cli_backfills import backfill_app
 from optibridge.cli_tables import sites_table, sync_record, sync_table, tokens_table
 from optibridge.config import Config, SecretKeyInvalid
 from optibridge.errors import AppError
@@ -395,6 +396,9 @@ def _cli_runtime(database_url: str | None) -> Iterator[Runtime]:
         fail(f"{error.message}{details}")
     finally:
         runtime.close()
+
+
+app.add_typer(backfill_app(_cli_runtime, fail), name="backfill")
 
 
 @secrets_app.command("rotate")

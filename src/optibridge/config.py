@@ -106,6 +106,13 @@ class Config(BaseSettings):
     worker_batch_size: int = Field(default=200, ge=1, le=1000)
     worker_lease_s: float = Field(default=120.0, gt=0)
     worker_poll_s: float = Field(default=0.2, gt=0)
+    backfill_page_size: int = Field(
+        default=50,
+        ge=1,
+        le=100,
+        description="Conversations a backfill lists from Comm100 per call; it lists no more "
+        "while that many of its records are still unfinished.",
+    )
     sync_max_attempts: int = Field(default=6, ge=1)
     sync_retry_base_s: float = Field(default=2.0, gt=0)
     sync_retry_max_s: float = Field(default=300.0, gt=0)

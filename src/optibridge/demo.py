@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,62 @@ DEMO_VISITORS: list[dict[str, Any]] = [
 ]
 
 
+def demo_past_conversations(now: datetime) -> dict[str, dict[int, dict[str, Any]]]:
+    """The past week's conversations in the Comm100 sandbox (v4 shape), for a backfill to
+    replay: three chats of known customers, one chat that was missed (nothing to replay), and
+    an offline message from someone Optimove does not know yet (its rule creates them)."""
+
+    def visitor(number: int, customer_id: str, **fields: Any) -> dict[str, Any]:
+        variables = [{"name": "customer_id", "value": customer_id}]
+        return {
+            "id": f"8d3c0e51-0000-4000-8000-{number:012d}",
+            "customVariables": variables,
+            **fields,
+        }
+
+    def chat(days: int, customer_id: str, name: str, email: str, **more: Any) -> dict[str, Any]:
+        ended = now - timedelta(days=days)
+        return {
+            "startTime": _iso(ended - timedelta(minutes=12)),
+            "endTime": _iso(ended),
+            "preChatName": name,
+            "preChatEmail": email,
+            "visitor": visitor(days, customer_id, name=name, email=email),
+            "chatFieldResults": [{"name": "First Name", "value": name.split()[0]}],
+            **more,
+        }
+
+    return {
+        "chats": {
+            5001: chat(6, "C1001", "Ada Lovelace", "ada@example.com"),
+            5002: chat(
+                4, "C1002", "Grace Hopper", "grace@example.com", preChatPhone="+1 202 555 0142"
+            ),
+            5003: chat(
+                2, "C1003", "Alan Turing", "alan@example.com", preChatPhone="+44 161 496 0000"
+            ),
+            5004: chat(
+                1, "C1002", "Grace Hopper", "grace@example.com", endTime=None, status="missed"
+            ),
+        },
+        "offline_messages": {
+            6001: {
+                "createdTime": _iso(now - timedelta(days=3)),
+                "name": "Barbara Liskov",
+                "email": "barbara@example.com",
+                "subject": "Pricing",
+                "message": "Do you have a plan for universities?",
+                "visitor": visitor(7, "C2002", name="Barbara Liskov"),
+                "customVariables": [{"name": "customer_id", "value": "C2002"}],
+            }
+        },
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def demo_settings(public_url: str) -> dict[str, Any]:
     optimove_base = f"{public_url}/sandbox/optimove"
     return {
@@ -221,7 +278,8 @@ class Seeded:
 
 
 def seed_demo(runtime: Runtime, public_url: str, http: httpx.Client) -> Seeded:
-    """Sandbox customers and contacts (the sandboxes forget them at every start), the OAuth
+    """Sandbox customers, contacts and the past week's conversations (the sandboxes forget them
+    at every start), the OAuth
     client, site 10000 and its settings, the Comm100 simulator's configuration, and the site's
     Live Chat webhooks registered in the Comm100 sandbox. Each step that fails is said in the
     result and the others go on: the demo runs all the same. `http` reaches the sandboxes'
@@ -241,6 +299,12 @@ def seed_demo(runtime: Runtime, public_url: str, http: httpx.Client) -> Seeded:
         put(f"Optimove sandbox customer {customer_id}", where, attributes)
     for contact_id, contact in DEMO_CONTACTS.items():
         put(f"Comm100 sandbox contact {contact_id}", f"{comm100}/contacts/{contact_id}", contact)
+    past = demo_past_conversations(datetime.now(UTC))
+    for chat_id, past_chat in past["chats"].items():
+        put(f"Past chat {chat_id}", f"{comm100}/chats/{chat_id}", past_chat)
+    for message_id, message in past["offline_messages"].items():
+        where = f"{comm100}/offline-messages/{message_id}"
+        put(f"Past offline message {message_id}", where, message)
     put("Comm100 sign-in's OAuth client", f"{comm100}/oauth/clients", [_oauth_client(public_url)])
     try:
         _save_demo_site(runtime, public_url)
@@ -395,6 +459,8 @@ def _banner(public_url: str, token: str, seeded: Seeded) -> str:
         f"  Comm100 sandbox:           {public_url}/sandbox/comm100",
         f"  Demo site:                 {DEMO_SITE_ID} ({site})",
         f"  Its Live Chat webhooks:    {seeded.webhooks}",
+        "  Past conversations:        the last week's, in the Comm100 sandbox: backfill them"
+        " from the sync log page",
         f"  Admin token:               {token}",
         "",
     ]

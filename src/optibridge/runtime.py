@@ -90,14 +90,21 @@ class Runtime:
             yield session
 
     def comm100_client(
-        self, api_base_url: str, agent_email: str, api_key: str, site_id: int
+        self,
+        api_base_url: str,
+        agent_email: str,
+        api_key: str,
+        site_id: int,
+        *,
+        priority: Priority = "live",
     ) -> Comm100Client:
+        """The engine's Comm100 client; its calls wait for Comm100's budget at `priority`."""
         return Comm100Client(
             api_base_url,
             agent_email,
             api_key,
             site_id,
-            limiter=self.comm100_limiter.for_priority("live"),
+            limiter=self.comm100_limiter.for_priority(priority),
             timeout_s=self.config.comm100_timeout_s,
             http=self.http,
         )

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from optibridge.store import backfills
 from optibridge.web.ui.auth import FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE
 from tests.security.conftest import SITE_A, Bench, fresh_secret, route_keys
 from tests.store.test_sync_log import add_record
@@ -34,6 +36,15 @@ class FormCase:
 def _failed_record(bench: Bench) -> int:
     with bench.runtime.unit_of_work() as session:
         return add_record(session, SITE_A, state="failed", outcome="failed", attempts=6).id
+
+
+def _a_backfill(bench: Bench) -> dict[str, str]:
+    """Site A's first backfill (id 1), queued: the form names it in its path."""
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    with bench.runtime.unit_of_work() as session:
+        created = backfills.create(session, SITE_A, "livechat", since, since + timedelta(1), {})
+    assert created.id == 1
+    return {}
 
 
 def _settings_form(bench: Bench, browser: TestClient) -> dict[str, str]:
@@ -107,6 +118,16 @@ FORMS: dict[str, FormCase] = {
     "/ui/sites/{site_id}/syncs/{record_id}/retry": FormCase(
         f"/ui/sites/{SITE_A}/syncs/{{record}}/retry",
         lambda _b, _c: {"next": f"/ui/sites/{SITE_A}/syncs"},
+        f"/ui/sites/{SITE_A}/syncs",
+    ),
+    "/ui/sites/{site_id}/backfills": FormCase(
+        f"/ui/sites/{SITE_A}/backfills",
+        lambda _b, _c: {"channel": "livechat", "since": "2026-01-01T00:00", "until": ""},
+        f"/ui/sites/{SITE_A}/syncs",
+    ),
+    "/ui/sites/{site_id}/backfills/{backfill_id}": FormCase(
+        f"/ui/sites/{SITE_A}/backfills/1",
+        lambda bench, _: {"action": "cancel", **_a_backfill(bench)},
         f"/ui/sites/{SITE_A}/syncs",
     ),
 }

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,7 @@ class Drive:
     records: dict[int, list[int]] = field(default_factory=dict)  # site → its sync records
     failed: int = 0  # a record of site A that failed
     restorable: int = 0  # a record of site A that updated a customer
+    backfill: int = 0  # a backfill of site A
     browser: TestClient | None = None  # the control panel, signed in as the deployment admin
 
     @property
@@ -790,6 +792,82 @@ def _preview(drive: Drive) -> None:
     drive.call("POST", API.format(site_id=77) + "/preview", 404, json=body, headers=drive.admin())
 
 
+# --- backfills -----------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@drives("POST", f"{API}/backfills")
+def _start_backfill(drive: Drive) -> None:
+    now = datetime.now(UTC)
+    past_chat = {
+        "startTime": _iso(now - timedelta(hours=2)),
+        "endTime": _iso(now - timedelta(hours=1)),
+        "preChatEmail": "ann@example.com",
+        "visitor": {
+            "id": str(uuid.uuid4()),
+            "customVariables": [{"name": "customer_id", "value": drive.customer}],
+        },
+    }
+    drive.comm100.put("/_sandbox/chats/9001", json=past_chat).raise_for_status()
+    url = API.format(site_id=SITE_A) + "/backfills"
+    body = {"channel": "livechat", "since": _iso(now - timedelta(days=1))}
+    drive.backfill = drive.call("POST", url, 202, json=body, headers=drive.admin()).json()["id"]
+    drive.call("POST", url, 409, json=body, headers=drive.admin())
+    drive.call("POST", url, 422, json={**body, "channel": "fax"}, headers=drive.admin())
+    drive.call(
+        "POST", API.format(site_id=SITE_C) + "/backfills", 422, json=body, headers=drive.admin()
+    )
+    drive.call("POST", url, 403, json=body, headers=bearer(drive.token("agent token")))
+    drive.call(
+        "POST",
+        url,
+        400,
+        content=b'{"channel": ' + drive.known.admin_token.encode(),
+        headers={**drive.admin(), "Content-Type": "application/json"},
+    )
+
+
+@drives("POST", f"{API}/backfills/{{backfill_id}}/pause")
+def _pause_backfill(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + f"/backfills/{drive.backfill}/pause"
+    drive.call("POST", url, 200, headers=drive.admin())
+    drive.call("POST", url, 409, headers=drive.admin())
+
+
+@drives("POST", f"{API}/backfills/{{backfill_id}}/resume")
+def _resume_backfill(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + f"/backfills/{drive.backfill}/resume"
+    drive.call("POST", url, 200, headers=drive.admin())
+    drive.call("POST", url, 409, headers=drive.admin())
+    drive.work()  # the chat listed from Comm100 and replayed
+
+
+@drives("GET", f"{API}/backfills")
+def _list_backfills(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/backfills"
+    listed = drive.call("GET", url, 200, headers=drive.admin()).json()["items"]
+    assert [b["id"] for b in listed] == [drive.backfill]
+    drive.call("GET", url, 422, params={"limit": 0}, headers=drive.admin())
+
+
+@drives("GET", f"{API}/backfills/{{backfill_id}}")
+def _get_backfill(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + "/backfills/{}"
+    backfill = drive.call("GET", url.format(drive.backfill), 200, headers=drive.admin()).json()
+    assert backfill["total"] == 1
+    drive.call("GET", url.format(999999), 404, headers=drive.admin())
+
+
+@drives("POST", f"{API}/backfills/{{backfill_id}}/cancel")
+def _cancel_backfill(drive: Drive) -> None:
+    url = API.format(site_id=SITE_A) + f"/backfills/{drive.backfill}/cancel"
+    drive.call("POST", url, 200, headers=drive.admin())
+    drive.call("POST", url, 409, headers=drive.admin())
+
+
 # --- the control panel ----------------------------------------------------------------------------
 
 
@@ -894,6 +972,28 @@ def _ui_register_comm100_webhooks(drive: Drive) -> None:
     drive.ui_form(url, {"replace_elsewhere": "on"}, 303)
     drive.ui_form(f"/ui/sites/{SITE_C}/comm100/webhooks", {}, 422)
     drive.ui("POST", url, 403, data={"csrf_token": "stale"})
+
+
+@drives("POST", "/ui/sites/{site_id}/backfills")
+def _ui_start_backfill(drive: Drive) -> None:
+    url = f"/ui/sites/{SITE_A}/backfills"
+    since = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    drive.ui_form(url, {"channel": "livechat", "since": since}, 303)
+    drive.ui_form(url, {"channel": "livechat", "since": "yesterday"}, 303)  # said in a flash
+    drive.ui("GET", f"/ui/sites/{SITE_A}/syncs", 200)  # the card, its bar and its message
+    drive.ui("POST", url, 403, data={"csrf_token": "stale", "channel": "livechat"})
+
+
+@drives("POST", "/ui/sites/{site_id}/backfills/{backfill_id}")
+def _ui_move_backfill(drive: Drive) -> None:
+    backfill_id = drive.call(
+        "GET", API.format(site_id=SITE_A) + "/backfills", 200, headers=drive.admin()
+    ).json()["items"][0]["id"]
+    url = f"/ui/sites/{SITE_A}/backfills/{backfill_id}"
+    drive.ui_form(url, {"action": "pause"}, 303)
+    drive.ui_form(url, {"action": "explode"}, 303)
+    drive.ui_form(url, {"action": "cancel"}, 303)
+    drive.ui_form(f"/ui/sites/{SITE_A}/backfills/999999", {"action": "pause"}, 404)
 
 
 @drives("POST", "/ui/sites/{site_id}/comm100-sign-in")

@@ -17,6 +17,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -24,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from optibridge.sandbox.comm100.payloads import ticket_created_trigger
+from optibridge.store import backfills
 from tests.security.conftest import (
     MISSING_SITE,
     SITE_A,
@@ -57,6 +59,7 @@ class Ids:
     token: int  # a token that may be revoked
     write: str  # an Optimove write waiting for its callback
     request_id: str  # Optimove's id of that write
+    backfill: int  # a queued backfill
 
 
 @dataclass
@@ -91,7 +94,11 @@ def _seed(bench: Bench, site_id: int, mark: str) -> Ids:
             session, site_id, state="failed", outcome="failed", last_error=mark, **common
         )
         change = add_record(session, site_id, event="console_edit", write_id=write.id, **common)
-        return Ids(record.id, change.id, token.token_id, write.id, f"req-{mark}")
+        since = datetime(2026, 1, 1, tzinfo=UTC)
+        backfill = backfills.create(
+            session, site_id, "livechat", since, since + timedelta(days=1), {}
+        )
+        return Ids(record.id, change.id, token.token_id, write.id, f"req-{mark}", backfill.id)
 
 
 def _signed_in(bench: Bench, token: str) -> TestClient:
@@ -141,7 +148,7 @@ class Row:
     # False: A's credential may not use this route on A either (a deployment admin's route).
     own_site: bool = True
     # Which of B's things the path (or the callback's `write`) names, if any.
-    names: Literal["record", "change", "token", "write"] | None = None
+    names: Literal["record", "change", "token", "write", "backfill"] | None = None
 
 
 ADMIN: tuple[Credential, ...] = ("site admin token",)
@@ -175,6 +182,20 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{API}/syncs/{{record_id}}"): Row(ADMIN, names="record"),
     ("POST", f"{API}/syncs/{{record_id}}/retry"): Row(ADMIN, names="record"),
     ("POST", f"{API}/syncs/{{record_id}}/restore"): Row(ADMIN, names="record"),
+    # backfills
+    ("POST", f"{API}/backfills"): Row(
+        ADMIN,
+        lambda _: {
+            "channel": "livechat",
+            "since": "2026-01-01T00:00:00Z",
+            "until": "2026-01-02T00:00:00Z",
+        },
+    ),
+    ("GET", f"{API}/backfills"): Row(ADMIN),
+    ("GET", f"{API}/backfills/{{backfill_id}}"): Row(ADMIN, names="backfill"),
+    ("POST", f"{API}/backfills/{{backfill_id}}/pause"): Row(ADMIN, names="backfill"),
+    ("POST", f"{API}/backfills/{{backfill_id}}/resume"): Row(ADMIN, names="backfill"),
+    ("POST", f"{API}/backfills/{{backfill_id}}/cancel"): Row(ADMIN, names="backfill"),
     # the console API and the tab
     ("POST", f"{API}/console/lookup"): Row(CONSOLE, _chat),
     ("POST", f"{API}/console/refresh"): Row(CONSOLE, _chat),
@@ -233,6 +254,12 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/retry"): Row(UI, names="record"),
     ("GET", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
     ("POST", "/ui/sites/{site_id}/syncs/{record_id}/restore"): Row(UI, names="record"),
+    ("POST", "/ui/sites/{site_id}/backfills"): Row(
+        UI, lambda _: {"channel": "livechat", "since": "2026-01-01T00:00"}
+    ),
+    ("POST", "/ui/sites/{site_id}/backfills/{backfill_id}"): Row(
+        UI, lambda _: {"action": "pause"}, names="backfill"
+    ),
 }
 
 
@@ -270,7 +297,12 @@ def send(
     """The row's request with A's `credential` (or a deployment admin's) to `site_id`'s
     address, naming the things in `ids`."""
     named = {"record": ids.change if row.names == "change" else ids.record, "token": ids.token}
-    path = template.format(site_id=site_id, record_id=named["record"], token_id=named["token"])
+    path = template.format(
+        site_id=site_id,
+        record_id=named["record"],
+        token_id=named["token"],
+        backfill_id=ids.backfill,
+    )
     body = row.body(ids) if row.body is not None else None
     response: httpx.Response
     if credential == "control panel session":
@@ -386,6 +418,8 @@ def test_the_lists_and_counts_of_site_a_hold_only_its_own_items(world: World) ->
     assert b.token not in tokens
     summary = client.get(f"{api}/syncs/summary", headers=headers).json()
     assert summary["total"] == len(records)
+    listed = client.get(f"{api}/backfills", headers=headers).json()["items"]
+    assert [backfill["id"] for backfill in listed] == [a.backfill]
 
     mark_b = world.marks[SITE_B]
     for path in ("/ui/sites", f"/ui/sites/{SITE_A}", f"/ui/sites/{SITE_A}/syncs"):

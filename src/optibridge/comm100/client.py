@@ -1,5 +1,5 @@
-"""The Comm100 v4 API client: contacts, form fields, tickets, Live Chat webhooks, within the
-rate limit.
+"""The Comm100 v4 API client: contacts, form fields, tickets, Live Chat webhooks, past
+conversations (for a backfill), within the rate limit.
 
 Synchronous, like the Optimove client; both are `optibridge.vendor_http.client.VendorClient`s,
 whose one private `_request()` owns the limiter slot of every attempt, timeouts, retries with
@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Literal, TypeVar, Unpack
 from urllib.parse import quote
 
@@ -34,6 +35,19 @@ from optibridge.comm100.errors import (
     PrivateAddressError,
     TransientError,
     UnreachableError,
+)
+from optibridge.comm100.history import (
+    CHAT_INCLUDES,
+    CHATS_SEARCH,
+    DEFAULT_PAGE_SIZE,
+    OFFLINE_MESSAGE_INCLUDES,
+    OFFLINE_MESSAGES_SEARCH,
+    OLDEST_FIRST,
+    TICKETS,
+    HistoryPage,
+    iso,
+    parse_page,
+    time_filter,
 )
 from optibridge.comm100.schemas import (
     Contact,
@@ -59,6 +73,7 @@ from optibridge.comm100.webhook_registrations import (
     written_webhook,
 )
 from optibridge.comm100.webhooks import InboundEvent
+from optibridge.domain.backfills import Kind
 from optibridge.domain.context import ConversationContext
 from optibridge.vendor_http.bodies import Body, decode_body, trim
 from optibridge.vendor_http.client import CallRecord as CallRecord  # re-exported
@@ -270,6 +285,43 @@ class Comm100Client(VendorClient):
         if contact is None:
             return context
         return replace(context, contact=dict(contact.fields), identities=dict(contact.identities))
+
+    # --- past conversations, for a backfill ------------------------------------------------
+
+    def past_conversations(
+        self,
+        kind: Kind,
+        since: datetime,
+        until: datetime,
+        *,
+        page_index: int = 1,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> HistoryPage:
+        """One page (from 1) of the chats, offline messages or tickets of [since, until), each
+        as the event its live webhook would have made (`optibridge.comm100.history`)."""
+        if page_index < 1 or page_size < 1:
+            raise ValueError("pages count from 1 and hold at least one conversation")
+        query: dict[str, str | list[str]] = {
+            "pageIndex": str(page_index),
+            "pageSize": str(page_size),
+        }
+        if kind == "ticket":
+            endpoint = f"GET {TICKETS}"
+            query.update(timeFrom=iso(since), timeTo=iso(until))
+            response = self._request("GET", TICKETS, endpoint, query=query)
+        else:
+            path = CHATS_SEARCH if kind == "chat" else OFFLINE_MESSAGES_SEARCH
+            endpoint = f"POST {path}"
+            includes = CHAT_INCLUDES if kind == "chat" else OFFLINE_MESSAGE_INCLUDES
+            query.update(OLDEST_FIRST, include=list(includes))
+            response = self._request(
+                "POST", path, endpoint, json=time_filter(since, until), query=query
+            )
+        return self._parsed(
+            endpoint,
+            response,
+            lambda value: parse_page(value, kind, page_index=page_index, page_size=page_size),
+        )
 
     # --- Live Chat webhooks (the agent needs the *Manage Integration* permission) ----------
 

@@ -53,6 +53,12 @@ from optibridge.vendor_http.bodies import json_kind
 
 CHAT_STARTED = "chat_started"
 CHAT_WRAPPED_UP = "chat_wrapped_up"
+# The events optibridge acts on, and the id of the conversation each concludes.
+_CONVERSATION_IDS = {
+    CHAT_ENDED: "chat_id",
+    OFFLINE_MESSAGE_SUBMITTED: "offline_message_id",
+    TICKET_CREATED: "ticket_id",
+}
 
 
 class WebhookShapeError(ValueError):
@@ -75,6 +81,16 @@ class InboundEvent:
     # Live Chat: complete. Ticketing: subject_kind/subject_id only; `ticket_context` (or
     # `Comm100Client.read_ticket_context`) adds the contact read through the API.
     context: ConversationContext
+
+    @property
+    def conversation_key(self) -> str | None:
+        """The conversation an acted-on event concludes (`chat:<id>`, `offline_message:<id>`,
+        `ticket:<id>`), however it reached us (a webhook or a backfill): one conversation is
+        applied once. None for the events that change nothing, or without the id."""
+        id_key = _CONVERSATION_IDS.get(self.event)
+        if id_key is None or (conversation_id := self.comm100_ids.get(id_key)) is None:
+            return None
+        return f"{id_key.removesuffix('_id')}:{conversation_id}"
 
 
 # --- Live Chat ------------------------------------------------------------------------------

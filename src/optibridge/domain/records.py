@@ -62,3 +62,17 @@ def conversation_of(comm100_ids: Mapping[str, Any]) -> tuple[str, str] | None:
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
             return key, str(value)
     return None
+
+
+# A conversation replayed by a backfill (SPEC 4.7) is recorded as `backfill_` + the event its
+# live webhook makes (`backfill_chat_ended`, …), and decided by that event's rules.
+BACKFILL_EVENT_PREFIX = "backfill_"
+
+
+def backfill_event(event: str) -> str:
+    return BACKFILL_EVENT_PREFIX + event
+
+
+def live_event(event: str) -> str:
+    """The live event whose rules apply: a backfill's replay is decided as the live one."""
+    return event.removeprefix(BACKFILL_EVENT_PREFIX)

@@ -148,6 +148,7 @@ class SyncRecord(Base):
         # The sync log's outcome filter and its time-window summary.
         Index("ix_sync_records_site_outcome", "site_id", "outcome", "id"),
         Index("ix_sync_records_site_time", "site_id", "received_at"),
+        Index("ix_sync_records_conversation", "site_id", "conversation_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -178,6 +179,54 @@ class SyncRecord(Base):
     write_id: Mapped[str | None] = mapped_column(
         ForeignKey("optimove_writes.id", ondelete="SET NULL"), default=None, index=True
     )
+    # The conversation an acted-on event concludes (`chat:<id>`, `offline_message:<id>`,
+    # `ticket:<id>`): a backfill replays none already here, whatever its delivery.
+    conversation_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A backfill's replay: the backfill, and when the conversation happened (a live event
+    # happened when it was received).
+    backfill_id: Mapped[int | None] = mapped_column(
+        ForeignKey("backfills.id", ondelete="SET NULL"), default=None, index=True
+    )
+    occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class Backfill(Base):
+    """A period's past conversations replayed through the rules (SPEC 4.7), and where it is.
+
+    Counts kept here are what only the listing knows (`listed`, `skipped`, `already_synced`);
+    what became of the replayed conversations is read from their sync records.
+    """
+
+    __tablename__ = "backfills"
+    __table_args__ = (Index("ix_backfills_site", "site_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.site_id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    until: Mapped[datetime] = mapped_column(UtcDateTime)
+    # queued | running | paused | done | failed | cancelled (`domain/backfills.py`)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    # Where the listing is (`domain.backfills.Cursor`).
+    cursor: Mapped[dict[str, Any]] = mapped_column(StorableJSON, default=dict)
+    listed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    already_synced: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # Seconds spent running before `running_since` (epoch s; None while not running): the ETA's
+    # pace counts running time only, not pauses.
+    active_s: Mapped[float] = mapped_column(Float, default=0.0)
+    running_since: Mapped[float | None] = mapped_column(Float, default=None)
+    # The next step is due then (a failed listing waits, longer after each failure in a row);
+    # the worker stepping it, leased.
+    next_step_at: Mapped[float] = mapped_column(Float, default=0.0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_until: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class OptimoveWrite(Base):

@@ -21,17 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from optibridge.domain.records import (
-    AWAITING_CALLBACK,
-    DONE,
-    QUEUED,
-    UNFINISHED,
-    WORKING,
-)
+from optibridge.domain.records import AWAITING_CALLBACK, DONE, QUEUED, UNFINISHED, WORKING
 from optibridge.store.db import is_sqlite, write_locked
 from optibridge.store.models import (
     OptimoveCallLog,
@@ -50,6 +44,10 @@ class NewRecord:
     order_key: str
     comm100_ids: dict[str, str]
     context: dict[str, Any]
+    conversation_key: str | None = None
+    # A backfill's replay: which backfill, and when the conversation happened.
+    backfill_id: int | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,9 @@ class ClaimedRecord:
     # path that leaves a record queued with no attempts and its failure's error): it is re-run
     # as asked, even over what later events of its customer wrote meanwhile.
     retried_by_hand: bool = False
+    # A backfill's replay: its calls wait on the budget's lowest lane, and it happened then.
+    backfilled: bool = False
+    occurred_at: datetime | None = None
 
 
 def _insert_statement(dialect: str) -> Any:
@@ -97,6 +98,9 @@ _INSERTED = (
     "changes",
     "attempts",
     "next_attempt_at",
+    "conversation_key",
+    "backfill_id",
+    "occurred_at",
 )
 _INSERTS = {dialect: _insert_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
@@ -121,6 +125,9 @@ def insert_record(connection: Connection, record: NewRecord) -> tuple[int, bool]
             "changes": [],
             "attempts": 0,
             "next_attempt_at": 0.0,
+            "conversation_key": record.conversation_key,
+            "backfill_id": record.backfill_id,
+            "occurred_at": record.occurred_at,
         },
     ).scalar_one_or_none()
     if inserted is not None:
@@ -167,7 +174,8 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
     query = (
         select(SyncRecord)
         .where(claimable, ~blocked_by_subject, ~blocked_by_customer)
-        .order_by(SyncRecord.id)
+        # Live events first: a backfill's replays take what is left (SPEC 4.7).
+        .order_by(SyncRecord.backfill_id.is_not(None), SyncRecord.id)
         .limit(limit)
     )
     with write_locked(engine) as connection:
@@ -199,6 +207,8 @@ def claim(engine: Engine, worker_id: str, limit: int, lease_s: float) -> list[Cl
             attempts=row["attempts"],
             claimed_by=worker_id,
             retried_by_hand=row["attempts"] == 0 and row["last_error"] is not None,
+            backfilled=row["backfill_id"] is not None,
+            occurred_at=row["occurred_at"],
         )
         for row in rows
     ]
@@ -360,18 +370,32 @@ def _lock_customer(session: Session, site_id: int, customer_id: str) -> None:
 
 
 def fields_written_later(
-    session: Session, site_id: int, customer_id: str, record_id: int
+    session: Session,
+    site_id: int,
+    customer_id: str,
+    record_id: int,
+    *,
+    occurred_at: datetime | None = None,
 ) -> dict[str, int]:
     """Fields (case-folded) that later records of this customer set or are setting (wrote, or
     found equal under `overwrite`), each with the latest such record: an older event processed
     after them must not put its values over.
+
+    Later means received after this record; for a conversation replayed by a backfill, whose
+    record comes long after it happened (`occurred_at`), it means any record of a conversation
+    that happened after it (a live one happened when it was received).
     """
+    if occurred_at is None:
+        later = SyncRecord.id > record_id
+    else:
+        happened = func.coalesce(SyncRecord.occurred_at, SyncRecord.received_at)
+        later = (SyncRecord.id != record_id) & (happened > occurred_at)
     rows = session.execute(
         select(SyncRecord.id, SyncRecord.changes, SyncRecord.asserted_fields)
         .where(
             SyncRecord.site_id == site_id,
             SyncRecord.customer_id == customer_id,
-            SyncRecord.id > record_id,
+            later,
             SyncRecord.outcome.in_(("updated", "created", "pending", "unchanged")),
         )
         .order_by(SyncRecord.id)

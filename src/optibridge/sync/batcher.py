@@ -238,6 +238,9 @@ def send_write(
     call failed.
     """
     client = setup.optimove
+    if all(p.record.backfilled for e in entries for p in e.pending):
+        # Only a backfill's replays: the budget's lowest lane (with a live one, the live lane).
+        client = setup.optimove_background or client
     assert client is not None  # a plan that writes was made with a connected account
     write_id = str(uuid.uuid4())
     endpoint = UPSERT_ENDPOINT if kind == "upsert" else UPDATE_ENDPOINT

@@ -92,6 +92,7 @@ def store_event(runtime: Runtime, site_id: int, event: InboundEvent) -> Accepted
         order_key=event.order_key,
         comm100_ids=dict(event.comm100_ids),
         context=event.context.to_json(),
+        conversation_key=event.conversation_key,
     )
     record_id, duplicate = runtime.intake.store(record)  # on disk when it returns
     return Accepted(record_id, duplicate)

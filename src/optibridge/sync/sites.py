@@ -271,8 +271,18 @@ class SiteSetup:
     optimove: OptimoveClient | None = None
     comm100: Comm100Client | None = None
     details: FieldDetails = field(default=FIELD_DETAILS, repr=False)
-    # The engine's background work (read-backs) calls Optimove on the lowest priority.
+    # The engine's background work (read-backs, backfills) calls on the lowest priority.
     optimove_background: OptimoveClient | None = None
+    comm100_background: Comm100Client | None = None
+
+    def in_background(self) -> SiteSetup:
+        """This site as background work uses it (a backfill's replays): its reads and writes
+        wait on the budget's lowest lane."""
+        return replace(
+            self,
+            optimove=self.optimove_background or self.optimove,
+            comm100=self.comm100_background or self.comm100,
+        )
 
     @property
     def settings(self) -> SiteSettings:
@@ -343,26 +353,28 @@ def load_site(
             runtime, settings.optimove.base_url, stored.optimove_api_key, lane
         )
     comm100: Comm100Client | None = None
+    comm100_background: Comm100Client | None = None
     section = settings.comm100
     if section.api_base_url and section.agent_email and stored.comm100_api_key:
-        key = (lane, site_id, section.api_base_url, section.agent_email, stored.comm100_api_key)
-        cached = comm100_clients.get(key) if comm100_clients is not None else None
-        comm100 = cached or _comm100_client(
-            runtime,
-            section.api_base_url,
-            section.agent_email,
-            stored.comm100_api_key,
-            site_id,
-            lane,
+        connection = (section.api_base_url, section.agent_email, stored.comm100_api_key, site_id)
+        comm100 = _kept(
+            comm100_clients,
+            (lane, *connection),
+            lambda: _comm100_client(runtime, *connection, lane),
         )
-        if comm100_clients is not None:
-            comm100_clients[key] = comm100
+        if lane == "engine":
+            comm100_background = _kept(
+                comm100_clients,
+                ("engine, background", *connection),
+                lambda: runtime.comm100_client(*connection, priority="background"),
+            )
     callback_base: str | None = None
     if runtime.config.public_url:
         with runtime.unit_of_work(read_only=True) as session:
             urls = webhook_urls(runtime.box, get_site(session, site_id), runtime.config.public_url)
         callback_base = urls.optimove_callback
     setup = SiteSetup(site_id, stored, [], callback_base, optimove, comm100)
+    setup.comm100_background = comm100_background
     if lane == "engine" and settings.optimove.base_url and stored.optimove_api_key:
         setup.optimove_background = runtime.optimove_client(
             settings.optimove.base_url, stored.optimove_api_key, priority="background"
@@ -370,6 +382,21 @@ def load_site(
     if with_attributes:
         setup.attributes = load_attributes(runtime, setup, lane=lane)
     return setup
+
+
+def _kept(
+    clients: dict[tuple[Any, ...], Comm100Client] | None,
+    key: tuple[Any, ...],
+    make: Callable[[], Comm100Client],
+) -> Comm100Client:
+    """The client kept under `key` (each caches the site's contact-field names), else a new one,
+    kept from now on."""
+    client = clients.get(key) if clients is not None else None
+    if client is None:
+        client = make()
+        if clients is not None:
+            clients[key] = client
+    return client
 
 
 def load_attributes(runtime: Runtime, setup: SiteSetup, *, lane: Lane) -> list[AttributeInfo]:

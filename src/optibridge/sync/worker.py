@@ -22,7 +22,7 @@ from optibridge.comm100.errors import Comm100Error
 from optibridge.domain.context import ConversationContext
 from optibridge.domain.decide import Plan, decide, mapped_values, without_later_values
 from optibridge.domain.identify import identify
-from optibridge.domain.records import DONE, FAILED, RESTORE, conversation_of
+from optibridge.domain.records import DONE, FAILED, RESTORE, conversation_of, live_event
 from optibridge.errors import AppError
 from optibridge.logs import get_logger
 from optibridge.optimove.client import OptimoveClient
@@ -43,6 +43,7 @@ from optibridge.store.sync_records import (
     fields_written_later,
     requeue,
 )
+from optibridge.sync.backfill import advance_backfill
 from optibridge.sync.batcher import PendingUpdate, WriteBatcher
 from optibridge.sync.customers import read_for_record
 from optibridge.sync.reconcile import reconcile_overdue_writes
@@ -128,10 +129,17 @@ class Worker:
         log.info("worker_stopped", worker=self.worker_id)
 
     def run_once(self) -> int:
-        """One round: settle overdue writes, then claim and process what is due."""
+        """One round: settle overdue writes, take a backfill one step on, then claim and process
+        what is due."""
         config = self.runtime.config
         self._sites = {}
         reconcile_overdue_writes(self.runtime, self._site_setup)
+        advance_backfill(
+            self.runtime,
+            self.worker_id,
+            self._backfill_comm100,
+            page_size=config.backfill_page_size,
+        )
         claimed = claim(
             self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
         )
@@ -230,9 +238,11 @@ class Worker:
                 "A restore is not replayed in the background; restore again from the sync log."
             )
         setup = self._site_setup(record.site_id)
+        if record.backfilled:
+            setup = setup.in_background()
         settings = setup.settings
         channel = settings.channel(record.channel)  # type: ignore[arg-type]
-        policy = channel.policy(record.event)
+        policy = channel.policy(live_event(record.event))
         context = ConversationContext.from_json(record.context)
         if not channel.enabled or policy is None:
             reason = (
@@ -284,7 +294,11 @@ class Worker:
             claim_customer(session, record.id, customer_id)
             if not record.retried_by_hand:
                 written_later = fields_written_later(
-                    session, record.site_id, customer_id, record.id
+                    session,
+                    record.site_id,
+                    customer_id,
+                    record.id,
+                    occurred_at=record.occurred_at if record.backfilled else None,
                 )
 
         current = self._current_attributes(setup, record, customer_id)
@@ -436,6 +450,18 @@ class Worker:
         return load_site(
             self.runtime, site_id, lane="engine", comm100_clients=self._comm100_clients
         )
+
+    def _backfill_comm100(self, site_id: int) -> Comm100Client | None:
+        """The site's Comm100 client at background priority, for a backfill's listing (the
+        site's Optimove account is not needed, nor read, to list)."""
+        setup = load_site(
+            self.runtime,
+            site_id,
+            lane="engine",
+            with_attributes=False,
+            comm100_clients=self._comm100_clients,
+        )
+        return setup.comm100_background
 
     def _optimove(self, setup: SiteSetup) -> OptimoveClient:
         if setup.optimove is None:

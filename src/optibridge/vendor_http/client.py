@@ -216,6 +216,7 @@ class VendorClient:
         *,
         json: Any = None,
         form: Mapping[str, str] | None = None,
+        query: Mapping[str, str | list[str]] | None = None,
         accept: Container[int] = (),
         idempotent: bool = True,
         redact: Mapping[str, str] | None = None,
@@ -225,7 +226,8 @@ class VendorClient:
 
         Every attempt waits for its own slot in the shared window. `endpoint` names the call in
         records and messages, e.g. `GET contact/fields`. `form` is sent as
-        `application/x-www-form-urlencoded` (OAuth's token endpoint), `json` as JSON. A request
+        `application/x-www-form-urlencoded` (OAuth's token endpoint), `json` as JSON; `query` adds
+        query parameters to the client's own (a list repeats the name). A request
         that is not `idempotent` (one that creates something) is sent again only when the vendor
         surely did not act on it: the connection failed, or it answered 429. `redact` maps
         further secrets of this call (e.g. a URL it sends) to their labels, for anything the
@@ -234,6 +236,8 @@ class VendorClient:
         """
         bucket = bucket or self._bucket
         url = self._base_url + path
+        params: dict[str, str | list[str]] = dict(self._params or {})
+        params.update(query or {})
         failure: _Failure | None = None
         tried = 0
         for attempt in range(1, self._max_attempts + 1):
@@ -249,7 +253,7 @@ class VendorClient:
                 response = self._http.request(
                     method,
                     url,
-                    params=self._params,
+                    params=params or None,
                     json=json,
                     data=form,
                     headers=self._headers,

@@ -48,6 +48,15 @@ accepted, ids are matched as values (a guid in any case):
   (new | pendingInternal | pendingExternal | onHold | closed), "priority" (urgent | high |
   normal | low), "contactOrVisitorId": guid, "contactOrVisitorType": "contact" | "visitor",
   "createdTime", "lastUpdatedTime"}`. Unknown → 404.
+- Past conversations, for a backfill (`optibridge.sandbox.comm100.history` has the details):
+  `POST v4/livechat/chats:search` and `POST v4/livechat/offlineMessages:search` (query
+  `pageIndex`, `pageSize` ≤ 100, `include` of `visitor`, `department`, `chatFieldResult` /
+  `offlineMessageFieldResult`, `sortOrder`; body `{"filters": [{"name": "time", "operator":
+  "is", "value": [from, to]}]}`: chats started, offline messages created, in [from, to)) →
+  `{"total", "pageCount", "list", "pageIndex", "pageSize"}`; the seeded ones and the
+  simulator's (whose webhooks carried their `guid`). `GET v4/ticketing/tickets?timeFrom&timeTo
+  &pageIndex&pageSize` [?] → `{"tickets", "total", "pageIndex", "pageSize"}`, oldest first.
+  Bad paging or times → 400.
 - `GET v4/global/agents/{id}` (a guid) → an agent of the call's site: `{"id", "email",
   "displayName", "firstName", "lastName", "isAdmin", "isActive"}` (the path is a guess [?]: the
   sign-in client reads `isAdmin` there when userinfo does not say). Unknown → 404.
@@ -135,7 +144,16 @@ unparseable JSON, 404 unknown, 405 wrong verb, 409 an identity another contact h
   contact (always with `contactIdentityType`).
 - `GET /tickets`; `GET|PUT|DELETE /tickets/{int}`: `{"subject": "", "channelId": "email",
   "status": "new", "priority": "normal", "contactOrVisitorId": guid, "contactOrVisitorType":
-  "contact" | "visitor"}` (the requester need not exist: test the 404 path with it).
+  "contact" | "visitor", "createdTime"?}` (the requester need not exist: test the 404 path
+  with it; `createdTime` defaults to the first put).
+- `GET /chats`; `GET|PUT|DELETE /chats/{int}`: a past chat in the v4 shape with its visitor,
+  pre-chat answers and custom variables (`{"guid"?, "startTime", "endTime"?, "status"?,
+  "preChatName"?, …, "department"?: name, "visitor": {"id", …, "customVariables"},
+  "chatFieldResults": [{"name", "value"}], "customVariableResults": [...]}`).
+  `GET /offline-messages`; `GET|PUT|DELETE /offline-messages/{int}`: `{"guid"?,
+  "createdTime", "name"?, "email"?, …, "subject"?, "message"?, "visitor"?,
+  "offlineMessageFieldResults": [...], "customVariables": [...]}`.
+  (`optibridge.sandbox.comm100.history_control`.)
 - `GET|PUT /forms` `{"prechat_fields": [{"id"?, "name", "type", "isSystem"?, "isRequired"?,
   "options"?}], "offline_fields": [same], "custom_variables": [{"name", "type"?, "value"?}],
   "contact_fields": [{"id"?, "name", "type"?, "isRequired"?, "fieldOptions"?}]}`: each list
@@ -231,8 +249,9 @@ def usage(base_url: str) -> str:
             f" ?siteId={DEFAULT_SITE_ID})",
             f"  API key:       {DEFAULT_API_KEY}  (HTTP Basic: any e-mail address as the user,"
             " the key as the password)",
-            f"  Control API:   {base_url}{CONTROL_PREFIX}/  (no key: contacts, tickets, forms,"
-            " keys, sites, limits, faults, behaviour, requests, simulator, reset)",
+            f"  Control API:   {base_url}{CONTROL_PREFIX}/  (no key: contacts, tickets, chats,"
+            " offline-messages, forms, keys, sites, limits, faults, behaviour, requests,"
+            " simulator, reset)",
             f"  Simulator:     {base_url}{SIMULATOR_PREFIX}/  (where it sends webhooks: PUT"
             f" {CONTROL_PREFIX}/simulator)",
             f"  API docs:      {base_url}/docs",

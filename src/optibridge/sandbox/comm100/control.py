@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from optibridge.sandbox.comm100.history import v4_time
+from optibridge.sandbox.comm100.history_control import control_routes as history_control_routes
 from optibridge.sandbox.comm100.oauth_control import control_routes as oauth_control_routes
 from optibridge.sandbox.comm100.simulation import SimulatorConfig
 from optibridge.sandbox.comm100.state import (
@@ -51,6 +53,7 @@ _TicketId = Annotated[int, Path(ge=1)]
 
 router = APIRouter(prefix=PREFIX, tags=["sandbox control"])
 router.include_router(oauth_control_routes)  # agents, OAuth clients, the platform's clock
+router.include_router(history_control_routes)  # past chats and offline messages
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -214,7 +217,10 @@ async def put_ticket(ticket_id: _TicketId, ticket: TicketIn, state: StateDep) ->
         "priority": ticket.priority,
         "contactOrVisitorId": str(ticket.contact_or_visitor_id),
         "contactOrVisitorType": ticket.contact_or_visitor_type,
-        "createdTime": previous.get("createdTime") or now,
+        "createdTime": (
+            v4_time(ticket.created_time) if ticket.created_time else previous.get("createdTime")
+        )
+        or now,
         "lastUpdatedTime": now,
     }
     state.tickets[ticket_id] = stored

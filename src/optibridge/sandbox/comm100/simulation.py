@@ -203,6 +203,7 @@ class SimulatedOfflineMessage:
     visitor: Visitor
     subject: str
     time_ms: int
+    content: str = ""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -363,6 +364,8 @@ class TicketIn(_CamelModel):
     priority: TicketPriority = "normal"
     contact_or_visitor_id: uuid.UUID
     contact_or_visitor_type: RequesterType
+    # When it was created (ISO 8601); default: when it is first put, as in Comm100.
+    created_time: AwareDatetime | None = None
 
 
 class WebhookIn(_CamelModel):
@@ -444,6 +447,9 @@ class SandboxState:
 
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     tickets: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Past chats and offline messages by id, in the v4 shape (`optibridge.sandbox.comm100.history`).
+    chats: dict[int, dict[str, Any]] = field(default_factory=dict)
+    offline_messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     # Live Chat webhooks by site, each `{"id", "event", "targetUrl"}`, oldest first.
     webhooks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     prechat_fields: list[dict[str, Any]] = field(default_factory=list)
@@ -467,6 +473,8 @@ class SandboxState:
     def reset(self) -> None:
         self.contacts.clear()
         self.tickets.clear()
+        self.chats.clear()
+        self.offline_messages.clear()
         self.webhooks.clear()
         self.prechat_fields = default_prechat_fields()
         self.offline_fields = default_offline_fields()

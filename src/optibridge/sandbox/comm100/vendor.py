@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from optibridge.sandbox.comm100 import history
 from optibridge.sandbox.comm100.state import (
     MAX_TARGET_URL_LENGTH,
     WEBHOOK_EVENTS,
@@ -191,6 +192,7 @@ class _Call:
     captured: list[str]
     body: Any
     site_id: int = 0  # the call's `siteId`, checked by the gate
+    query: tuple[tuple[str, str], ...] = ()
 
 
 _Handler = Callable[[_Call], Awaitable[Response]]
@@ -204,7 +206,9 @@ async def _route(state: SandboxState, request: Request, path: str, body: Any) ->
     endpoint = endpoint_for(_ENDPOINTS, segments, request.method)
     if endpoint is not None:
         site_id = int(_site_values(request)[0])
-        return await endpoint.handler(_Call(state, endpoint.captured(segments), body, site_id))
+        query = tuple(request.query_params.multi_items())
+        call = _Call(state, endpoint.captured(segments), body, site_id, query)
+        return await endpoint.handler(call)
     allowed = allowed_methods(_ENDPOINTS, segments)
     if not allowed:
         return error_body(404, f"No HTTP resource was found that matches '/{path}'.")
@@ -395,6 +399,25 @@ async def _get_ticket(call: _Call) -> Response:
     return JSONResponse(dict(ticket))
 
 
+# --- past conversations (`optibridge.sandbox.comm100.history`) ---------------------------------
+
+
+def _search_body(call: _Call) -> Any:
+    return None if call.body is _NO_BODY else call.body
+
+
+async def _search_chats(call: _Call) -> Response:
+    return history.search(call.state, "chat", call.query, _search_body(call))
+
+
+async def _search_offline_messages(call: _Call) -> Response:
+    return history.search(call.state, "offline_message", call.query, _search_body(call))
+
+
+async def _list_tickets(call: _Call) -> Response:
+    return history.list_tickets(call.state, call.query)
+
+
 # --- agents -----------------------------------------------------------------------------------
 
 
@@ -524,7 +547,10 @@ _ENDPOINTS: tuple[_Endpoint, ...] = (
     _Endpoint(("v4", "livechat", "prechatformfields"), "GET", _get_prechat_fields),
     _Endpoint(("v4", "livechat", "offlinemessageformfields"), "GET", _get_offline_fields),
     _Endpoint(("v4", "livechat", "customvariables"), "GET", _get_custom_variables),
+    _Endpoint(("v4", "ticketing", "tickets"), "GET", _list_tickets),
     _Endpoint(("v4", "ticketing", "tickets", None), "GET", _get_ticket),
+    _Endpoint(("v4", "livechat", "chats:search"), "POST", _search_chats),
+    _Endpoint(("v4", "livechat", "offlinemessages:search"), "POST", _search_offline_messages),
     _Endpoint(("v4", "global", "agents", None), "GET", _get_agent),
     _Endpoint(("v4", "livechat", "webhooks"), "GET", _list_webhooks),
     _Endpoint(("v4", "livechat", "webhooks"), "POST", _create_webhook),

@@ -234,4 +234,32 @@
       }
     });
   });
+
+  /* --- the Backfill card: its numbers follow the backfill while it runs -------------------- */
+
+  var backfillCard = document.querySelector("[data-backfill-live]");
+  if (backfillCard && window.fetch && window.DOMParser) {
+    var refreshBackfill = function () {
+      window.fetch(window.location.href, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html");
+          var progress = fresh.getElementById("backfill-progress");
+          var current = document.getElementById("backfill-progress");
+          if (!progress || !current) return;
+          // Never swap the buttons from under a keyboard user's focus.
+          if (current.contains(document.activeElement)) return;
+          current.innerHTML = progress.innerHTML;
+          var card = fresh.querySelector("[data-backfill-live]");
+          if (card) {
+            window.setTimeout(refreshBackfill, 2000);
+          } else {
+            announce("The backfill is over. Reload the page to see its records.");
+          }
+        })
+        .catch(function () { window.setTimeout(refreshBackfill, 5000); });
+    };
+    window.setTimeout(refreshBackfill, 2000);
+  }
 })();

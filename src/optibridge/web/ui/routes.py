@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from optibridge.web.ui import (
+    backfills,
     comm100_app,
     comm100_webhooks,
     login,
@@ -49,6 +50,7 @@ for _pages in (
     comm100_app.router,
     comm100_webhooks.router,
     sync_log.router,
+    backfills.router,
     _not_found,
 ):
     router.include_router(_pages)  # the catch-all last

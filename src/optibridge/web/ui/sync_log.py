@@ -21,6 +21,7 @@ from optibridge.services import sites as site_service
 from optibridge.services import syncs as sync_service
 from optibridge.sync.agents import Agent
 from optibridge.web.deps import RuntimeDep
+from optibridge.web.ui import backfills
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect, render
@@ -145,6 +146,9 @@ def sync_log(
             "outcome_labels": OUTCOME_LABELS,
             "state_labels": STATE_LABELS,
             "current_url": _current_path(request),
+            "backfill": backfills.backfill_card(runtime, site_id),
+            "backfill_states": backfills.STATE_LABELS,
+            "eta_words": backfills.eta_words,
         },
         status=422 if problems else 200,
         session=session,

@@ -254,6 +254,7 @@ async def submit_offline_message(request: Request, state: StateDep) -> Response:
         visitor=visitor,
         subject=form.get("offline-subject", "").strip(),
         time_ms=now_ms(),
+        content=form.get("offline-content", "").strip(),
     )
     state.simulation.offline_messages.append(message)
     body = offline_message_submitted(
@@ -262,7 +263,7 @@ async def submit_offline_message(request: Request, state: StateDep) -> Response:
             id=message.id,
             time=message.time_ms,
             subject=message.subject,
-            content=form.get("offline-content", "").strip(),
+            content=message.content,
         ),
     )
     about = f"offline message {message.id[:8]}"
