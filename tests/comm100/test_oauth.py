@@ -5,6 +5,7 @@ The end-to-end flow against the Comm100 sandbox is in tests/console/test_sign_in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -138,7 +139,9 @@ class FakeComm100:
         return httpx.Response(404, json={"message": "no such route"})
 
 
-def signed_in(fake: FakeComm100, *, need_admin: bool) -> SignedInAgent:
+def signed_in(
+    fake: Callable[[httpx.Request], httpx.Response], *, need_admin: bool
+) -> SignedInAgent:
     return sign_in(
         PLATFORM,
         API,
@@ -207,18 +210,7 @@ def test_a_token_answer_without_a_token_says_it_is_not_comm100() -> None:
         return httpx.Response(200, json={"hello": "world"})
 
     with pytest.raises(NotComm100ApiError, match="without an access token"):
-        sign_in(
-            PLATFORM,
-            None,
-            10000,
-            client_id="optibridge",
-            client_secret=SECRET,
-            code=CODE,
-            redirect_uri="https://ob.example.com/cb",
-            need_admin=False,
-            limiter=CountingLimiter(),
-            http=httpx.Client(transport=httpx.MockTransport(handler)),
-        )
+        signed_in(handler, need_admin=False)
 
 
 def test_user_info_refused_is_bad_credentials() -> None:
@@ -230,18 +222,7 @@ def test_user_info_refused_is_bad_credentials() -> None:
         return fake(request)
 
     with pytest.raises(BadCredentialsError):
-        sign_in(
-            PLATFORM,
-            None,
-            10000,
-            client_id="optibridge",
-            client_secret=SECRET,
-            code=CODE,
-            redirect_uri="https://ob.example.com/cb",
-            need_admin=False,
-            limiter=CountingLimiter(),
-            http=httpx.Client(transport=httpx.MockTransport(handler)),
-        )
+        signed_in(handler, need_admin=False)
 
 
 @given(st.text())
