@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -206,12 +207,26 @@ def settings(optimove_url: str, comm100_url: str) -> dict[str, Any]:
 def console(
     database_url: str, tmp_path: Path, optimove: httpx.Client, comm100: httpx.Client
 ) -> Iterator[Console]:
+    with running_console(database_url, tmp_path, optimove, comm100) as service:
+        yield service
+
+
+@contextmanager
+def running_console(
+    database_url: str,
+    tmp_path: Path,
+    optimove: httpx.Client,
+    comm100: httpx.Client,
+    **settings: Any,
+) -> Iterator[Console]:
+    """The service in-process (`settings`: more of its configuration), both sites configured."""
     config = Config(
         data_dir=tmp_path,
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
         allow_private_urls=True,
         public_url="https://bridge.example.com",
+        **settings,
     )
     runtime = Runtime.start(config)
     upgrade_to_head(runtime.engine)

@@ -7,6 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optibridge.domain.budget import (
+    AGENT_PRESENCE_US,
+    AGENT_SPARE,
     BACKGROUND_HEADROOM,
     MICROS,
     PRIORITIES,
@@ -15,6 +17,7 @@ from optibridge.domain.budget import (
     WAITER_POLL_US,
     Priority,
     Waiter,
+    agent_spare,
     decide_in_lane,
     without_waiter,
 )
@@ -115,11 +118,23 @@ _waiters = st.lists(
 _stamps = st.lists(st.integers(NOW - 2 * WINDOW, NOW), max_size=LIMIT + 5)
 
 
-@given(_stamps, _waiters, st.sampled_from(PRIORITIES), st.integers(1, LIMIT))
+_agent_seen = st.integers(0, NOW)
+
+
+@given(_stamps, _waiters, st.sampled_from(PRIORITIES), st.integers(1, LIMIT), _agent_seen)
 def test_priorities_never_admit_more_than_the_limit(
-    stamps: list[int], waiters: list[Waiter], priority: Priority, limit: int
+    stamps: list[int], waiters: list[Waiter], priority: Priority, limit: int, agent_seen: int
 ) -> None:
-    lane = decide_in_lane(stamps, waiters, NOW, limit, WINDOW, priority=priority, waiter_id="me")
+    lane = decide_in_lane(
+        stamps,
+        waiters,
+        NOW,
+        limit,
+        WINDOW,
+        priority=priority,
+        waiter_id="me",
+        agent_seen_us=agent_seen,
+    )
     in_window = [s for s in lane.decision.stamps if s > NOW - WINDOW]
     if lane.decision.admitted:
         assert len(in_window) <= limit
@@ -129,16 +144,73 @@ def test_priorities_never_admit_more_than_the_limit(
         assert [w.waiter_id for w in lane.waiters].count("me") == 1
 
 
-@given(_stamps, _waiters, st.sampled_from(PRIORITIES))
+@given(_stamps, _waiters, st.sampled_from(PRIORITIES), _agent_seen)
 def test_a_caller_is_refused_with_room_only_for_a_more_urgent_waiter_or_the_headroom(
-    stamps: list[int], waiters: list[Waiter], priority: Priority
+    stamps: list[int], waiters: list[Waiter], priority: Priority, agent_seen: int
 ) -> None:
-    lane = decide_in_lane(stamps, waiters, NOW, LIMIT, WINDOW, priority=priority, waiter_id="me")
+    lane = decide_in_lane(
+        stamps,
+        waiters,
+        NOW,
+        LIMIT,
+        WINDOW,
+        priority=priority,
+        waiter_id="me",
+        agent_seen_us=agent_seen,
+    )
     used = len([s for s in stamps if s > NOW - WINDOW])
     rank = PRIORITIES.index(priority)
     someone_ahead = any(
         PRIORITIES.index(w.priority) < rank and w.until_us > NOW and w.waiter_id != "me"
         for w in waiters
     )
-    own_limit = LIMIT - BACKGROUND_HEADROOM if priority == "background" else LIMIT
+    agent_at_work = NOW - agent_seen < AGENT_PRESENCE_US
+    own_limit = {
+        "background": LIMIT - BACKGROUND_HEADROOM,
+        "live": LIMIT - AGENT_SPARE if agent_at_work else LIMIT,
+        "agent": LIMIT,
+    }[priority]
     assert lane.decision.admitted == (used < own_limit and not someone_ahead)
+
+
+# --- agents at work: spare slots -------------------------------------------------------------
+
+
+def test_while_an_agent_is_at_work_live_events_leave_it_spare_slots() -> None:
+    lately = NOW - AGENT_PRESENCE_US + MICROS
+    almost_full = full(LIMIT - AGENT_SPARE)
+    live = decide_in_lane(
+        almost_full, (), NOW, LIMIT, WINDOW, priority="live", waiter_id="w", agent_seen_us=lately
+    )
+    assert not live.decision.admitted
+    agent = decide_in_lane(almost_full, (), NOW, LIMIT, WINDOW, priority="agent", waiter_id="a")
+    assert agent.decision.admitted  # at once: the spare slot was there
+
+
+def test_with_no_agent_at_work_lately_live_events_use_the_whole_window() -> None:
+    long_ago = NOW - AGENT_PRESENCE_US
+    lane = decide_in_lane(
+        full(LIMIT - 1),
+        (),
+        NOW,
+        LIMIT,
+        WINDOW,
+        priority="live",
+        waiter_id="w",
+        agent_seen_us=long_ago,
+    )
+    assert lane.decision.admitted
+
+
+def test_an_agent_asking_for_a_slot_is_remembered_even_when_refused() -> None:
+    for stamps in ((), full()):
+        lane = decide_in_lane(stamps, (), NOW, LIMIT, WINDOW, priority="agent", waiter_id="a")
+        assert lane.agent_seen_us == NOW
+    live = decide_in_lane(
+        (), (), NOW, LIMIT, WINDOW, priority="live", waiter_id="w", agent_seen_us=7
+    )
+    assert live.agent_seen_us == 7  # the others leave it as it was
+
+
+def test_a_small_limit_spares_a_tenth_of_it() -> None:
+    assert [agent_spare(limit) for limit in (1, 9, 10, 19, 20, 50)] == [0, 0, 1, 1, 2, 2]

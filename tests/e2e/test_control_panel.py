@@ -304,6 +304,14 @@ def test_an_administrator_connects_configures_and_follows_a_site(page: Page, dem
     page.get_by_label("Optimove customer ID").press("Enter")
     expect(page.locator("tbody > tr[id^=record-]")).to_have_count(1)
 
+    # The site's page draws the Optimove budget those events spent, by lane.
+    page.goto(f"{demo.url}/ui/sites/{SITE}#budget")
+    budget = page.locator("#budget")
+    expect(budget.get_by_role("img")).to_have_accessible_name(re.compile("Optimove calls every"))
+    expect(budget.locator("#chart-budget-desc")).to_contain_text("live events")
+    expect(budget.locator("rect.series-lane-live").first).to_be_visible()
+    screenshots.shoot(budget, "control-panel-budget.png")
+
     # The sites page shows the site connected; then sign out.
     page.get_by_role("link", name="Sites", exact=True).first.click()
     expect(page.locator("tr", has_text="Acme")).to_contain_text("Connected")

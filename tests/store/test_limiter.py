@@ -7,13 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 
 from optibridge.config import Config
 from optibridge.domain import budget
 from optibridge.domain.budget import LaneDecision
-from optibridge.optimove.client import bucket_for_api_key
+from optibridge.optimove.client import CallRecord, OptimoveClient, bucket_for_api_key
 from optibridge.store import limiter as limiter_module
 from optibridge.store.limiter import LimiterBusy, RateLimiter
 from optibridge.store.models import RateLimitBucket
@@ -184,3 +185,40 @@ def test_a_waiting_agent_makes_live_and_background_callers_stand_aside_until_it_
 
     # The agent gave up and said so: the worker takes the room at once.
     assert worker_view.take_slot(BUCKET, priority="live", max_wait_s=0).waited_s >= 0
+
+
+@pytest.mark.parametrize("priority", budget.PRIORITIES)
+def test_a_call_is_reported_with_the_lane_its_slot_was_taken_in(
+    engine: Engine, priority: budget.Priority
+) -> None:
+    """What the site page's chart of the budget counts by (`CallRecord.lane`)."""
+    records: list[CallRecord] = []
+    client = OptimoveClient(
+        "https://optimove.example/",
+        "test-key",
+        limiter=small_limiter(engine).for_priority(priority),
+        http=httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=[]))),
+        on_call=records.append,
+    )
+    client.get_attribute_list()
+    assert [record.lane for record in records] == [priority]
+
+
+def test_an_agent_at_work_keeps_spare_slots_from_live_events_in_every_process(
+    engine: Engine,
+) -> None:
+    """20 calls per window: live events stop at 18 once an agent has asked for a slot, as seen
+    by another limiter on the same database (another process)."""
+
+    def limiter() -> RateLimiter:
+        return RateLimiter(engine, limit=20, window_s=60, margin_s=0)
+
+    for _ in range(17):
+        limiter().take_slot(BUCKET, priority="live")
+    limiter().take_slot(BUCKET, priority="agent")
+    with pytest.raises(LimiterBusy):
+        limiter().take_slot(BUCKET, max_wait_s=0, priority="live")
+    limiter().take_slot(BUCKET, max_wait_s=0, priority="agent")  # a spare one, at once
+    limiter().take_slot(BUCKET, max_wait_s=0, priority="agent")
+    with pytest.raises(LimiterBusy):
+        limiter().take_slot(BUCKET, max_wait_s=0, priority="agent")  # the limit itself

@@ -74,3 +74,30 @@ def test_the_agents_read_serves_the_end_of_its_chat_and_only_of_its_chat(stack: 
     other = stack.accept(site.livechat_url, the_end_of(str(uuid.uuid4()), visitor_of(customer)))
     assert other.outcome == "unchanged", other.last_error
     assert optimove_reads(stack, before_other, customer) == 1
+
+
+def test_every_call_names_the_lane_of_the_budget_it_waited_in(stack: Stack) -> None:
+    """The agent's read in the agents' lane; a chat end's read and write in the live one: what
+    the site page's chart of the budget counts by."""
+    site = stack.new_site()
+    looked_at, alone = stack.seed_customer(EMAIL=None), stack.seed_customer(EMAIL=None)
+    chat_id = str(uuid.uuid4())
+    context = {
+        "chat_id": chat_id,
+        "visitor": {"id": "v", "custom_variables": [{"name": "customer_id", "value": looked_at}]},
+    }
+    looked = stack.admin.post(
+        f"/sites/{site.site_id}/console/lookup", json={"channel": "livechat", "context": context}
+    )
+    assert looked.status_code == 200, looked.text
+    its_end = stack.accept(site.livechat_url, the_end_of(chat_id, visitor_of(looked_at)))
+    other = stack.accept(site.livechat_url, the_end_of(str(uuid.uuid4()), visitor_of(alone)))
+    assert (its_end.outcome, other.outcome) == ("updated", "updated")
+
+    def lanes(record_id: int) -> list[tuple[str, str]]:
+        detail = stack.admin.get(f"/sites/{site.site_id}/syncs/{record_id}").json()
+        return [(call["endpoint"].split()[0], call["lane"]) for call in detail["calls"]]
+
+    assert lanes(looked.json()["record_id"]) == [("GET", "agent")]
+    assert lanes(its_end.id) == [("POST", "live")]  # the agent's read served it
+    assert lanes(other.id) == [("GET", "live"), ("POST", "live")]

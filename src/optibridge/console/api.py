@@ -245,7 +245,10 @@ class ConsoleViewOut(_Out):
     fields: list[FieldOut] = Field(description="The mapped fields marked show_in_console.")
     stale: bool = Field(description="Optimove could not be read: this is the last known data.")
     fetched_at: datetime | None = Field(description="When the data shown was read.")
-    notice: str | None = Field(description="Why the data is stale, when it is.")
+    notice: str | None = Field(
+        description="Why the data is stale, when it is; or, for fresh data, that the answer"
+        " waited for Optimove's budget (a second or more): Optimove is the bottleneck."
+    )
     missing: list[AskOut] = Field(description="Unidentified: the fields that have no value.")
     create: CreateOfferOut | None
     record_id: int | None = Field(description="This lookup's record in the sync log.")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from optibridge.config import Config
 from optibridge.console.session import ConsoleCaller, check_access
 from optibridge.console.views import (
     ConsoleView,
@@ -131,6 +132,8 @@ def lookup(
     view, outcome, reason = _identified_view(
         site, section, policy, channel, context, identification, read
     )
+    if view.notice is None:
+        view = replace(view, notice=budget_wait_notice(runtime.config, attempts.waited_s))
     record_id = record_lookup(
         runtime,
         agent,
@@ -144,6 +147,10 @@ def lookup(
         error=str(read.error) if read.error else None,
     )
     return replace(view, record_id=record_id)
+
+
+# An answer that waited this long for Optimove's budget says so (`budget_wait_notice`).
+BUDGET_WAIT_NOTICE_S = 1.0
 
 
 def _unidentified_view(
@@ -217,3 +224,16 @@ def _identified_view(
     )
     reason = f"customer {customer_id} is not in Optimove (shown to the agent)"
     return as_read(view, read, notice), "no_match", reason
+
+
+def budget_wait_notice(config: Config, waited: float) -> str | None:
+    """Said to the agent when Optimove's budget, not Optimove, made the answer slow: its calls
+    `waited` `BUDGET_WAIT_NOTICE_S` or more for a slot (SPEC 4.5: the console says plainly when
+    Optimove is the bottleneck)."""
+    if waited < BUDGET_WAIT_NOTICE_S:
+        return None
+    return (
+        f"Optimove is busy: this answer waited {waited:.1f} s for its turn (Optimove takes"
+        f" {config.optimove_rate_limit} calls per {config.optimove_rate_window_s:g} seconds;"
+        " agents go first)."
+    )

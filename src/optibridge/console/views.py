@@ -81,7 +81,7 @@ class ConsoleView:
     fields: list[FieldView] = field(default_factory=list)
     stale: bool = False
     fetched_at: datetime | None = None
-    notice: str | None = None  # why the data is stale, when it is
+    notice: str | None = None  # why the data is stale, or that it waited for the budget
     missing: list[Ask] = field(default_factory=list)
     create: CreateOffer | None = None
     record_id: int | None = None

@@ -31,6 +31,12 @@ BACKGROUND_HEADROOM = 5
 # A waiting caller asks again at least this often (so that its claim stays fresh), and is
 # forgotten this long after it said it would ask again (its process died); one that stood
 # aside for a higher priority asks again this soon.
+# While an agent has used the budget lately (`AGENT_PRESENCE_US`), live events leave this many
+# slots of every window free (fewer on a small limit: `agent_spare`), so the agent's next call
+# finds one at once instead of waiting for the window to empty; the sync engine's share is
+# whole again once no agent is at work.
+AGENT_SPARE = 2
+AGENT_PRESENCE_US = 60 * MICROS
 WAITER_POLL_US = MICROS
 WAITER_GRACE_US = MICROS
 STAND_ASIDE_US = 50_000
@@ -80,6 +86,7 @@ class Slot:
     bucket: str
     stamp_us: int
     waited_s: float
+    priority: Priority | None = None  # the lane it was taken in, for the budget's chart
 
 
 @dataclass(frozen=True)
@@ -120,10 +127,18 @@ class Waiter:
 
 @dataclass(frozen=True)
 class LaneDecision:
-    """`decision` for the caller, and the waiters to keep (the caller among them if refused)."""
+    """`decision` for the caller, and the waiters to keep (the caller among them if refused),
+    and when an agent last asked for a slot (now, if the caller is one)."""
 
     decision: Decision
     waiters: tuple[Waiter, ...]
+    agent_seen_us: int = 0
+
+
+def agent_spare(limit: int) -> int:
+    """The slots live events leave free while an agent is at work: `AGENT_SPARE`, or a tenth
+    of a small limit."""
+    return min(AGENT_SPARE, limit // 10)
 
 
 def decide_in_lane(
@@ -135,10 +150,13 @@ def decide_in_lane(
     *,
     priority: Priority,
     waiter_id: str,
+    agent_seen_us: int = 0,
 ) -> LaneDecision:
     """`decide`, with priorities: a call is admitted only when the window has room for it (for
-    background work: room beyond `BACKGROUND_HEADROOM`) and no caller of a higher priority is
-    waiting. A refused caller is noted as waiting, so that lower priorities stand aside for it.
+    background work: room beyond `BACKGROUND_HEADROOM`; for live events while an agent asked
+    for a slot in the last `AGENT_PRESENCE_US`: room beyond `agent_spare`) and no caller of a
+    higher priority is waiting. A refused caller is noted as waiting, so that lower priorities
+    stand aside for it.
 
     The limit itself is `decide`'s: priorities only choose who gets the next slot.
     """
@@ -146,15 +164,22 @@ def decide_in_lane(
     rank = PRIORITIES.index(priority)
     others = tuple(w for w in waiters if w.until_us > now and w.waiter_id != waiter_id)
     ahead = any(PRIORITIES.index(w.priority) < rank for w in others)
-    own_limit = max(1, limit - BACKGROUND_HEADROOM) if priority == "background" else limit
+    if priority == "agent":
+        agent_seen_us = now
+    if priority == "background":
+        own_limit = max(1, limit - BACKGROUND_HEADROOM)
+    elif priority == "live" and now - agent_seen_us < AGENT_PRESENCE_US:
+        own_limit = max(1, limit - agent_spare(limit))
+    else:
+        own_limit = limit
     decision = decide(stamps, now, own_limit, window_us)
     if decision.admitted and not ahead:
-        return LaneDecision(decision, others)
+        return LaneDecision(decision, others, agent_seen_us)
     # With room but someone more urgent waiting, stand aside: let it take the slot.
     refused = Decision(False, tuple(stamps), STAND_ASIDE_US) if decision.admitted else decision
     asks_again = min(refused.wait_us, WAITER_POLL_US)  # the caller asks again by then
     waiting = Waiter(priority, waiter_id, now + asks_again + WAITER_GRACE_US)
-    return LaneDecision(refused, (*others, waiting))
+    return LaneDecision(refused, (*others, waiting), agent_seen_us)
 
 
 def without_waiter(waiters: Sequence[Waiter], waiter_id: str, now_us: int) -> tuple[Waiter, ...]:

@@ -135,6 +135,7 @@ class CallItem:
     # For a write: True once Optimove's callback confirmed it, False if it reported a failure,
     # None while unsettled (and for reads).
     confirmed: bool | None
+    lane: str | None = None  # the budget's lane it waited in (SPEC 4.5); None if not recorded
 
 
 @dataclass(frozen=True)
@@ -340,85 +341,6 @@ def summarize(
     )
 
 
-@dataclass(frozen=True)
-class HourActivity:
-    """One hour of a site's sync log: the records received, by outcome, and the Optimove
-    calls made (all of them, those for agents' views too: they spend the same budget)."""
-
-    start: datetime
-    outcomes: dict[str, int]  # every outcome listed
-    in_progress: int  # received, not decided yet
-    calls: int
-    busiest: int  # calls in the busiest window of the rate limit that began in this hour
-
-    @property
-    def received(self) -> int:
-        return sum(self.outcomes.values()) + self.in_progress
-
-
-@dataclass(frozen=True)
-class DayActivity:
-    hours: list[HourActivity]  # oldest first; the last is the hour under way
-    window_s: float  # the rate limit's window, which `busiest` counts over
-
-    @property
-    def since(self) -> datetime:
-        return self.hours[0].start
-
-
-def day_activity(
-    session: Session,
-    site_id: int,
-    *,
-    window_s: float,
-    hours: int = 24,
-    now: datetime | None = None,
-) -> DayActivity:
-    """The last `hours` hours (the one under way included), hour by hour: records received by
-    outcome, and Optimove calls with the busiest `window_s` seconds of each hour."""
-    get_site(session, site_id)
-    until = now or datetime.now(UTC)
-    first = until.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
-    starts = [first + timedelta(hours=index) for index in range(hours)]
-    repository = SyncLogRepository(session)
-    outcomes: list[dict[str, int]] = [dict.fromkeys(OUTCOMES, 0) for _ in starts]
-    in_progress = [0] * hours
-    for received_at, outcome in repository.received_outcomes(site_id, first):
-        index = _hour_index(received_at, first, hours)
-        if index is None:
-            continue
-        if outcome in outcomes[index]:
-            outcomes[index][outcome] += 1
-        else:
-            in_progress[index] += 1
-    calls = [0] * hours
-    busiest = [0] * hours
-    times = repository.call_times(site_id, first)
-    window = timedelta(seconds=window_s)
-    end = 0
-    for start, sent_at in enumerate(times):
-        index = _hour_index(sent_at, first, hours)
-        if index is None:
-            continue
-        calls[index] += 1
-        end = max(end, start)
-        while end < len(times) and times[end] - sent_at < window:
-            end += 1
-        busiest[index] = max(busiest[index], end - start)
-    return DayActivity(
-        hours=[
-            HourActivity(starts[i], outcomes[i], in_progress[i], calls[i], busiest[i])
-            for i in range(hours)
-        ],
-        window_s=window_s,
-    )
-
-
-def _hour_index(moment: datetime, first: datetime, hours: int) -> int | None:
-    index = int((moment - first).total_seconds() // 3600)
-    return index if 0 <= index < hours else None
-
-
 # --- cursors -----------------------------------------------------------------------------------
 
 
@@ -576,6 +498,7 @@ def _call(entry: CallWithConfirmation) -> CallItem:
         duration_ms=call.duration_ms,
         detail=call.detail,
         confirmed=confirmed,
+        lane=call.lane,
     )
 
 

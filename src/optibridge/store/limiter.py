@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from sqlalchemy import Engine
 
@@ -36,7 +37,6 @@ from optibridge.domain.budget import (
 )
 from optibridge.store import rate_limits
 from optibridge.store.db import write_locked
-from optibridge.store.rate_limits import BucketState
 
 
 class LimiterBusy(Exception):
@@ -117,7 +117,7 @@ class RateLimiter:
             while True:
                 decision = self._try_acquire(bucket, priority, waiter_id)
                 if decision.admitted:
-                    return Slot(bucket, decision.stamps[-1], self._monotonic() - started)
+                    return Slot(bucket, decision.stamps[-1], self._monotonic() - started, priority)
                 wait_s = decision.wait_us / MICROS
                 if max_wait_s is not None and self._monotonic() - started + wait_s > max_wait_s:
                     raise LimiterBusy(wait_s)
@@ -136,11 +136,7 @@ class RateLimiter:
             rate_limits.save_bucket(
                 connection,
                 slot.bucket,
-                BucketState(
-                    answered_at(state.stamps, slot.stamp_us, now),
-                    state.throttled_total,
-                    state.waiters,
-                ),
+                replace(state, stamps=answered_at(state.stamps, slot.stamp_us, now)),
             )
 
     def record_throttled(self, bucket: str) -> None:
@@ -151,10 +147,10 @@ class RateLimiter:
             rate_limits.save_bucket(
                 connection,
                 bucket,
-                BucketState(
-                    fill_window(state.stamps, now, self.limits_of(bucket)[0]),
-                    state.throttled_total + 1,
-                    state.waiters,
+                replace(
+                    state,
+                    stamps=fill_window(state.stamps, now, self.limits_of(bucket)[0]),
+                    throttled_total=state.throttled_total + 1,
                 ),
             )
 
@@ -187,12 +183,21 @@ class RateLimiter:
                 window_us,
                 priority=priority,
                 waiter_id=waiter_id,
+                agent_seen_us=state.agent_seen_us,
             )
             decision = lane.decision
             stamps = decision.stamps if decision.admitted else state.stamps
-            if decision.admitted or lane.waiters != state.waiters:
+            if (
+                decision.admitted
+                or lane.waiters != state.waiters
+                or lane.agent_seen_us != state.agent_seen_us
+            ):
                 rate_limits.save_bucket(
-                    connection, bucket, BucketState(stamps, state.throttled_total, lane.waiters)
+                    connection,
+                    bucket,
+                    replace(
+                        state, stamps=stamps, waiters=lane.waiters, agent_seen_us=lane.agent_seen_us
+                    ),
                 )
         return decision
 
@@ -204,11 +209,7 @@ class RateLimiter:
             rate_limits.save_bucket(
                 connection,
                 bucket,
-                BucketState(
-                    state.stamps,
-                    state.throttled_total,
-                    without_waiter(state.waiters, waiter_id, now),
-                ),
+                replace(state, waiters=without_waiter(state.waiters, waiter_id, now)),
             )
 
 

@@ -117,6 +117,8 @@ class RateLimitBucket(Base):
     throttled_total: Mapped[int] = mapped_column(Integer, default=0)
     # Callers waiting for a slot, [priority, waiter id, until (µs)]: see domain/budget.py.
     waiters: Mapped[list[Any]] = mapped_column(StorableJSON, default=list, server_default="[]")
+    # When an agent last asked for a slot (µs): live events leave it spare slots meanwhile.
+    agent_seen_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class AttributeCache(Base):
@@ -265,9 +267,13 @@ class OptimoveCallLog(Base):
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     request_id: Mapped[str | None] = mapped_column(String(100), default=None)
     write_id: Mapped[str | None] = mapped_column(String(36), default=None)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Indexed for the charts of the budget, which read the calls of an hour or a day.
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     duration_ms: Mapped[float | None] = mapped_column(Float, default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+    # The budget's lane the call waited in (`domain/budget.py: Priority`); None for calls
+    # logged before lanes were recorded, and for a write's line until it is sent.
+    lane: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class CustomerLink(Base):

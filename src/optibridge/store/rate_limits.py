@@ -24,6 +24,7 @@ class BucketState:
     stamps: tuple[int, ...]
     throttled_total: int
     waiters: tuple[Waiter, ...] = ()
+    agent_seen_us: int = 0  # when an agent last asked for a slot (`domain/budget.py`)
 
 
 def lock_bucket(connection: Connection, bucket: str) -> BucketState:
@@ -34,7 +35,7 @@ def lock_bucket(connection: Connection, bucket: str) -> BucketState:
     insert = sqlite.insert if is_sqlite(connection) else postgresql.insert
     connection.execute(
         insert(RateLimitBucket)
-        .values(bucket=bucket, stamps=[], throttled_total=0, waiters=[])
+        .values(bucket=bucket, stamps=[], throttled_total=0, waiters=[], agent_seen_us=0)
         .on_conflict_do_nothing(index_elements=["bucket"])
     )
     state = _select_for_update(connection, bucket)
@@ -63,6 +64,7 @@ def save_bucket(connection: Connection, bucket: str, state: BucketState) -> None
             stamps=list(state.stamps),
             throttled_total=state.throttled_total,
             waiters=[[w.priority, w.waiter_id, w.until_us] for w in state.waiters],
+            agent_seen_us=state.agent_seen_us,
         )
     )
 
@@ -81,11 +83,21 @@ def _select_for_update(connection: Connection, bucket: str) -> BucketState | Non
     return None if row is None else _state(row)
 
 
-_SELECT = select(RateLimitBucket.stamps, RateLimitBucket.throttled_total, RateLimitBucket.waiters)
+_SELECT = select(
+    RateLimitBucket.stamps,
+    RateLimitBucket.throttled_total,
+    RateLimitBucket.waiters,
+    RateLimitBucket.agent_seen_us,
+)
 
 
 def _state(row: Any) -> BucketState:
-    return BucketState(_stamps(row.stamps), int(row.throttled_total), _waiters(row.waiters))
+    return BucketState(
+        _stamps(row.stamps),
+        int(row.throttled_total),
+        _waiters(row.waiters),
+        int(row.agent_seen_us or 0),
+    )
 
 
 def _waiters(raw: object) -> tuple[Waiter, ...]:

@@ -149,23 +149,36 @@ class SyncLogRepository:
         return [(at, outcome) for at, outcome in self.session.execute(query)]
 
     def call_times(self, site_id: int, since: datetime) -> list[datetime]:
-        """When each Optimove call made for the site's records since `since` was sent, once
-        per call: a write that carried several records is logged on each of them, and counted
-        here once (on its first record)."""
+        """When each Optimove call made for the site's records since `since` was sent, in
+        order (`calls_since`)."""
+        return [at for at, _lane in self.calls_since(site_id, since)]
+
+    def calls_since(self, site_id: int, since: datetime) -> list[tuple[datetime, str | None]]:
+        """(sent at, the budget's lane) of each Optimove call made for the site's records since
+        `since`, in order, once per call: a write that carried several records is logged on
+        each of them, and counted here once (on its first record)."""
         query = (
-            select(OptimoveCallLog.at, OptimoveCallLog.write_id, OptimoveCallLog.record_id)
+            select(
+                OptimoveCallLog.at,
+                OptimoveCallLog.lane,
+                OptimoveCallLog.write_id,
+                OptimoveCallLog.record_id,
+            )
             .join(SyncRecord, SyncRecord.id == OptimoveCallLog.record_id)
             .where(SyncRecord.site_id == site_id, OptimoveCallLog.at >= _utc(since))
         )
         rows = list(self.session.execute(query))
         first_record: dict[str, int] = {}
-        for _at, write_id, record_id in rows:
+        for _at, _lane, write_id, record_id in rows:
             if write_id is not None:
                 first_record[write_id] = min(record_id, first_record.get(write_id, record_id))
         return sorted(
-            at
-            for at, write_id, record_id in rows
-            if write_id is None or first_record[write_id] == record_id
+            (
+                (at, lane)
+                for at, lane, write_id, record_id in rows
+                if write_id is None or first_record[write_id] == record_id
+            ),
+            key=lambda call: call[0],
         )
 
     def newer_write(self, site_id: int, customer_id: str, after_id: int) -> int | None:

@@ -451,10 +451,11 @@ def note_write_attempts(
     final_status: int | None,
     final_detail: str | None = None,
     final_at: datetime | None = None,
+    final_lane: str | None = None,
 ) -> None:
     """Every attempt of a write on each of its records' calls: the `retried` ones added before
-    the answer, and the write's own line given the last attempt's status (a refusal's too) and
-    time, so it comes after them."""
+    the answer, and the write's own line given the last attempt's status (a refusal's too),
+    time and lane, so it comes after them."""
     record_ids = session.scalars(
         select(OptimoveCallLog.record_id).where(
             OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None)
@@ -471,9 +472,12 @@ def note_write_attempts(
                     at=attempt.at,
                     duration_ms=attempt.duration_ms,
                     detail=attempt.detail,
+                    lane=attempt.lane,
                 )
             )
     values: dict[str, Any] = {"status": final_status}
+    if final_lane is not None:
+        values["lane"] = final_lane
     if final_detail is not None:
         values["detail"] = final_detail
     if final_at is not None:

@@ -324,6 +324,7 @@ def _note_attempts(
             _last_status(attempts),
             final_detail,
             final_at=logs[-1].at if logs else None,
+            final_lane=logs[-1].lane if logs else None,
         )
 
 

@@ -103,6 +103,7 @@ def call_logs(
                 at=datetime.fromtimestamp(attempt.sent_at, UTC) if attempt.sent_at else utcnow(),
                 duration_ms=round(attempt.duration_s * 1000, 1),
                 detail=last_detail if last else _retried(attempt),
+                lane=attempt.lane,
             )
         )
     return tuple(logs)
@@ -118,6 +119,11 @@ class Attempts:
     """The Optimove attempts made inside a `recording_reads` block."""
 
     records: list[CallRecord]
+
+    @property
+    def waited_s(self) -> float:
+        """How long the attempts waited for Optimove's budget, all together."""
+        return sum(record.limiter_wait_s for record in self.records)
 
     def calls(self, *, last_detail: str | None) -> tuple[OptimoveCallLog, ...]:
         """As a record's calls (`call_logs`): the last one says `last_detail`."""
@@ -193,4 +199,5 @@ def for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
         at=call.at,
         duration_ms=call.duration_ms,
         detail=call.detail,
+        lane=call.lane,
     )

@@ -70,6 +70,7 @@ class CallRecord:
     limiter_wait_s: float
     duration_s: float
     sent_at: float | None = None  # when it was sent (seconds since the epoch)
+    lane: str | None = None  # the budget's lane its slot was taken in (`Slot.priority`)
 
 
 # The attempts of the calls made in the current context, one list per open
@@ -247,7 +248,6 @@ class VendorClient:
                 self._sleep(self._backoff(attempt - 1, failure.retry_after_s))
             tried = attempt
             slot = self._limiter.take_slot(bucket)
-            waited = slot.waited_s
             started = time.monotonic()
             try:
                 response = self._http.request(
@@ -260,18 +260,18 @@ class VendorClient:
                     timeout=self._timeout,
                 )
             except PrivateAddressRefused as refused:
-                self._record(endpoint, attempt, None, waited, started)
+                self._record(endpoint, attempt, None, slot, started)
                 raise self._private_address(endpoint, refused) from None
             except httpx.ConnectTimeout:
-                self._record(endpoint, attempt, None, waited, started)
+                self._record(endpoint, attempt, None, slot, started)
                 failure = _Failure("connecting timed out", unreachable=True, may_have_acted=False)
                 continue
             except httpx.TimeoutException:
-                self._record(endpoint, attempt, None, waited, started)
+                self._record(endpoint, attempt, None, slot, started)
                 failure = _Failure("did not answer in time", timed_out=True)
                 continue
             except httpx.TransportError as exc:
-                self._record(endpoint, attempt, None, waited, started)
+                self._record(endpoint, attempt, None, slot, started)
                 reason, permanent = _transport_reason(exc, self.vendor.base_url_setting)
                 if permanent:
                     raise self._unreachable(endpoint, reason) from None
@@ -284,7 +284,7 @@ class VendorClient:
             finally:
                 # Answered or not, the vendor has counted the call by now (or never will).
                 self._limiter.answered(slot)
-            self._record(endpoint, attempt, response.status_code, waited, started)
+            self._record(endpoint, attempt, response.status_code, slot, started)
             status = response.status_code
             if 200 <= status < 300 or status in accept:
                 return response
@@ -309,10 +309,12 @@ class VendorClient:
         return backoff(failures, self._backoff_base_s, self._backoff_max_s, self._jitter())
 
     def _record(
-        self, endpoint: str, attempt: int, status: int | None, waited: float, started: float
+        self, endpoint: str, attempt: int, status: int | None, slot: Slot, started: float
     ) -> None:
         took = time.monotonic() - started
-        record = CallRecord(endpoint, attempt, status, waited, took, time.time() - took)
+        record = CallRecord(
+            endpoint, attempt, status, slot.waited_s, took, time.time() - took, slot.priority
+        )
         if self._on_call is not None:
             self._on_call(record)
         for recorded in _attempts.get():

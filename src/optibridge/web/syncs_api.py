@@ -100,6 +100,12 @@ class CallOut(BaseModel):
         description="For a write: confirmed by Optimove's callback (true), reported failed "
         "(false), or not settled yet (null). Null for reads."
     )
+    lane: str | None = Field(
+        default=None,
+        description="The lane of Optimove's budget the call waited in: `agent` (the tab, "
+        "connection tests), `live` (events), `background` (read-backs, backfills, previews); "
+        "null for calls logged before lanes were recorded.",
+    )
 
 
 class WriteOut(BaseModel):

@@ -458,6 +458,10 @@
       var when = view.fetched_at ? " Last read " + formatTime(view.fetched_at) + "." : "";
       ui.notice.textContent = "Stale data. " + (view.notice || "") + when;
       show(ui.notice);
+    } else if (view.notice) {
+      // Fresh data that was slow to come: Optimove's budget was the bottleneck.
+      ui.notice.textContent = view.notice;
+      show(ui.notice);
     }
     if (view.status === "matched") {
       renderCustomer(view);

@@ -9,10 +9,12 @@ from typing import Any, Literal
 from optibridge.errors import AppError
 from optibridge.runtime import Runtime
 from optibridge.services import comm100_webhooks as webhooks_service
+from optibridge.services.activity import budget_hour
 from optibridge.services.comm100_connection import FieldChoices
 from optibridge.services.comm100_signin import redirect_uri
 from optibridge.services.comm100_webhooks import WebhookState
 from optibridge.services.settings import StoredSettings
+from optibridge.web.ui.budget_chart import BudgetChart, budget_chart
 
 
 @dataclass(frozen=True)
@@ -117,3 +119,11 @@ def webhooks_card(
         for e in report.livechat
     )
     return WebhooksCard(True, rows, None, report.warning, steps, result)
+
+
+def budget_card(runtime: Runtime, site_id: int) -> BudgetChart:
+    """*Optimove's budget, the last hour*: the site's calls by lane (`web/ui/budget_chart.py`)."""
+    config = runtime.config
+    with runtime.unit_of_work(read_only=True) as db:
+        hour = budget_hour(db, site_id, window_s=config.optimove_rate_window_s)
+    return budget_chart(hour, limit=config.optimove_rate_limit)

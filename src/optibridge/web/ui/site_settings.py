@@ -37,6 +37,7 @@ from optibridge.services.settings import AttributeInfo, StoredSettings
 from optibridge.web.deps import RuntimeDep, public_url
 from optibridge.web.ui import drafts
 from optibridge.web.ui.auth import UiSession, check_csrf, set_flash
+from optibridge.web.ui.charts import HEIGHT, WIDTH
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.drafts import keeps_typed
 from optibridge.web.ui.render import error_page, redirect, render
@@ -58,6 +59,7 @@ from optibridge.web.ui.settings_form import (
 from optibridge.web.ui.site_cards import (
     Result,
     Status,
+    budget_card,
     comm100_app_view,
     sentence,
     webhooks_card,
@@ -447,6 +449,9 @@ def site_page_response(
                 stored, document, public_url(runtime, request), page.typed.get("sign_in", {})
             ),
             "sign_in_result": page.results.get("sign_in"),
+            "budget": budget_card(runtime, site_id),
+            "width": WIDTH,
+            "height": HEIGHT,
             # Warnings: OPTIBRIDGE_PUBLIC_URL unset (Comm100 can't reach it), loopback, plain http.
             "unreachable_webhook_base": (None if runtime.public_url_configured else webhook_base),
             "webhook_url_warnings": url_warnings,

@@ -10,17 +10,22 @@ as a table (`ui/_day_charts.html` draws what is computed here).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from optibridge.services.syncs import DayActivity, HourActivity
-
-WIDTH = 480
-HEIGHT = 190
-_LEFT, _RIGHT, _TOP, _BOTTOM = 34, 8, 10, 24
-_PLOT_WIDTH = WIDTH - _LEFT - _RIGHT
-_PLOT_HEIGHT = HEIGHT - _TOP - _BOTTOM
+from optibridge.services.activity import DayActivity, HourActivity
+from optibridge.web.ui.charts import (
+    HEIGHT,
+    LEFT,
+    PLOT_WIDTH,
+    Bar,
+    Chart,
+    Label,
+    bar,
+    gridlines,
+    nice_top,
+    y_of,
+)
 
 
 @dataclass(frozen=True)
@@ -44,37 +49,6 @@ SERIES = (
     Series("failed", "Failed", ("failed",)),
     Series("waiting", "In progress", ("pending",), with_in_progress=True),
 )
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    css: str
-    tip: str  # shown on hover (an SVG <title>)
-
-
-@dataclass(frozen=True)
-class Label:
-    x: float
-    y: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One bar chart, in the SVG's own units (`WIDTH` by `HEIGHT`)."""
-
-    id: str
-    title: str
-    description: str
-    bars: list[Bar]
-    gridlines: list[Label]  # y, and the value at that height (x is the axis)
-    hours: list[Label]  # under the bars
-    legend: list[tuple[str, str]]  # (css, label)
-    limit: Label | None = None  # the limit's line: its height, and what it says
 
 
 @dataclass(frozen=True)
@@ -114,7 +88,7 @@ def day_charts(activity: DayActivity, *, limit: int) -> DayCharts:
 
 def _records_chart(hours: Sequence[HourActivity]) -> Chart:
     total = sum(hour.received for hour in hours)
-    top = _nice(max((hour.received for hour in hours), default=0))
+    top = nice_top(max((hour.received for hour in hours), default=0))
     bars: list[Bar] = []
     for index, hour in enumerate(hours):
         base = 0
@@ -122,7 +96,7 @@ def _records_chart(hours: Sequence[HourActivity]) -> Chart:
             count = series.count(hour)
             if count:
                 tip = f"{_hour(hour)} UTC: {count} {series.label.lower()}"
-                bars.append(_bar(index, len(hours), base, count, top, series.css, tip))
+                bars.append(bar(index, len(hours), base, count, top, series.css, tip))
                 base += count
     if total:
         peak = max(hours, key=lambda hour: hour.received)
@@ -142,16 +116,16 @@ def _records_chart(hours: Sequence[HourActivity]) -> Chart:
         title="Records per hour, by what happened to them",
         description=description,
         bars=bars,
-        gridlines=_gridlines(top),
+        gridlines=gridlines(top),
         hours=_hour_labels(hours),
         legend=[(series.css, series.label) for series in SERIES],
     )
 
 
 def _calls_chart(hours: Sequence[HourActivity], limit: int, window: str) -> Chart:
-    top = _nice(max(limit, *(hour.busiest for hour in hours)))
+    top = nice_top(max(limit, *(hour.busiest for hour in hours)))
     bars = [
-        _bar(
+        bar(
             index,
             len(hours),
             0,
@@ -179,39 +153,17 @@ def _calls_chart(hours: Sequence[HourActivity], limit: int, window: str) -> Char
         title=f"Optimove calls: the busiest {window} of each hour, against the limit",
         description=description,
         bars=bars,
-        gridlines=_gridlines(top),
+        gridlines=gridlines(top),
         hours=_hour_labels(hours),
         legend=[("calls", f"Calls in the busiest {window}"), ("limit", f"Limit: {limit}")],
-        limit=Label(_LEFT, round(_y(limit, top), 1), f"limit {limit}"),
+        limit=Label(LEFT, round(y_of(limit, top), 1), f"limit {limit}"),
     )
-
-
-def _bar(index: int, slots: int, base: int, count: int, top: int, css: str, tip: str) -> Bar:
-    slot = _PLOT_WIDTH / slots
-    width = slot * 0.72
-    y_top = _y(base + count, top)
-    return Bar(
-        x=round(_LEFT + index * slot + (slot - width) / 2, 1),
-        y=round(y_top, 1),
-        width=round(width, 1),
-        height=round(_y(base, top) - y_top, 1),
-        css=css,
-        tip=tip,
-    )
-
-
-def _y(value: float, top: int) -> float:
-    return _TOP + _PLOT_HEIGHT * (1 - value / top)
-
-
-def _gridlines(top: int) -> list[Label]:
-    return [Label(_LEFT, round(_y(value, top), 1), str(value)) for value in (0, top // 2, top)]
 
 
 def _hour_labels(hours: Sequence[HourActivity]) -> list[Label]:
-    slot = _PLOT_WIDTH / len(hours)
+    slot = PLOT_WIDTH / len(hours)
     return [
-        Label(round(_LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, _hour(hour))
+        Label(round(LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, _hour(hour))
         for index, hour in enumerate(hours)
         if hour.start.hour % 3 == 0
     ]
@@ -219,15 +171,3 @@ def _hour_labels(hours: Sequence[HourActivity]) -> list[Label]:
 
 def _hour(hour: HourActivity) -> str:
     return hour.start.strftime("%H:00")
-
-
-def _nice(value: int) -> int:
-    """The scale's top: at least `value`, 1, 2, 4 or 5 times a power of ten, and even (the
-    middle gridline at a whole number)."""
-    if value <= 2:
-        return 2
-    power = int(10 ** math.floor(math.log10(value)))
-    for step in (1, 2, 4, 5, 10):
-        if step * power >= value and (step * power) % 2 == 0:
-            return step * power
-    return 10 * power

@@ -19,13 +19,15 @@ from optibridge.domain.settings import CHANNEL_NAMES
 from optibridge.errors import AppError, Conflict, NotFound
 from optibridge.services import sites as site_service
 from optibridge.services import syncs as sync_service
+from optibridge.services.activity import day_activity
 from optibridge.sync.agents import Agent
 from optibridge.web.deps import RuntimeDep
 from optibridge.web.ui import backfills
 from optibridge.web.ui.auth import check_csrf, safe_next, set_flash
+from optibridge.web.ui.charts import HEIGHT, WIDTH
 from optibridge.web.ui.deps import FormDep, SessionDep, page_router
 from optibridge.web.ui.render import redirect, render
-from optibridge.web.ui.sync_charts import HEIGHT, SERIES, WIDTH, day_charts
+from optibridge.web.ui.sync_charts import SERIES, day_charts
 
 router = page_router()
 
@@ -97,9 +99,7 @@ def sync_log(
             record.id for record in details if sync_service.restore_refusal(record) is None
         }
         summary = sync_service.summarize(db, site_id, hours=24)
-        activity = sync_service.day_activity(
-            db, site_id, window_s=runtime.config.optimove_rate_window_s
-        )
+        activity = day_activity(db, site_id, window_s=runtime.config.optimove_rate_window_s)
         site_name = site.name
     query = {
         key: value
