@@ -2,8 +2,8 @@
 during a backlog (issue "Agents first", SPEC 4.5 and 4.6).
 
 Starts the service (with its worker, default configuration: the customer cache's 120 s TTL,
-writes gathered for up to 2 s while the budget is busy) and both sandboxes as separate
-processes; the Optimove sandbox answers after 50 ms and enforces 50 calls per 10 s per key.
+writes gathered for up to 20 s while more are surely coming: agents have chats open, or events
+keep arriving on a busy budget) and both sandboxes as separate processes; the Optimove sandbox answers after 50 ms and enforces 50 calls per 10 s per key.
 
     .venv/bin/python -m bench.chat_flow [--chats 40] [--long-every 4] [--long-s 130]
                                         [--rate 4.5] [--sustain-s 60] [--backlog 600]

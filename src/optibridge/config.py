@@ -78,11 +78,12 @@ class Config(BaseSettings):
     comm100_rate_window_s: float = Field(default=300.0, gt=0)
     comm100_timeout_s: float = Field(default=10.0, gt=0)
     write_gather_max_s: float = Field(
-        default=5.0,
+        default=20.0,
         ge=0,
         le=30,
-        description="While Optimove's budget is in use, how long a round's updates may wait for"
-        " more to share their UpdateCustomerAttributes call (with budget to spare: none).",
+        description="How long a round's updates may wait for more to share their"
+        " UpdateCustomerAttributes call while more are surely coming (agents have chats open in"
+        " the tab, or events keep arriving while Optimove's budget is in use); otherwise none.",
     )
     write_gather_busy_share: float = Field(
         default=0.05,

@@ -33,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-def chat_end_of(customer_id: str) -> dict[str, Any]:
+def chat_end_of(customer_id: str, chat_id: str | None = None) -> dict[str, Any]:
     visitor = Visitor(
         id=str(uuid.uuid4()),
         email=f"{customer_id.lower()}@example.com",
@@ -41,7 +41,7 @@ def chat_end_of(customer_id: str) -> dict[str, Any]:
     )
     now = datetime.now(UTC)
     return chat_ended(
-        visitor=visitor, chat=Chat(id=str(uuid.uuid4()), start_time=now, end_time=now)
+        visitor=visitor, chat=Chat(id=chat_id or str(uuid.uuid4()), start_time=now, end_time=now)
     )
 
 
@@ -52,8 +52,8 @@ def sent(stack: Stack, url: str, body: dict[str, Any]) -> int:
     return record_id
 
 
-def wait_until_taken(stack: Stack, record_id: int) -> None:
-    """Until a worker has the record (it left the queue)."""
+def wait_until_taken(stack: Stack, record_id: int, *, past: tuple[str, ...] = ("queued",)) -> None:
+    """Until a worker has the record (it left the queue), or it left the states `past`."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with stack.engine.connect() as connection:
@@ -62,10 +62,10 @@ def wait_until_taken(stack: Stack, record_id: int) -> None:
                 .one()
                 ._mapping["state"]
             )
-        if state != "queued":
+        if state not in past:
             return
         time.sleep(0.02)
-    raise AssertionError(f"record {record_id} was never taken")
+    raise AssertionError(f"record {record_id} never left {', '.join(past)}")
 
 
 def update_calls(stack: Stack, since: float) -> list[dict[str, Any]]:
@@ -73,12 +73,12 @@ def update_calls(stack: Stack, since: float) -> list[dict[str, Any]]:
     return [r for r in requests if r["method"] == "POST" and r["path"].endswith(UPDATE_PATH)]
 
 
-def three_chats_one_after_the_other(stack: Stack) -> list[int]:
-    """The first chat's record is taken by a worker before the other two are even sent."""
+def three_chats_one_after_the_other(stack: Stack, *, wait_for: tuple[str, ...]) -> list[int]:
+    """The first chat's record leaves the states `wait_for` before the other two are sent."""
     site = stack.new_site()
     customers = [stack.seed_customer(FIRST_NAME=f"C{i}") for i in range(3)]
     first = sent(stack, site.livechat_url, chat_end_of(customers[0]))
-    wait_until_taken(stack, first)
+    wait_until_taken(stack, first, past=wait_for)
     rest = [sent(stack, site.livechat_url, chat_end_of(c)) for c in customers[1:]]
     records = [stack.settled(record_id) for record_id in (first, *rest)]
     assert [r.outcome for r in records] == ["updated"] * 3, [r.last_error for r in records]
@@ -87,8 +87,8 @@ def three_chats_one_after_the_other(stack: Stack) -> list[int]:
 
 def test_with_budget_to_spare_a_chats_write_goes_at_once(stack: Stack) -> None:
     since = time.time()
-    three_chats_one_after_the_other(stack)
-    # The first went alone, before the others were sent.
+    # Its write is sent (the record waits for the callback) before the others are.
+    three_chats_one_after_the_other(stack, wait_for=("queued", "working"))
     assert len(update_calls(stack, since)) >= 2
 
 
@@ -99,8 +99,41 @@ def test_while_the_budget_is_busy_writes_wait_to_share_one_call(stack: Stack) ->
         limiter.take_slot(bucket, priority="live")
     since = time.time()
 
-    three_chats_one_after_the_other(stack)
+    three_chats_one_after_the_other(stack, wait_for=("queued",))  # taken: its round began
 
     calls = update_calls(stack, since)
     assert len(calls) == 1
     assert len(calls[0]["body"]["CustomerNewAttributesValuesList"]) == 3  # three customers
+
+
+def look_up_in_chat(stack: Stack, site_id: int, chat_id: str, customer_id: str) -> None:
+    context = {
+        "chat_id": chat_id,
+        "visitor": {"id": "v", "custom_variables": [{"name": "customer_id", "value": customer_id}]},
+    }
+    looked = stack.admin.post(
+        f"/sites/{site_id}/console/lookup", json={"channel": "livechat", "context": context}
+    )
+    assert looked.status_code == 200, looked.text
+
+
+def test_while_an_agent_has_a_chat_open_a_write_waits_for_its_end(stack: Stack) -> None:
+    """The budget has room, but the chat open in the tab will end: the other chat's write waits
+    for it, and both go in one call as soon as it ended."""
+    site = stack.new_site()
+    open_chat, customers = (
+        str(uuid.uuid4()),
+        [stack.seed_customer(FIRST_NAME=f"O{i}") for i in (0, 1)],
+    )
+    look_up_in_chat(stack, site.site_id, open_chat, customers[0])
+    since = time.time()
+
+    other = sent(stack, site.livechat_url, chat_end_of(customers[1]))
+    wait_until_taken(stack, other)
+    last = sent(stack, site.livechat_url, chat_end_of(customers[0], open_chat))
+
+    records = [stack.settled(record_id) for record_id in (other, last)]
+    assert [r.outcome for r in records] == ["updated"] * 2, [r.last_error for r in records]
+    calls = update_calls(stack, since)
+    assert len(calls) == 1
+    assert len(calls[0]["body"]["CustomerNewAttributesValuesList"]) == 2

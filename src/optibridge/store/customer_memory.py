@@ -1,11 +1,12 @@
 """What the engine remembers of customers between events: which Optimove customer a Comm100
 visitor or contact was (SPEC 4.1), and the last read of each customer (the read cache, kept
 current by our own confirmed writes), with the agents' lookups that a conversation's end may
-rely on (SPEC 4.6)."""
+rely on, and the chats they tell us are still open (SPEC 4.6)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,6 +73,37 @@ def looked_up_in_conversation(
         )
     )
     return any(isinstance(ids, dict) and str(ids.get(key)) == value for ids in rows)
+
+
+def open_chats(session: Session, site_ids: Collection[int], since: datetime) -> int:
+    """How many chats agents looked up in the tab since `since` have not ended yet (no record
+    concludes them): their ends, and their writes, are still to come (SPEC 4.6)."""
+    if not site_ids:
+        return 0
+    looked_up = {
+        (site_id, f"chat:{ids['chat_id']}")
+        for site_id, ids in session.execute(
+            select(SyncRecord.site_id, SyncRecord.comm100_ids).where(
+                SyncRecord.site_id.in_(site_ids),
+                SyncRecord.event == AGENT_LOOKUP,
+                SyncRecord.channel == "livechat",
+                SyncRecord.received_at >= since,
+            )
+        )
+        if isinstance(ids, dict) and isinstance(ids.get("chat_id"), str | int)
+    }
+    if not looked_up:
+        return 0
+    ended = {
+        (site_id, key)
+        for site_id, key in session.execute(
+            select(SyncRecord.site_id, SyncRecord.conversation_key).where(
+                SyncRecord.site_id.in_(site_ids),
+                SyncRecord.conversation_key.in_({key for _site, key in looked_up}),
+            )
+        )
+    }
+    return len(looked_up - ended)
 
 
 def cache_customer(

@@ -7,12 +7,14 @@ the database limiter. A worker that dies lets its leases expire; another takes t
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +33,7 @@ from optibridge.runtime import Runtime
 from optibridge.store.customer_memory import (
     linked_customer,
     looked_up_in_conversation,
+    open_chats,
     remember_link,
 )
 from optibridge.store.sync_records import (
@@ -98,10 +101,13 @@ class LeaseKeeper:
                 log.exception("lease_renewal_failed", worker=self._worker_id)
 
 
-# How often a round that gathers writes looks for new events, and after how long without one it
-# stops waiting for more.
+# How often a round that gathers writes looks for new events; after how long without one it
+# stops waiting for more (unless agents have chats open); how often it counts those chats, and
+# how far back it looks for them (a chat looked up longer ago is not waited for).
 GATHER_POLL_S = 0.1
 GATHER_QUIET_S = 1.0
+OPEN_CHATS_CHECK_S = 1.0
+OPEN_CHATS_HORIZON = timedelta(minutes=30)
 
 
 @dataclass
@@ -162,32 +168,47 @@ class Worker:
                 batcher.flush()
 
     def _gather(self, batcher: WriteBatcher) -> int:
-        """While Optimove's budget is busy, the round's updates wait (at most
-        `write_gather_max_s`) for the events that come meanwhile, to share their call: one
-        UpdateCustomerAttributes carries up to 1,000 customers (SPEC 4.6). With budget to spare
-        they go at once. Returns how many records joined."""
+        """The round's updates wait (at most `write_gather_max_s`) while more writes are surely
+        coming, to share their call: one UpdateCustomerAttributes carries up to 1,000 customers
+        (SPEC 4.6). More are coming while events are already queued (they join at once), while
+        agents have chats open in the tab (their ends will come), and while events keep
+        arriving on a busy budget. Otherwise, with budget to spare, they go at once. Returns how
+        many records joined."""
         config = self.runtime.config
         deadline = time.monotonic() + config.write_gather_max_s
         last_arrival = time.monotonic()
+        open_chats = _Throttled(OPEN_CHATS_CHECK_S, self._open_chats)
         joined = 0
         while (
             batcher.sites_waiting()
             and not batcher.full()
             and not self.stop.is_set()
             and time.monotonic() < deadline
-            # Nothing came for a while: the next event may be minutes away.
-            and time.monotonic() - last_arrival < GATHER_QUIET_S
-            and self._budget_busy(batcher.sites_waiting())
         ):
-            self.stop.wait(min(GATHER_POLL_S, max(0.0, deadline - time.monotonic())))
             more = claim(
                 self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
             )
             if more:
                 last_arrival = time.monotonic()
-            self._process_all(more, batcher)
-            joined += len(more)
+                open_chats.expire()  # a chat that ended is not open any more
+                self._process_all(more, batcher)
+                joined += len(more)
+                continue
+            sites = batcher.sites_waiting()
+            more_coming = open_chats.value(sites) > 0 or (
+                # Nothing came for a while: the next event may be minutes away.
+                time.monotonic() - last_arrival < GATHER_QUIET_S and self._budget_busy(sites)
+            )
+            if not more_coming:
+                break
+            self.stop.wait(min(GATHER_POLL_S, max(0.0, deadline - time.monotonic())))
         return joined
+
+    def _open_chats(self, site_ids: set[int]) -> int:
+        """The chats agents looked up in the tab lately that have not ended yet."""
+        since = datetime.now(UTC) - OPEN_CHATS_HORIZON
+        with self.runtime.unit_of_work(read_only=True) as session:
+            return open_chats(session, site_ids, since)
 
     def _budget_busy(self, site_ids: set[int]) -> bool:
         """Whether any of these sites' Optimove budgets is in use beyond
@@ -467,3 +488,22 @@ class Worker:
         if setup.optimove is None:
             raise RecordFailed("Optimove is not connected for this site (Base URL and API key).")
         return setup.optimove
+
+
+class _Throttled:
+    """`compute(arg)`, computed again only every `every_s` seconds (or after `expire`)."""
+
+    def __init__(self, every_s: float, compute: Callable[[set[int]], int]) -> None:
+        self._every_s = every_s
+        self._compute = compute
+        self._at = -math.inf
+        self._value = 0
+
+    def value(self, arg: set[int]) -> int:
+        if time.monotonic() - self._at >= self._every_s:
+            self._value = self._compute(arg)
+            self._at = time.monotonic()
+        return self._value
+
+    def expire(self) -> None:
+        self._at = -math.inf
