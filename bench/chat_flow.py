@@ -3,10 +3,12 @@ during a backlog (issue "Agents first", SPEC 4.5 and 4.6).
 
 Starts the service (with its worker, default configuration: the customer cache's 120 s TTL,
 writes gathered for up to 20 s while more are surely coming: agents have chats open, or events
-keep arriving on a busy budget) and both sandboxes as separate processes; the Optimove sandbox answers after 50 ms and enforces 50 calls per 10 s per key.
+keep arriving on a busy budget) and both sandboxes as separate processes; the Optimove sandbox
+answers after 50 ms and enforces 50 calls per 10 s per key.
 
     .venv/bin/python -m bench.chat_flow [--chats 40] [--long-every 4] [--long-s 130]
                                         [--rate 4.5] [--sustain-s 60] [--backlog 600]
+                                        [--parts real,sustained,backlog]
 
 Three parts, one after the other, on one site and one API key:
 
@@ -59,7 +61,15 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=600)
     parser.add_argument("--quiet-s", type=float, default=30.0)
     parser.add_argument("--sandbox-latency-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--parts",
+        default="real,sustained,backlog",
+        help="which parts to run, comma-separated (real, sustained, backlog)",
+    )
     options = parser.parse_args()
+    parts = {part.strip() for part in options.parts.split(",")}
+    if not parts or not parts <= {"real", "sustained", "backlog"}:
+        parser.error("--parts: name some of real, sustained, backlog")
     with (
         tempfile.TemporaryDirectory() as tmp,
         running_stack(Path(tmp), extra_env=SERVICE_ENV) as stack,
@@ -69,12 +79,15 @@ def main() -> None:
         ).raise_for_status()
         site = stack.new_site()
         with open_tab(stack, site.site_id) as agent:
-            rows = [
-                real_chats(stack, site.livechat_url, agent, options),
-                sustained(stack, site.livechat_url, agent, options),
-            ]
-            quiet, busy = agents_during_backlog(stack, site.livechat_url, agent, options)
-    print_results(rows, quiet, busy, options)
+            rows = []
+            if "real" in parts:
+                rows.append(real_chats(stack, site.livechat_url, agent, options))
+            if "sustained" in parts:
+                rows.append(sustained(stack, site.livechat_url, agent, options))
+            phases = None
+            if "backlog" in parts:
+                phases = agents_during_backlog(stack, site.livechat_url, agent, options)
+    print_results(rows, phases, options)
 
 
 # --- one chat ------------------------------------------------------------------------------------
@@ -241,7 +254,7 @@ def agents_during_backlog(
 
 
 def print_results(
-    rows: list[dict[str, Any]], quiet: Phase, busy: Phase, options: argparse.Namespace
+    rows: list[dict[str, Any]], phases: tuple[Phase, Phase] | None, options: argparse.Namespace
 ) -> None:
     console = Console(width=160)
     table = Table(title="Chats against one Optimove key (50 calls / 10 s), sandbox 50 ms, SQLite")
@@ -257,9 +270,13 @@ def print_results(
             str(row["429s"]),
             str(row["busy"]),
         )
-    console.print(table)
+    if rows:
+        console.print(table)
     for row in rows:
         console.print(f"{row['part']}: outcomes {row['outcomes']}, {row['seconds']:.0f} s")
+    if phases is None:
+        return
+    quiet, busy = phases
     agents = Table(
         title=f"An agent's lookup and Refresh every 2 s, quiet vs {options.backlog}-event backlog"
     )
