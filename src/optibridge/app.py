@@ -52,11 +52,12 @@ def create_app(runtime: Runtime, *, mount_sandboxes: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    # The webhooks first: routes are matched in order, and they are the busiest.
+    app.include_router(webhooks.router)
     app.include_router(ops.router)
     app.include_router(admin_api.router)
     app.include_router(preview_api.router)
     app.include_router(syncs_api.router)
-    app.include_router(webhooks.router)
     app.include_router(console_api.router)
     app.include_router(console_pages.router)
     app.include_router(console_signin.router)
