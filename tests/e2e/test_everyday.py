@@ -5,6 +5,7 @@ view beside long ids."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -201,3 +202,23 @@ def test_retry_stays_in_view_beside_long_ids_at_1400_px(browser: Browser, demo: 
         assert retry_box["x"] + retry_box["width"] <= wrap_box["x"] + wrap_box["width"]
     finally:
         context.close()
+
+
+def test_the_tabs_setup_is_in_the_control_panel_with_a_filled_manifest(
+    page: Page, demo: Demo
+) -> None:
+    """Issue 16, point 6: the sign-in set up (the demo does it), the redirect URL to register,
+    and the manifest to upload, filled with this deployment's addresses and no secret."""
+    sign_in(page, demo)
+    page.goto(f"{demo.url}/ui/sites/{SITE}#comm100-app")
+    card = page.locator("#comm100-app")
+    expect(card.locator("p.status").first).to_contain_text("Set up: agents sign in")
+    redirect = card.locator("#sign-in-redirect").input_value()
+    assert redirect.startswith(f"{demo.url}/auth/comm100/callback")
+    with page.expect_download() as download:
+        card.get_by_role("link", name="Download manifest.json").click()
+    manifest = json.loads(download.value.path().read_text())
+    addresses = json.dumps(manifest)
+    assert f"{demo.url}/console/{SITE}/" in addresses
+    assert "token=" not in addresses  # the tab signs in: its addresses carry no secret
+    screenshots.shoot(card, "control-panel-tab-setup.png")
