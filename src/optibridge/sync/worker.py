@@ -154,7 +154,7 @@ class Worker:
         batcher = WriteBatcher(self.runtime, self._site_setup)
         with LeaseKeeper(self.runtime, self.worker_id):
             self._process_all(claimed, batcher)
-            processed = len(claimed) + self._gather(batcher)
+            processed = len(claimed) + self._gather(batcher, len(claimed))
             batcher.flush()
         return processed
 
@@ -167,13 +167,13 @@ class Worker:
             if batcher.full():
                 batcher.flush()
 
-    def _gather(self, batcher: WriteBatcher) -> int:
+    def _gather(self, batcher: WriteBatcher, taken: int) -> int:
         """The round's updates wait (at most `write_gather_max_s`) while more writes are surely
         coming, to share their call: one UpdateCustomerAttributes carries up to 1,000 customers
-        (SPEC 4.6). More are coming while events are already queued (they join at once), while
-        agents have chats open in the tab (their ends will come), and while events keep
-        arriving on a busy budget. Otherwise, with budget to spare, they go at once. Returns how
-        many records joined."""
+        (SPEC 4.6). More are coming while agents have chats open in the tab (their ends will
+        come), and while events keep arriving on a busy budget; events already queued join at
+        once while the round (`taken` records so far) is smaller than a claim. Otherwise, with
+        budget to spare, they go at once. Returns how many records joined."""
         config = self.runtime.config
         deadline = time.monotonic() + config.write_gather_max_s
         last_arrival = time.monotonic()
@@ -185,6 +185,13 @@ class Worker:
             and not self.stop.is_set()
             and time.monotonic() < deadline
         ):
+            sites = batcher.sites_waiting()
+            more_coming = open_chats.value(sites) > 0 or (
+                # Nothing came for a while: the next event may be minutes away.
+                time.monotonic() - last_arrival < GATHER_QUIET_S and self._budget_busy(sites)
+            )
+            if not more_coming and taken + joined >= config.worker_batch_size:
+                break  # a whole claim's worth, and nothing says more is coming: send it
             more = claim(
                 self.runtime.engine, self.worker_id, config.worker_batch_size, config.worker_lease_s
             )
@@ -194,11 +201,6 @@ class Worker:
                 self._process_all(more, batcher)
                 joined += len(more)
                 continue
-            sites = batcher.sites_waiting()
-            more_coming = open_chats.value(sites) > 0 or (
-                # Nothing came for a while: the next event may be minutes away.
-                time.monotonic() - last_arrival < GATHER_QUIET_S and self._budget_busy(sites)
-            )
             if not more_coming:
                 break
             self.stop.wait(min(GATHER_POLL_S, max(0.0, deadline - time.monotonic())))
