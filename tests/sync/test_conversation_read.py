@@ -39,7 +39,8 @@ def the_end_of(chat_id: str, visitor: Visitor) -> dict[str, Any]:
     return chat_ended(visitor=visitor, chat=Chat(id=chat_id, start_time=now, end_time=now))
 
 
-def look_up(stack: Stack, site_id: int, chat_id: str, customer_id: str) -> None:
+def look_up(stack: Stack, site_id: int, chat_id: str, customer_id: str) -> dict[str, Any]:
+    """The tab beside chat `chat_id` looks `customer_id` up (found); its view."""
     context = {
         "chat_id": chat_id,
         "visitor": {"id": "v", "custom_variables": [{"name": "customer_id", "value": customer_id}]},
@@ -48,7 +49,9 @@ def look_up(stack: Stack, site_id: int, chat_id: str, customer_id: str) -> None:
         f"/sites/{site_id}/console/lookup", json={"channel": "livechat", "context": context}
     )
     assert looked.status_code == 200, looked.text
-    assert looked.json()["status"] == "matched"
+    view: dict[str, Any] = looked.json()
+    assert view["status"] == "matched"
+    return view
 
 
 def optimove_reads(stack: Stack, since: float, customer_id: str) -> int:
@@ -82,14 +85,7 @@ def test_every_call_names_the_lane_of_the_budget_it_waited_in(stack: Stack) -> N
     site = stack.new_site()
     looked_at, alone = stack.seed_customer(EMAIL=None), stack.seed_customer(EMAIL=None)
     chat_id = str(uuid.uuid4())
-    context = {
-        "chat_id": chat_id,
-        "visitor": {"id": "v", "custom_variables": [{"name": "customer_id", "value": looked_at}]},
-    }
-    looked = stack.admin.post(
-        f"/sites/{site.site_id}/console/lookup", json={"channel": "livechat", "context": context}
-    )
-    assert looked.status_code == 200, looked.text
+    looked = look_up(stack, site.site_id, chat_id, looked_at)
     its_end = stack.accept(site.livechat_url, the_end_of(chat_id, visitor_of(looked_at)))
     other = stack.accept(site.livechat_url, the_end_of(str(uuid.uuid4()), visitor_of(alone)))
     assert (its_end.outcome, other.outcome) == ("updated", "updated")
@@ -98,6 +94,6 @@ def test_every_call_names_the_lane_of_the_budget_it_waited_in(stack: Stack) -> N
         detail = stack.admin.get(f"/sites/{site.site_id}/syncs/{record_id}").json()
         return [(call["endpoint"].split()[0], call["lane"]) for call in detail["calls"]]
 
-    assert lanes(looked.json()["record_id"]) == [("GET", "agent")]
+    assert lanes(looked["record_id"]) == [("GET", "agent")]
     assert lanes(its_end.id) == [("POST", "live")]  # the agent's read served it
     assert lanes(other.id) == [("GET", "live"), ("POST", "live")]

@@ -19,6 +19,7 @@ from optibridge.sandbox.comm100.payloads import Chat, Visitor, chat_ended
 from optibridge.store.limiter import RateLimiter
 from optibridge.store.models import SyncRecord
 from tests.sync.stack import OPTIMOVE_KEY, Stack, running_stack
+from tests.sync.test_conversation_read import look_up
 
 pytestmark = [pytest.mark.integration]
 
@@ -106,17 +107,6 @@ def test_while_the_budget_is_busy_writes_wait_to_share_one_call(stack: Stack) ->
     assert len(calls[0]["body"]["CustomerNewAttributesValuesList"]) == 3  # three customers
 
 
-def look_up_in_chat(stack: Stack, site_id: int, chat_id: str, customer_id: str) -> None:
-    context = {
-        "chat_id": chat_id,
-        "visitor": {"id": "v", "custom_variables": [{"name": "customer_id", "value": customer_id}]},
-    }
-    looked = stack.admin.post(
-        f"/sites/{site_id}/console/lookup", json={"channel": "livechat", "context": context}
-    )
-    assert looked.status_code == 200, looked.text
-
-
 def test_while_an_agent_has_a_chat_open_a_write_waits_for_its_end(stack: Stack) -> None:
     """The budget has room, but the chat open in the tab will end: the other chat's write waits
     for it, and both go in one call as soon as it ended."""
@@ -125,7 +115,7 @@ def test_while_an_agent_has_a_chat_open_a_write_waits_for_its_end(stack: Stack) 
         str(uuid.uuid4()),
         [stack.seed_customer(FIRST_NAME=f"O{i}") for i in (0, 1)],
     )
-    look_up_in_chat(stack, site.site_id, open_chat, customers[0])
+    look_up(stack, site.site_id, open_chat, customers[0])
     since = time.time()
 
     other = sent(stack, site.livechat_url, chat_end_of(customers[1]))

@@ -6,25 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from tests.store.test_sync_log import add_call, add_record
 from tests.web.conftest import Service
-from tests.web.ui_client import Element, page, sign_in
+from tests.web.test_pages_syncs import signed_in
+from tests.web.ui_client import Element, page
 
 SITE = 10000
 SITE_PAGE = f"/ui/sites/{SITE}"
 
-
-@pytest.fixture
-def signed_in(service: Service) -> Service:
-    for site_id in (SITE, 20000):
-        created = service.client.post(
-            "/api/v1/sites", json={"site_id": site_id, "name": "Acme"}, headers=service.admin()
-        )
-        assert created.status_code == 201, created.text
-    sign_in(service.client)
-    return service
+__all__ = ["signed_in"]  # the fixture this module uses
 
 
 def calls(service: Service, *lanes: str | None, site_id: int = SITE, apart_s: float = 1.0) -> None:

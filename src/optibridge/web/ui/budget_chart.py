@@ -9,15 +9,13 @@ from dataclasses import dataclass
 
 from optibridge.services.activity import UNRECORDED_LANE, BudgetHour, BudgetStep
 from optibridge.web.ui.charts import (
-    HEIGHT,
-    LEFT,
-    PLOT_WIDTH,
     Bar,
     Chart,
     Label,
     bar,
     gridlines,
     nice_top,
+    ticks,
 )
 
 # Lanes in the order they are stacked (agents at the bottom) and their words.
@@ -112,12 +110,7 @@ def budget_chart(hour: BudgetHour, *, limit: int) -> BudgetChart:
 
 
 def _time_labels(steps: list[BudgetStep]) -> list[Label]:
-    slot = PLOT_WIDTH / len(steps)
-    return [
-        Label(round(LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, _time(step))
-        for index, step in enumerate(steps)
-        if index % 3 == 0
-    ]
+    return ticks([_time(step) if index % 3 == 0 else None for index, step in enumerate(steps)])
 
 
 def _time(step: BudgetStep) -> str:

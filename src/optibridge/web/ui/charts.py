@@ -5,6 +5,7 @@ log's last day) and `budget_chart` (the site's last hour of Optimove calls) buil
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 WIDTH = 480
@@ -57,6 +58,16 @@ def bar(index: int, slots: int, base: int, count: int, top: int, css: str, tip: 
         css=css,
         tip=tip,
     )
+
+
+def ticks(texts: Sequence[str | None]) -> list[Label]:
+    """The labels under the bars, one per bar (None: that bar has none)."""
+    slot = PLOT_WIDTH / len(texts)
+    return [
+        Label(round(LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, text)
+        for index, text in enumerate(texts)
+        if text is not None
+    ]
 
 
 def y_of(value: float, top: int) -> float:

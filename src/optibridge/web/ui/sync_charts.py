@@ -15,15 +15,14 @@ from dataclasses import dataclass
 
 from optibridge.services.activity import DayActivity, HourActivity
 from optibridge.web.ui.charts import (
-    HEIGHT,
     LEFT,
-    PLOT_WIDTH,
     Bar,
     Chart,
     Label,
     bar,
     gridlines,
     nice_top,
+    ticks,
     y_of,
 )
 
@@ -161,12 +160,7 @@ def _calls_chart(hours: Sequence[HourActivity], limit: int, window: str) -> Char
 
 
 def _hour_labels(hours: Sequence[HourActivity]) -> list[Label]:
-    slot = PLOT_WIDTH / len(hours)
-    return [
-        Label(round(LEFT + (index + 0.5) * slot, 1), HEIGHT - 8, _hour(hour))
-        for index, hour in enumerate(hours)
-        if hour.start.hour % 3 == 0
-    ]
+    return ticks([_hour(hour) if hour.start.hour % 3 == 0 else None for hour in hours])
 
 
 def _hour(hour: HourActivity) -> str:
