@@ -444,17 +444,30 @@ def mark_write_sent(session: Session, write_id: str, request_id: str | None) -> 
     )
 
 
+def call_for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
+    """The call, as made for `record_id`: one call is logged on each record it served (a read
+    may be noted on a record made after it, a write on every record it carried)."""
+    return OptimoveCallLog(
+        record_id=record_id,
+        endpoint=call.endpoint,
+        status=call.status,
+        write_id=call.write_id,
+        at=call.at,
+        duration_ms=call.duration_ms,
+        detail=call.detail,
+        lane=call.lane,
+    )
+
+
 def note_write_attempts(
     session: Session,
     write_id: str,
     retried: Sequence[OptimoveCallLog],
-    final_status: int | None,
+    last: OptimoveCallLog | None,
     final_detail: str | None = None,
-    final_at: datetime | None = None,
-    final_lane: str | None = None,
 ) -> None:
     """Every attempt of a write on each of its records' calls: the `retried` ones added before
-    the answer, and the write's own line given the last attempt's status (a refusal's too),
+    the answer, and the write's own line given the `last` attempt's status (a refusal's too),
     time and lane, so it comes after them."""
     record_ids = session.scalars(
         select(OptimoveCallLog.record_id).where(
@@ -463,25 +476,14 @@ def note_write_attempts(
     ).all()
     for record_id in record_ids:
         for attempt in retried:
-            session.add(
-                OptimoveCallLog(
-                    record_id=record_id,
-                    endpoint=attempt.endpoint,
-                    status=attempt.status,
-                    write_id=write_id,
-                    at=attempt.at,
-                    duration_ms=attempt.duration_ms,
-                    detail=attempt.detail,
-                    lane=attempt.lane,
-                )
-            )
-    values: dict[str, Any] = {"status": final_status}
-    if final_lane is not None:
-        values["lane"] = final_lane
+            session.add(call_for_record(attempt, record_id))
+    values: dict[str, Any] = {"status": last.status if last is not None else None}
+    if last is not None:
+        values["at"] = last.at
+        if last.lane is not None:
+            values["lane"] = last.lane
     if final_detail is not None:
         values["detail"] = final_detail
-    if final_at is not None:
-        values["at"] = final_at
     session.execute(
         update(OptimoveCallLog)
         .where(OptimoveCallLog.write_id == write_id, OptimoveCallLog.status.is_(None))

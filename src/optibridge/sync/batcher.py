@@ -317,19 +317,7 @@ def _note_attempts(
     """Every attempt of the write on its records' calls (a 429 retried too)."""
     logs = call_logs(attempts, last_detail=None, write_id=write_id)
     with runtime.unit_of_work() as session:
-        note_write_attempts(
-            session,
-            write_id,
-            logs[:-1],
-            _last_status(attempts),
-            final_detail,
-            final_at=logs[-1].at if logs else None,
-            final_lane=logs[-1].lane if logs else None,
-        )
-
-
-def _last_status(attempts: Sequence[CallRecord]) -> int | None:
-    return attempts[-1].status if attempts else None
+        note_write_attempts(session, write_id, logs[:-1], logs[-1] if logs else None, final_detail)
 
 
 def _calls(pendings: Sequence[PendingUpdate]) -> list[list[WriteEntry]]:

@@ -20,7 +20,7 @@ from optibridge.optimove.errors import OptimoveError
 from optibridge.runtime import Runtime
 from optibridge.store.customer_memory import cache_customer, cached_customer
 from optibridge.store.models import OptimoveCallLog, utcnow
-from optibridge.store.sync_records import log_call
+from optibridge.store.sync_records import call_for_record, log_call
 from optibridge.sync.sites import SiteSetup
 from optibridge.vendor_http.client import CallRecord, recording_attempts
 
@@ -173,7 +173,7 @@ def note_calls(runtime: Runtime, record_id: int, calls: Sequence[OptimoveCallLog
         return
     with runtime.unit_of_work() as session:
         for call in calls:
-            log_call(session, for_record(call, record_id))
+            log_call(session, call_for_record(call, record_id))
 
 
 def note_read(
@@ -184,20 +184,6 @@ def note_read(
         return
     with runtime.unit_of_work() as session:
         for call in read.calls:
-            log_call(session, for_record(call, record_id))
+            log_call(session, call_for_record(call, record_id))
         if read.from_optimove:
             cache_customer(session, site_id, customer_id, read.attributes)
-
-
-def for_record(call: OptimoveCallLog, record_id: int) -> OptimoveCallLog:
-    """The call, as made for `record_id` (a read may be noted on a record made after it)."""
-    return OptimoveCallLog(
-        record_id=record_id,
-        endpoint=call.endpoint,
-        status=call.status,
-        write_id=call.write_id,
-        at=call.at,
-        duration_ms=call.duration_ms,
-        detail=call.detail,
-        lane=call.lane,
-    )
