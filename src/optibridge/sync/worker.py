@@ -186,10 +186,12 @@ class Worker:
             and time.monotonic() < deadline
         ):
             sites = batcher.sites_waiting()
-            more_coming = open_chats.value(sites) > 0 or (
+            # Events arriving on a busy budget first: a glance at one row, where the open
+            # chats scan the last half hour's lookups (again after every arrival).
+            more_coming = (
                 # Nothing came for a while: the next event may be minutes away.
                 time.monotonic() - last_arrival < GATHER_QUIET_S and self._budget_busy(sites)
-            )
+            ) or open_chats.value(sites) > 0
             if not more_coming and taken + joined >= config.worker_batch_size:
                 break  # a whole claim's worth, and nothing says more is coming: send it
             more = claim(
